@@ -1,0 +1,153 @@
+"""The agent's settings: one TOML file, top-level keys, durations in seconds, sizes in bytes.
+
+    data_dir = "/data"                        # link to the active volume's mount point
+    assignment = "/etc/cctview/assignment.json"
+    poll_interval = 1.0
+    period = 3600
+    ...
+
+Every key has a default; a bad value is refused at start with one line that names the key and
+gives an example. Writers (the local fleet, the Pulumi user data) build an :class:`AgentConfig`
+and call :meth:`AgentConfig.to_toml`, so the format is written in one place only.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cctview_agent.errors import ConfigError
+from cctview_agent.periods import validate_period_length
+
+DEFAULT_ROOT = Path("/var/lib/cctview")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """Validated agent settings. Relative paths in the file are relative to the file's folder."""
+
+    data_dir: Path = DEFAULT_ROOT / "data"
+    assignment: Path = Path("/etc/cctview/assignment.json")
+    poll_interval: float = 1.0
+    period: int = 3600
+    grace: float = 15.0
+    timeout: float = 5.0
+    max_frame_bytes: int = 2_000_000
+    reserve_bytes: int = 256 * 1024 * 1024
+    log_file: Path = DEFAULT_ROOT / "agent.log"
+    status_file: Path = DEFAULT_ROOT / "status.json"
+    log_max_bytes: int = 10 * 1024 * 1024
+    node: str = field(default="")
+    ca_file: Path | None = None  # extra CA bundle for HTTPS feeds (the simulator's self-signed cert)
+
+    def to_toml(self) -> str:
+        lines = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue  # TOML has no null: an absent key means the default
+            if isinstance(value, Path):
+                value = str(value)
+            if isinstance(value, str):
+                escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+                lines.append(f'{f.name} = "{escaped}"')
+            else:
+                lines.append(f"{f.name} = {value!r}")
+        return "\n".join(lines) + "\n"
+
+
+_EXAMPLES = {
+    "data_dir": 'data_dir = "/data"',
+    "assignment": 'assignment = "/etc/cctview/assignment.json"',
+    "poll_interval": "poll_interval = 1.0",
+    "period": "period = 3600",
+    "grace": "grace = 15",
+    "timeout": "timeout = 5",
+    "max_frame_bytes": "max_frame_bytes = 2000000",
+    "reserve_bytes": "reserve_bytes = 268435456",
+    "log_file": 'log_file = "/var/lib/cctview/agent.log"',
+    "status_file": 'status_file = "/var/lib/cctview/status.json"',
+    "log_max_bytes": "log_max_bytes = 10485760",
+    "node": 'node = "node-01"',
+    "ca_file": 'ca_file = "/etc/cctview/ca.pem"',
+}
+
+
+def _bad(key: str, why: str, path: Path | None) -> ConfigError:
+    where = f"{path}: " if path else ""
+    return ConfigError(f"{where}{key} {why}; example: {_EXAMPLES[key]}", key=key, path=path)
+
+
+def _number(key: str, value: Any, path: Path | None, *, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _bad(key, f"must be a number, not {value!r}", path)
+    if positive and value <= 0:
+        raise _bad(key, f"must be greater than 0, not {value!r}", path)
+    if not positive and value < 0:
+        raise _bad(key, f"must not be negative, not {value!r}", path)
+    return value
+
+
+def _whole(key: str, value: Any, path: Path | None, *, positive: bool = True) -> int:
+    number = _number(key, value, path, positive=positive)
+    if number != int(number):
+        raise _bad(key, f"must be a whole number of bytes, not {value!r}", path)
+    return int(number)
+
+
+def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> AgentConfig:
+    """Validate a parsed TOML mapping; unknown keys are refused (a typo must not pass silently)."""
+    known = {f.name for f in fields(AgentConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        where = f"{path}: " if path else ""
+        raise ConfigError(
+            f"{where}unknown setting {unknown[0]!r}; known settings: {', '.join(sorted(known))}",
+            key=unknown[0],
+            path=path,
+        )
+    base = path.parent if path else Path.cwd()
+    values: dict[str, Any] = {}
+    for key in ("data_dir", "assignment", "log_file", "status_file", "ca_file"):
+        if key in raw:
+            if not isinstance(raw[key], str) or not raw[key].strip():
+                raise _bad(key, f"must be a path, not {raw[key]!r}", path)
+            values[key] = base / Path(raw[key]).expanduser()
+    for key in ("poll_interval", "grace", "timeout"):
+        if key in raw:
+            values[key] = float(_number(key, raw[key], path, positive=key != "grace"))
+    if "period" in raw:
+        values["period"] = validate_period_length(raw["period"])
+    for key in ("max_frame_bytes", "log_max_bytes"):
+        if key in raw:
+            values[key] = _whole(key, raw[key], path)
+    if "reserve_bytes" in raw:
+        values["reserve_bytes"] = _whole("reserve_bytes", raw["reserve_bytes"], path, positive=False)
+    if "node" in raw:
+        if not isinstance(raw["node"], str):
+            raise _bad("node", f"must be a string, not {raw['node']!r}", path)
+        values["node"] = raw["node"]
+    config = replace(AgentConfig(), **values)
+    if config.timeout > 60:
+        raise _bad("timeout", f"= {config.timeout} is too long for a 1 fps poll (at most 60)", path)
+    if config.max_frame_bytes < 1024:
+        raise _bad("max_frame_bytes", "must be at least 1024 (a JPEG is ~20 KB)", path)
+    return config
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and validate the agent's TOML file."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist; pass --config FILE", path=path
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", path=path) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", path=path) from exc
+    return config_from_mapping(raw, path=path)

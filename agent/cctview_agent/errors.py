@@ -1,0 +1,66 @@
+"""Errors of cctview-fleet, shared by the agent and the operator CLI.
+
+Every error the user can cause or meet derives from :class:`CctviewError`; its message says what
+went wrong, where, and what to do. The CLI prints ``str(error)`` and exits non-zero, with a
+traceback only under ``--verbose``. Third-party errors (aiohttp, boto3, paramiko) are translated at
+the boundary with ``raise ... from exc``.
+
+    CctviewError
+    ├── CatalogError          the camera list cannot be read, fetched or parsed
+    ├── SelectionError        a camera selection (preset, bbox, GeoJSON, id file) is invalid
+    ├── ConfigError           a setting (agent TOML, Pulumi config, CLI flag) is missing or invalid
+    ├── StorageError          the data folder cannot be written or read as the layout expects
+    ├── ManifestError         a manifest is missing, unreadable or inconsistent with its frames
+    └── (operator errors live in cctview_fleet.errors and derive from CctviewError too)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CctviewError(Exception):
+    """Root of all cctview-fleet errors; ``str()`` is the one-line message for the user."""
+
+    exit_code: int = 1
+
+
+class CatalogError(CctviewError):
+    """Raised when the camera catalog cannot be read, fetched or parsed."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class SelectionError(CctviewError):
+    """Raised when a camera selection is invalid: unknown preset, bad bbox, malformed GeoJSON."""
+
+    exit_code = 2
+
+
+class ConfigError(CctviewError):
+    """Raised when a setting is missing or invalid; the message names the key and an example."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, key: str | None = None, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.path = path
+
+
+class StorageError(CctviewError):
+    """Raised when the data folder cannot be written or read as the storage layout expects."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ManifestError(CctviewError):
+    """Raised when a manifest is missing, unreadable, or does not match the frames it lists."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
