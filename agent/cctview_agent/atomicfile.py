@@ -8,6 +8,7 @@ clears at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,10 +49,8 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = False, make_dirs: boo
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     if fsync:
         dir_fd = os.open(path.parent, os.O_RDONLY)

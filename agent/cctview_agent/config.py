@@ -41,7 +41,10 @@ class AgentConfig:
     status_file: Path = DEFAULT_ROOT / "status.json"
     log_max_bytes: int = 10 * 1024 * 1024
     node: str = field(default="")
-    ca_file: Path | None = None  # extra CA bundle for HTTPS feeds (the simulator's self-signed cert)
+    ca_file: Path | None = None  # extra CA bundle for HTTPS feeds (the simulator's own cert)
+    # Where data volumes are mounted, one folder per volume; ``data_dir`` links to the active one.
+    # Older volumes still mounted here are closed and synced until rotation retires them.
+    volumes_dir: Path | None = None
 
     def to_toml(self) -> str:
         lines = []
@@ -73,6 +76,7 @@ _EXAMPLES = {
     "log_max_bytes": "log_max_bytes = 10485760",
     "node": 'node = "node-01"',
     "ca_file": 'ca_file = "/etc/cctview/ca.pem"',
+    "volumes_dir": 'volumes_dir = "/mnt/cctview"',
 }
 
 
@@ -111,7 +115,14 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
         )
     base = path.parent if path else Path.cwd()
     values: dict[str, Any] = {}
-    for key in ("data_dir", "assignment", "log_file", "status_file", "ca_file"):
+    for key in (
+        "data_dir",
+        "assignment",
+        "log_file",
+        "status_file",
+        "ca_file",
+        "volumes_dir",
+    ):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise _bad(key, f"must be a path, not {raw[key]!r}", path)
@@ -125,7 +136,8 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
         if key in raw:
             values[key] = _whole(key, raw[key], path)
     if "reserve_bytes" in raw:
-        values["reserve_bytes"] = _whole("reserve_bytes", raw["reserve_bytes"], path, positive=False)
+        reserve = raw["reserve_bytes"]
+        values["reserve_bytes"] = _whole("reserve_bytes", reserve, path, positive=False)
     if "node" in raw:
         if not isinstance(raw["node"], str):
             raise _bad("node", f"must be a string, not {raw['node']!r}", path)

@@ -1,8 +1,8 @@
 """Where things live in a node's data folder.
 
-    <data>/frames/<camera-id>/<YYYY-MM-DD>/<HH>/<unix-ms>.jpg    one file per stored frame (UTC)
-    <data>/manifests/<camera-id>/<period-key>.json               a period's manifest: it is complete
-    <data>/synced/<camera-id>/<period-key>.json                  receipt: the period is verified in S3
+    <data>/frames/<camera-id>/<YYYY-MM-DD>/<HH>/<unix-ms>.jpg   one file per stored frame (UTC)
+    <data>/manifests/<camera-id>/<period-key>.json              the manifest: period complete
+    <data>/synced/<camera-id>/<period-key>.json                 receipt: verified in S3
 
 ``<data>`` is a link to the active volume's mount point, so switching volumes is swapping a link.
 Every file here is written through :mod:`cctview_agent.atomicfile`; names that start with a dot

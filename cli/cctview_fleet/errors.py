@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from cctview_agent.errors import (
     CatalogError,
-    ConfigError,
     CctviewError,
+    ConfigError,
     ManifestError,
     SelectionError,
     StorageError,
