@@ -1,0 +1,170 @@
+"""boto3 sessions and clients for a stack, with botocore's errors translated at the boundary.
+
+Everything that talks to AWS (inventory, assignments in S3, sync, volumes) gets its clients here,
+so the emulator endpoint, the profile and the retry policy are decided in one place and every
+botocore error becomes a :class:`FleetError` whose message says what to do. boto3's standard
+configuration still applies for anything the stack leaves unset (``AWS_PROFILE``,
+``AWS_ENDPOINT_URL``, ``~/.aws/config``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from cctview_fleet.errors import (
+    CredentialsError,
+    FleetError,
+    InventoryError,
+    StorageServiceError,
+)
+from cctview_fleet.stacks import Stack
+
+T = TypeVar("T")
+
+CONFIGURE_HINT = (
+    "configure AWS access with `aws configure`, or set AWS_PROFILE (and AWS_REGION), "
+    "or use the local fleet with --stack local"
+)
+
+# Short timeouts: an unreachable endpoint must be reported within seconds, never hang a command.
+_CLIENT_CONFIG = botocore.config.Config(
+    connect_timeout=5,
+    read_timeout=30,
+    retries={"max_attempts": 3, "mode": "standard"},
+)
+
+# ClientError codes that mean the caller lacks credentials or permissions.
+_CREDENTIAL_CODES = frozenset(
+    {
+        "AuthFailure",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+    }
+)
+
+
+def session(stack: Stack) -> boto3.session.Session:
+    """A boto3 session for the stack: its profile and region, emulator keys for the local fleet."""
+    kwargs: dict[str, Any] = {"region_name": stack.region or None}
+    if stack.aws_profile:
+        kwargs["profile_name"] = stack.aws_profile
+    if stack.aws_access_key_id and stack.aws_secret_access_key:
+        kwargs["aws_access_key_id"] = stack.aws_access_key_id
+        kwargs["aws_secret_access_key"] = stack.aws_secret_access_key
+    try:
+        return boto3.session.Session(**kwargs)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise CredentialsError(
+            f"AWS profile {stack.aws_profile!r} of stack {stack.name!r} is not configured; "
+            f"{CONFIGURE_HINT}"
+        ) from exc
+
+
+def client(stack: Stack, service: str) -> Any:
+    """A client for ``service`` ('ec2', 's3', ...) that talks to the stack's endpoint."""
+    kwargs: dict[str, Any] = {"config": _CLIENT_CONFIG}
+    if stack.endpoint_url:
+        kwargs["endpoint_url"] = stack.endpoint_url
+    with translate_errors(stack, service):
+        return session(stack).client(service, **kwargs)
+
+
+def ec2(stack: Stack) -> Any:
+    return client(stack, "ec2")
+
+
+def s3(stack: Stack) -> Any:
+    return client(stack, "s3")
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate(exc: Exception, stack: Stack, service: str, what: str = "") -> FleetError:
+    """The FleetError for a botocore error met while doing ``what`` with ``service``."""
+    doing = f" while {what}" if what else ""
+    where = stack.endpoint_url or f"AWS {service} in {stack.region}"
+    if isinstance(
+        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
+        return CredentialsError(f"no AWS credentials found{doing}; {CONFIGURE_HINT}")
+    if isinstance(exc, botocore.exceptions.NoRegionError):
+        return CredentialsError(f"no AWS region configured{doing}; {CONFIGURE_HINT}")
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
+        return CredentialsError(f"{exc}; {CONFIGURE_HINT}")
+    if isinstance(
+        exc,
+        botocore.exceptions.EndpointConnectionError
+        | botocore.exceptions.ConnectTimeoutError
+        | botocore.exceptions.ReadTimeoutError,
+    ):
+        hint = (
+            "is the local fleet running? (`cctview-fleet dev status`)"
+            if stack.endpoint_url
+            else "check the network and the region"
+        )
+        return _service_error(service, f"cannot reach {where}{doing}: {exc}; {hint}")
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = error_code(exc)
+        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        if code in _CREDENTIAL_CODES:
+            return CredentialsError(
+                f"AWS refused the credentials{doing} ({code}: {message}); {CONFIGURE_HINT}"
+            )
+        if code in ("AccessDenied", "UnauthorizedOperation", "AccessDeniedException"):
+            return _service_error(
+                service,
+                f"access denied{doing} ({code}); the credentials lack a permission: {message}",
+            )
+        if code in ("NoSuchBucket",):
+            return StorageServiceError(
+                f"bucket {stack.bucket!r} of stack {stack.name!r} does not exist{doing}; "
+                "run `pulumi up` (or `cctview-fleet dev up` for --stack local)"
+            )
+        return _service_error(service, f"{service} refused{doing}: {code}: {message}")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return _service_error(service, f"{service} failed{doing}: {exc}")
+    return FleetError(f"{service} failed{doing}: {exc}")
+
+
+def _service_error(service: str, message: str) -> FleetError:
+    """S3 failures are storage errors; EC2 (and anything else) failures are inventory errors.
+    Callers that want another class (volumes: VolumeError) pass ``error=`` to translate_errors."""
+    if service == "s3":
+        return StorageServiceError(message)
+    return InventoryError(message)
+
+
+@contextmanager
+def translate_errors(
+    stack: Stack, service: str, what: str = "", *, error: type[FleetError] | None = None
+) -> Iterator[None]:
+    """Within the block, botocore errors leave as the matching FleetError (``from`` the cause).
+
+    ``error`` replaces the service's default class for everything but credential problems, e.g.
+    ``translate_errors(stack, "ec2", "attaching vol-1", error=VolumeError)``.
+    """
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        translated = translate(exc, stack, service, what)
+        if error is not None and not isinstance(translated, CredentialsError | error):
+            translated = error(str(translated))
+        raise translated from exc
+
+
+def call(stack: Stack, service: str, what: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """``fn(**kwargs)`` with errors translated, e.g. ``call(stack, "ec2", "listing nodes", f)``."""
+    with translate_errors(stack, service, what):
+        return fn(**kwargs)
