@@ -1,0 +1,159 @@
+"""The status file: what the running agent last said about itself, and how ``status`` shows it.
+
+The agent rewrites ``status_file`` atomically every ~2 s (a JSON object, shape below). ``status``
+reads it, adds whether the agent is alive (pid file lock + freshness) and the newest sync receipt,
+and works while the agent is down (it then shows the last known state with ``running: false``).
+
+    node, agent_version, pid, running, updated_at_ms, data_dir, active_volume,
+    disk {total_bytes, free_bytes, used_percent, writing_paused, dropped_frames},
+    open_period, last_closed_period, last_synced_period,
+    totals {cameras, cameras_ok, frames_stored, frames_per_minute, duplicates, placeholders,
+            failures},
+    schedule {polls, on_time, late, on_time_fraction, max_late_ms},
+    cameras [{id, name, state, frames_stored, duplicates, placeholders, failures {kind: n},
+              last_frame_age_s, backoff_s, consecutive_failures}]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from cctview_agent import __version__
+from cctview_agent.atomicfile import write_atomic
+from cctview_agent.config import AgentConfig
+from cctview_agent.layout import DataLayout
+from cctview_agent.periods import Period
+from cctview_agent.pidfile import running_pid
+
+STALE_AFTER_S = 10.0  # a status older than this means the agent is hung or gone
+
+
+def write_status(path: Path, status: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(status, separators=(",", ":")).encode())
+
+
+def newest_receipt(root: Path) -> str | None:
+    """The newest period key with a sync receipt under ``root`` (any camera), or None."""
+    newest: Period | None = None
+    try:
+        camera_dirs = list(os.scandir(DataLayout(root).synced_root))
+    except OSError:
+        return None
+    for camera_dir in camera_dirs:
+        if not camera_dir.is_dir():
+            continue
+        try:
+            names = os.listdir(camera_dir.path)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(".") or not name.endswith(".json"):
+                continue
+            try:
+                period = Period.from_key(name[: -len(".json")])
+            except ValueError:
+                continue
+            if newest is None or period.end > newest.end:
+                newest = period
+    return newest.key if newest else None
+
+
+def _disk_usage(path: Path) -> dict[str, Any]:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return {"total_bytes": None, "free_bytes": None, "used_percent": None}
+    total = st.f_blocks * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    used = (total - st.f_bfree * st.f_frsize) / total * 100 if total else 0.0
+    return {"total_bytes": total, "free_bytes": free, "used_percent": round(used, 1)}
+
+
+def read_status(config: AgentConfig, *, now: float | None = None) -> dict[str, Any]:
+    """The last status the agent wrote, completed with liveness; a stub when there is none."""
+    now = time.time() if now is None else now
+    try:
+        status: dict[str, Any] = json.loads(config.status_file.read_bytes())
+    except (OSError, ValueError):
+        status = {
+            "node": config.node,
+            "agent_version": __version__,
+            "pid": None,
+            "updated_at_ms": None,
+            "data_dir": str(config.data_dir),
+            "disk": {**_disk_usage(config.data_dir), "writing_paused": False, "dropped_frames": 0},
+            "open_period": None,
+            "last_closed_period": None,
+            "totals": {},
+            "cameras": [],
+        }
+    pid = running_pid(config)
+    updated = status.get("updated_at_ms")
+    fresh = updated is not None and now - updated / 1000 <= STALE_AFTER_S
+    status["running"] = pid is not None and fresh
+    status["pid"] = pid if pid is not None else status.get("pid")
+    if pid is not None and not fresh:
+        status["problem"] = f"agent pid {pid} holds the pid file but status is stale"
+    try:
+        active = config.data_dir.resolve()
+    except OSError:
+        active = config.data_dir
+    status["active_volume"] = str(active)
+    status["last_synced_period"] = newest_receipt(active)
+    return status
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.0f}h"
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """A short human report: header lines, then one line per camera."""
+    disk = status.get("disk") or {}
+    totals = status.get("totals") or {}
+    state = "running" if status.get("running") else "NOT RUNNING"
+    free = disk.get("free_bytes")
+    lines = [
+        f"node {status.get('node') or '-'}  agent {status.get('agent_version')}  "
+        f"{state} (pid {status.get('pid') or '-'})",
+        f"data {status.get('active_volume')}  free "
+        f"{'-' if free is None else f'{free / 2**30:.1f} GiB'}  used "
+        f"{disk.get('used_percent', '-')}%"
+        + ("  WRITING PAUSED" if disk.get("writing_paused") else "")
+        + f"  dropped {disk.get('dropped_frames', 0)}",
+        f"periods: open {status.get('open_period') or '-'}  last closed "
+        f"{status.get('last_closed_period') or '-'}  last synced "
+        f"{status.get('last_synced_period') or '-'}",
+        f"cameras {totals.get('cameras_ok', 0)}/{totals.get('cameras', 0)} ok  "
+        f"frames {totals.get('frames_stored', 0)} ({totals.get('frames_per_minute', 0)}/min)  "
+        f"duplicates {totals.get('duplicates', 0)}  placeholders "
+        f"{totals.get('placeholders', 0)}  failures {totals.get('failures', 0)}",
+    ]
+    if status.get("problem"):
+        lines.append(f"problem: {status['problem']}")
+    cameras = status.get("cameras") or []
+    if cameras:
+        lines.append("")
+        lines.append(
+            f"{'camera':<38} {'state':<9} {'frames':>7} {'dup':>5} {'ph':>5} "
+            f"{'last':>5} {'backoff':>7}  failures"
+        )
+        for cam in cameras:
+            failures = ", ".join(f"{k}={v}" for k, v in sorted(cam.get("failures", {}).items()))
+            lines.append(
+                f"{cam['id'][:38]:<38} {cam['state']:<9} {cam['frames_stored']:>7} "
+                f"{cam['duplicates']:>5} {cam['placeholders']:>5} "
+                f"{_age(cam.get('last_frame_age_s')):>5} {cam.get('backoff_s', 0):>6.0f}s  "
+                f"{failures or '-'}"
+            )
+    return "\n".join(lines)
