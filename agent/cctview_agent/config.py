@@ -45,6 +45,17 @@ class AgentConfig:
     # Where data volumes are mounted, one folder per volume; ``data_dir`` links to the active one.
     # Older volumes still mounted here are closed and synced until rotation retires them.
     volumes_dir: Path | None = None
+    # How ``cctview-agent volume prepare`` makes a volume usable: "block" formats and mounts the
+    # EBS device found by its volume id, "folder" just creates a folder (the local fleet), "auto"
+    # picks block when the machine has EBS devices (every EC2 instance does) and folder otherwise.
+    volume_mode: str = "auto"
+
+    @property
+    def volumes_root(self) -> Path:
+        """``volumes_dir``, or by default the ``volumes`` folder beside ``data_dir``."""
+        return (
+            self.volumes_dir if self.volumes_dir is not None else self.data_dir.parent / "volumes"
+        )
 
     def to_toml(self) -> str:
         lines = []
@@ -77,7 +88,10 @@ _EXAMPLES = {
     "node": 'node = "node-01"',
     "ca_file": 'ca_file = "/etc/cctview/ca.pem"',
     "volumes_dir": 'volumes_dir = "/mnt/cctview"',
+    "volume_mode": 'volume_mode = "auto"  # or "block", "folder"',
 }
+
+VOLUME_MODES = ("auto", "block", "folder")
 
 
 def _bad(key: str, why: str, path: Path | None) -> ConfigError:
@@ -142,6 +156,10 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
         if not isinstance(raw["node"], str):
             raise _bad("node", f"must be a string, not {raw['node']!r}", path)
         values["node"] = raw["node"]
+    if "volume_mode" in raw:
+        if raw["volume_mode"] not in VOLUME_MODES:
+            raise _bad("volume_mode", f"must be one of {', '.join(VOLUME_MODES)}", path)
+        values["volume_mode"] = raw["volume_mode"]
     config = replace(AgentConfig(), **values)
     if config.timeout > 60:
         raise _bad("timeout", f"= {config.timeout} is too long for a 1 fps poll (at most 60)", path)
