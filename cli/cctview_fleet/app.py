@@ -8,6 +8,7 @@ appears only with ``--verbose``.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 
@@ -64,7 +65,11 @@ def root(
     ctx.meta["cctview.verbose"] = verbose
 
 
-# Command modules register themselves here, one line each (imports below the app they extend).
+# Command modules register themselves here: one name each, a module of cctview_fleet.commands
+# exposing ``register(app)``. Order is the order of `--help`.
+COMMAND_MODULES: tuple[str, ...] = ("stack",)
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"cctview_fleet.commands.{_name}").register(app)
 
 
 def main() -> None:
