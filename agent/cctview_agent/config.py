@@ -45,6 +45,8 @@ class AgentConfig:
     # Where data volumes are mounted, one folder per volume; ``data_dir`` links to the active one.
     # Older volumes still mounted here are closed and synced until rotation retires them.
     volumes_dir: Path | None = None
+    # A camera whose frame has not changed for this long shows as "frozen" in status.
+    frozen_after: float = 60.0
     # How ``cctview-agent volume prepare`` makes a volume usable: "block" formats and mounts the
     # EBS device found by its volume id, "folder" just creates a folder (the local fleet), "auto"
     # picks block when the machine has EBS devices (every EC2 instance does) and folder otherwise.
@@ -88,6 +90,7 @@ _EXAMPLES = {
     "node": 'node = "node-01"',
     "ca_file": 'ca_file = "/etc/cctview/ca.pem"',
     "volumes_dir": 'volumes_dir = "/mnt/cctview"',
+    "frozen_after": "frozen_after = 60",
     "volume_mode": 'volume_mode = "auto"  # or "block", "folder"',
 }
 
@@ -141,7 +144,7 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise _bad(key, f"must be a path, not {raw[key]!r}", path)
             values[key] = base / Path(raw[key]).expanduser()
-    for key in ("poll_interval", "grace", "timeout"):
+    for key in ("poll_interval", "grace", "timeout", "frozen_after"):
         if key in raw:
             values[key] = float(_number(key, raw[key], path, positive=key != "grace"))
     if "period" in raw:
