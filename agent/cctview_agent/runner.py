@@ -1,0 +1,288 @@
+"""The running agent: one asyncio process, one TaskGroup, one task per camera.
+
+    Agent.main
+    ├── CameraPoller.run   x N   poll on the monotonic grid, store frames (poller.py)
+    ├── closer loop               close camera-periods after end + grace (closer.py)
+    ├── disk guard loop           pause/resume frame writes on free space (diskguard.py)
+    └── status loop               rewrite the status file every ~2 s (status.py)
+
+Signals: SIGHUP re-reads the assignment (added cameras start, removed ones stop after their
+in-flight poll, unchanged ones keep their schedule); SIGTERM/SIGINT stop every task (a frame write
+is synchronous, so it is never interrupted half way), close what is due, write a last status and
+exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import ssl
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from cctview_agent import __version__
+from cctview_agent.agentlog import EventLog, close_log, open_log
+from cctview_agent.assignment import diff_assignment, load_assignment
+from cctview_agent.atomicfile import remove_temporaries
+from cctview_agent.cameras import Camera
+from cctview_agent.closer import PeriodCloser, data_roots, remove_stale_journals
+from cctview_agent.config import AgentConfig
+from cctview_agent.diskguard import DiskGuard
+from cctview_agent.errors import CctviewError, ConfigError
+from cctview_agent.fetch import open_session
+from cctview_agent.periods import Period
+from cctview_agent.pidfile import acquire
+from cctview_agent.poller import CameraPoller, PlaceholderRegistry, ScheduleStats
+from cctview_agent.status import newest_receipt, write_status
+from cctview_agent.storage import FrameStore
+
+STATUS_EVERY_S = 2.0
+CLOSE_EVERY_S = 1.0
+DISK_EVERY_S = 1.0
+RECEIPTS_EVERY_S = 30.0
+
+
+class Agent:
+    """Holds what the camera tasks share: session, store, guard, closer, counters, log."""
+
+    def __init__(self, config: AgentConfig, log: EventLog) -> None:
+        self.config = config
+        self.log = log
+        self.store = FrameStore(config.data_dir, config.period)
+        self.guard = DiskGuard(config.reserve_bytes, log)
+        self.closer = PeriodCloser(config, self.store, log)
+        self.placeholders = PlaceholderRegistry()
+        self.schedule = ScheduleStats()
+        self.timeout = aiohttp.ClientTimeout(total=config.timeout)
+        self.session: aiohttp.ClientSession
+        self.pollers: dict[str, CameraPoller] = {}
+        self.frames_total = 0
+        self.anchor = 0.0
+        self.started_at = time.time()
+        self._stop = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+        self._fpm_samples: deque[tuple[float, int]] = deque()
+        self._last_synced: str | None = None
+        self._receipts_at = 0.0
+
+    # -- start-up ------------------------------------------------------------------------------
+
+    def prepare(self) -> list[Camera]:
+        """Everything before polling: clean crash leftovers, adopt open periods, read cameras."""
+        cameras = load_assignment(self.config.assignment)
+        try:
+            Path(self.store.resolve_root()).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"data_dir {self.config.data_dir} cannot be created: {exc.strerror or exc}",
+                key="data_dir",
+            ) from exc
+        removed = 0
+        for root in data_roots(self.config, self.store):
+            removed += remove_temporaries(Path(root) / "frames")
+            removed += remove_temporaries(Path(root) / "manifests")
+            remove_stale_journals(Path(root))
+        self.closer.scan_all()
+        closed = self.closer.close_due()
+        self.log.info(
+            "agent_started",
+            version=__version__,
+            pid=os.getpid(),
+            cameras=len(cameras),
+            data_dir=str(self.config.data_dir),
+            active_volume=self.store.current_root,
+            temporaries_removed=removed,
+            periods_closed=closed,
+        )
+        return cameras
+
+    async def main(self, cameras: list[Camera]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self.session = open_session(
+                self.config.ca_file, user_agent=f"cctview-agent/{__version__}"
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"ca_file {self.config.ca_file} is not a usable CA bundle: {exc}", key="ca_file"
+            ) from exc
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.anchor = loop.time()
+        self.guard.check(self.store.resolve_root())
+        try:
+            async with self.session, asyncio.TaskGroup() as group:
+                self._group = group
+                group.create_task(self._every(CLOSE_EVERY_S, self._close_tick))
+                group.create_task(self._every(DISK_EVERY_S, self._disk_tick))
+                group.create_task(self._every(STATUS_EVERY_S, self._status_tick))
+                for camera in cameras:
+                    self._start(camera)
+                self._status_tick()
+        finally:
+            self._group = None
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+        self.closer.close_due()
+        self.store.close()
+        self._status_tick(running=False)
+        self.log.info("agent_stopped", frames_stored=self.frames_total)
+
+    # -- cameras -------------------------------------------------------------------------------
+
+    def _start(self, camera: Camera) -> None:
+        assert self._group is not None
+        poller = CameraPoller(camera, self)
+        self.pollers[camera.id] = poller
+        poller.task = self._group.create_task(poller.run(), name=f"camera-{camera.id}")
+        poller.task.add_done_callback(lambda _t, cid=camera.id, p=poller: self._ended(cid, p))
+
+    def _ended(self, camera_id: str, poller: CameraPoller) -> None:
+        if self.pollers.get(camera_id) is poller:
+            del self.pollers[camera_id]
+
+    def _retire(self, poller: CameraPoller) -> None:
+        """Stop a camera after its in-flight poll (a sleeping one stops at once)."""
+        poller.stopping = True
+        if not poller.in_flight and poller.task is not None:
+            poller.task.cancel()
+
+    def reload(self) -> None:
+        """SIGHUP: apply the assignment file's changes without touching unchanged cameras."""
+        if self._group is None or self._stop.is_set():
+            return
+        try:
+            cameras = load_assignment(self.config.assignment)
+        except CctviewError as exc:
+            self.log.error("reload_failed", error=str(exc), kept_cameras=len(self.pollers))
+            return
+        current = [p.camera for p in self.pollers.values()]
+        change = diff_assignment(current, cameras)
+        by_id = {camera.id: camera for camera in cameras}
+        for camera_id in change.removed:
+            self._retire(self.pollers[camera_id])
+        for camera_id in change.changed + change.unchanged:
+            self.pollers[camera_id].camera = by_id[camera_id]  # new URL or name, same schedule
+        for camera_id in change.added:
+            self._start(by_id[camera_id])
+        self.log.info(
+            "assignment_reloaded",
+            cameras=len(cameras),
+            added=len(change.added),
+            removed=len(change.removed),
+            changed=len(change.changed),
+        )
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        if self._stop.is_set():
+            return
+        self.log.info("agent_stopping", signal=signal.Signals(signum).name)
+        self._stop.set()
+        for poller in list(self.pollers.values()):
+            poller.stopping = True
+            if poller.task is not None:
+                poller.task.cancel()
+
+    # -- maintainers ---------------------------------------------------------------------------
+
+    async def _every(self, seconds: float, tick: Any) -> None:
+        """Run ``tick`` every ``seconds`` until stop; sleeps on the stop event, not blindly."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), seconds)
+            if not self._stop.is_set():
+                tick()
+
+    def _close_tick(self) -> None:
+        self.closer.close_due()
+
+    def _disk_tick(self) -> None:
+        self.guard.check(self.store.resolve_root())
+
+    def _status_tick(self, running: bool = True) -> None:
+        try:
+            write_status(self.config.status_file, self.status(running=running))
+        except OSError as exc:
+            self.log.error("status_write_failed", error=exc.strerror or str(exc))
+
+    # -- status --------------------------------------------------------------------------------
+
+    def _frames_per_minute(self, now: float) -> float:
+        samples = self._fpm_samples
+        samples.append((now, self.frames_total))
+        while len(samples) > 2 and now - samples[1][0] >= 60:
+            samples.popleft()
+        first_t, first_n = samples[0]
+        if now - first_t < 1:
+            return 0.0
+        return round((self.frames_total - first_n) / (now - first_t) * 60, 1)
+
+    def status(self, *, running: bool = True) -> dict[str, Any]:
+        now = time.time()
+        cameras = [p.status(now) for p in sorted(self.pollers.values(), key=lambda p: p.camera.id)]
+        usage = self.guard.usage
+        if now - self._receipts_at >= RECEIPTS_EVERY_S:
+            self._receipts_at = now
+            self._last_synced = newest_receipt(Path(self.store.current_root))
+        last_closed = self.closer.last_closed
+        return {
+            "node": self.config.node,
+            "agent_version": __version__,
+            "pid": os.getpid(),
+            "running": running,
+            "started_at_ms": int(self.started_at * 1000),
+            "updated_at_ms": int(now * 1000),
+            "data_dir": str(self.config.data_dir),
+            "active_volume": self.store.current_root,
+            "disk": {
+                "total_bytes": usage.total_bytes if usage else None,
+                "free_bytes": usage.free_bytes if usage else None,
+                "used_percent": usage.used_percent if usage else None,
+                "reserve_bytes": self.config.reserve_bytes,
+                "writing_paused": self.guard.paused,
+                "dropped_frames": self.guard.dropped,
+            },
+            "open_period": Period.current(self.config.period, now=now).key,
+            "last_closed_period": last_closed.key if last_closed else None,
+            "last_synced_period": self._last_synced,
+            "totals": {
+                "cameras": len(cameras),
+                "cameras_ok": sum(1 for c in cameras if c["state"] == "ok"),
+                "frames_stored": self.frames_total,
+                "frames_per_minute": self._frames_per_minute(now),
+                "duplicates": sum(c["duplicates"] for c in cameras),
+                "placeholders": sum(c["placeholders"] for c in cameras),
+                "failures": sum(sum(c["failures"].values()) for c in cameras),
+                "periods_closed": self.closer.closed_count,
+            },
+            "schedule": self.schedule.to_dict(),
+            "cameras": cameras,
+        }
+
+
+def run_agent(config: AgentConfig) -> int:
+    """``cctview-agent run``: hold the pid file, log, poll until a stop signal; exit code."""
+    lock = acquire(config)
+    log = open_log(config.log_file, config.log_max_bytes)
+    try:
+        agent = Agent(config, log)
+        cameras = agent.prepare()
+        asyncio.run(agent.main(cameras))
+    except CctviewError as exc:
+        log.error("agent_failed", error=str(exc))
+        raise
+    finally:
+        close_log()
+        lock.release()
+    return 0
