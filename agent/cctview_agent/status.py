@@ -104,6 +104,7 @@ def read_status(config: AgentConfig, *, now: float | None = None) -> dict[str, A
         active = config.data_dir
     status["active_volume"] = str(active)
     status["last_synced_period"] = newest_receipt(active)
+    status["log_file"] = str(config.log_file)  # `cctview-fleet logs` tails it over SSH
     return status
 
 
