@@ -11,6 +11,9 @@ the boundary with ``raise ... from exc``.
     ├── ConfigError           a setting (agent TOML, Pulumi config, CLI flag) is missing or invalid
     ├── StorageError          the data folder cannot be written or read as the layout expects
     ├── ManifestError         a manifest is missing, unreadable or inconsistent with its frames
+    ├── SyncError             S3 refused or failed during a node's sync (bucket, credentials, link)
+    │   └── VerificationError an uploaded object is not what was sent, or another copy holds its key
+    ├── DataVolumeError       a data volume cannot be prepared, switched or retired on a node
     └── (operator errors live in cctview_fleet.errors and derive from CctviewError too)
 """
 
@@ -64,3 +67,27 @@ class ManifestError(CctviewError):
     def __init__(self, message: str, *, path: Path | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class DataVolumeError(CctviewError):
+    """Raised when a data volume cannot be prepared, switched or retired on a node; the message
+    says why (not drained, not mounted, a foreign file system) and what to do."""
+
+    def __init__(self, message: str, *, volume_id: str | None = None) -> None:
+        super().__init__(message)
+        self.volume_id = volume_id
+
+
+class SyncError(CctviewError):
+    """Raised when a sync to S3 cannot go on: unknown bucket, no credentials, endpoint unreachable,
+    a connection dropped mid-upload, an object that fails verification, or another sync running.
+    Nothing local is deleted when it is raised; rerunning the sync finishes the work."""
+
+
+class VerificationError(SyncError):
+    """Raised when an object in S3 does not match the period it should hold (size, ETag or
+    checksum differ), or its key already holds different bytes; the local period is kept."""
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
