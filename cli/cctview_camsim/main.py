@@ -1,0 +1,182 @@
+"""``cctview-camsim``: a stand-in for webcams.nyctmc.org on loopback, for tests, benchmarks, demo.
+
+Parses flags, builds the catalog and the simulator, prints where it listens, and serves until
+SIGTERM or SIGINT (exit 0). Bad input is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import NoReturn
+
+from cctview_agent.errors import CctviewError
+from cctview_camsim.catalog import DEFAULT_CAMERA_COUNT, load_catalog, synthetic_cameras
+from cctview_camsim.faults import KIND_HELP, parse_fault_spec
+from cctview_camsim.server import DEFAULT_HANG_LIMIT, Simulator, run
+from cctview_camsim.tls import CERT_NAME, KEY_NAME, make_certificate, server_context
+
+PROG = "cctview-camsim"
+
+FAULT_HELP = f"""\
+faults (--faults SPEC, or POST /_sim/faults {{"spec": SPEC}} at run time):
+  SPEC is comma-separated KIND=TARGET items. KIND is one of:
+    {KIND_HELP}
+  TARGET is a fraction of the cameras (offline=0.05), 'all', or camera ids joined by '+'
+  (hang=ID1+ID2). Ids are assigned first, then fractions in order, each camera at most one
+  fault; which cameras a fraction picks is fixed by --seed.
+  offline: the same "camera offline" JPEG for every camera. 404. 5xx: 500/502/503 in turn.
+  hang: no response until the client gives up (at most --hang-limit s). drip: the frame at
+  ~512 B/s. truncate: Content-Length larger than the body, or a JPEG cut before EOI (in turn).
+  html: 200 text/html error page. reset: TCP RST mid-body. oversize: a 5 MiB body.
+  frozen: the camera's last frame, forever.
+
+endpoints: GET /api/cameras, GET /api/cameras/ID/image, GET /_sim/stats,
+  GET /_sim/served/ID, GET|POST /_sim/faults.
+  example: {PROG} --port 0 --https --cameras 250 --refresh 1 --faults offline=0.05,hang=0.01
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what is wrong, where to look) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds above 0")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text} must be between 1 and 100000")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 (any free port) and 65535")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Serve NYC DOT-style traffic cameras (webcams.nyctmc.org API) on this machine.",
+        epilog=FAULT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=0, help="port; 0 picks a free one (0)")
+    parser.add_argument("--https", action="store_true", help="serve HTTPS, self-signed cert")
+    parser.add_argument(
+        "--catalog", type=Path, help="serve the cameras of this API response instead"
+    )
+    parser.add_argument(
+        "--cameras",
+        type=_count,
+        help=f"synthetic cameras ({DEFAULT_CAMERA_COUNT}); with --catalog: keep the first N",
+    )
+    parser.add_argument(
+        "--refresh", type=_positive_seconds, default=2.0, help="seconds per new frame (2)"
+    )
+    parser.add_argument("--faults", default="", metavar="SPEC", help="faults, see below")
+    parser.add_argument("--seed", type=int, default=0, help="catalog and fault choice (0)")
+    parser.add_argument(
+        "--cert-dir",
+        type=Path,
+        help="where --https writes cert.pem/key.pem (kept; reused if present); "
+        "default a temporary folder removed at exit",
+    )
+    parser.add_argument(
+        "--hang-limit",
+        type=_positive_seconds,
+        default=DEFAULT_HANG_LIMIT,
+        help="seconds after which hang/drip drop the connection (60)",
+    )
+    return parser
+
+
+def _certificate(cert_dir: Path) -> tuple[Path, Path]:
+    cert_path, key_path = cert_dir / CERT_NAME, cert_dir / KEY_NAME
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    return make_certificate(cert_dir)
+
+
+async def _serve(args: argparse.Namespace, sim: Simulator, cert_dir: Path | None) -> None:
+    ssl_context = None
+    cert_path = None
+    if cert_dir is not None:
+        cert_path, key_path = _certificate(cert_dir)
+        ssl_context = server_context(cert_path, key_path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    def ready(url: str) -> None:
+        print(f"{PROG} listening on {url}", flush=True)
+        if cert_path is not None:
+            print(f"{PROG} certificate {cert_path}", flush=True)
+
+    await run(sim, host=args.host, port=args.port, ssl_context=ssl_context, stop=stop, ready=ready)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    temporary: Path | None = None
+    try:
+        spec = parse_fault_spec(args.faults)
+        if args.catalog is not None:
+            cameras = load_catalog(args.catalog)
+            if args.cameras is not None:
+                cameras = cameras[: args.cameras]
+        else:
+            cameras = synthetic_cameras(args.cameras or DEFAULT_CAMERA_COUNT, args.seed)
+        sim = Simulator(
+            cameras, refresh=args.refresh, seed=args.seed, faults=spec, hang_limit=args.hang_limit
+        )
+        cert_dir: Path | None = None
+        if args.https:
+            cert_dir = args.cert_dir
+            if cert_dir is None:
+                cert_dir = temporary = Path(tempfile.mkdtemp(prefix="cctview-camsim-"))
+        asyncio.run(_serve(args, sim, cert_dir))
+    except CctviewError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except OSError as error:  # address in use, unwritable --cert-dir
+        print(f"{PROG}: error: {error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(temporary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""How a camera's image endpoint misbehaves: one coroutine per fault kind.
+
+Each behaviour is what a collector meets on the real service or on the way to it. None of them
+may block the server: waits are ``asyncio.sleep`` (the handler is cancelled when the client goes
+away, see ``server.run``), and the long ones end at ``limit`` seconds with an aborted connection,
+so a client that never gives up does not pin a coroutine forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from aiohttp import web
+
+from cctview_camsim.faults import FaultKind
+from cctview_camsim.frames import Frame, offline_placeholder
+
+NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
+OVERSIZE_BYTES = 5 * 1024 * 1024
+DRIP_CHUNK = 128  # bytes per write: ~512 B/s, a 20 KB frame takes ~40 s
+DRIP_INTERVAL = 0.25
+ERROR_PAGE = (
+    "<!DOCTYPE html><html><head><title>503 Service Temporarily Unavailable</title></head>"
+    "<body><h1>Service Temporarily Unavailable</h1><p>The camera feed is being updated. "
+    "Please try again later.</p></body></html>"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultContext:
+    """What a behaviour needs: the camera's current frame, how often it misbehaved, the cap."""
+
+    frame: Frame
+    count: int  # how many times this camera served this fault before (variants alternate)
+    limit: float  # seconds after which hang and drip give up on the client
+
+
+Behaviour = Callable[[web.Request, FaultContext], Awaitable[web.StreamResponse]]
+
+
+def jpeg_response(data: bytes, *, version: int | None = None) -> web.Response:
+    headers = dict(NO_CACHE)
+    if version is not None:
+        headers["X-Camsim-Version"] = str(version)
+    return web.Response(body=data, content_type="image/jpeg", headers=headers)
+
+
+def _abort(request: web.Request, *, reset: bool) -> None:
+    """Drop the connection; with ``reset`` the peer gets a TCP RST instead of a FIN."""
+    transport = request.transport
+    if transport is None:
+        return
+    if reset:
+        raw = transport.get_extra_info("socket")
+        if raw is not None:
+            # SO_LINGER on, timeout 0: close() discards unsent data and sends RST.
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+
+
+async def _start_stream(request: web.Request, length: int) -> web.StreamResponse:
+    response = web.StreamResponse(headers=NO_CACHE)
+    response.content_type = "image/jpeg"
+    response.content_length = length
+    await response.prepare(request)
+    return response
+
+
+@lru_cache(maxsize=1)
+def _oversize_body() -> bytes:
+    placeholder = offline_placeholder()
+    return placeholder + bytes(OVERSIZE_BYTES - len(placeholder))
+
+
+async def offline(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    return jpeg_response(offline_placeholder())
+
+
+async def not_found(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    return web.json_response({"message": "Camera not found"}, status=404, headers=NO_CACHE)
+
+
+async def server_error(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    status = (500, 502, 503)[context.count % 3]
+    return web.Response(status=status, text=f"{status} error", headers=NO_CACHE)
+
+
+async def hang(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    await asyncio.sleep(context.limit)  # cancelled as soon as the client disconnects
+    _abort(request, reset=False)
+    return web.Response(status=504)  # never reaches the client: the connection is closed
+
+
+async def drip(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    data = context.frame.data
+    response = await _start_stream(request, len(data))
+    deadline = time.monotonic() + context.limit
+    for offset in range(0, len(data), DRIP_CHUNK):
+        if time.monotonic() > deadline:
+            _abort(request, reset=False)
+            return response
+        await response.write(data[offset : offset + DRIP_CHUNK])
+        await asyncio.sleep(DRIP_INTERVAL)
+    return response
+
+
+async def truncate(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    data = context.frame.data
+    if context.count % 2 == 0:
+        # Content-Length promises the whole frame; half arrives, then the connection closes.
+        response = await _start_stream(request, len(data))
+        await response.write(data[: len(data) // 2])
+        _abort(request, reset=False)
+        return response
+    # A complete HTTP response whose JPEG stops before its end-of-image marker.
+    return jpeg_response(data[: len(data) * 2 // 3])
+
+
+async def html(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    return web.Response(text=ERROR_PAGE, content_type="text/html", headers=NO_CACHE)
+
+
+async def reset(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    data = context.frame.data
+    response = await _start_stream(request, len(data))
+    await response.write(data[: len(data) // 3])
+    await asyncio.sleep(0.05)  # let the first third leave before the RST
+    _abort(request, reset=True)
+    return response
+
+
+async def oversize(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    return jpeg_response(_oversize_body())
+
+
+BEHAVIOURS: dict[FaultKind, Behaviour] = {
+    FaultKind.OFFLINE: offline,
+    FaultKind.NOT_FOUND: not_found,
+    FaultKind.SERVER_ERROR: server_error,
+    FaultKind.HANG: hang,
+    FaultKind.DRIP: drip,
+    FaultKind.TRUNCATE: truncate,
+    FaultKind.HTML: html,
+    FaultKind.RESET: reset,
+    FaultKind.OVERSIZE: oversize,
+}

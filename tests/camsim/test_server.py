@@ -1,0 +1,127 @@
+"""The simulator's endpoints, against the real process over HTTP and HTTPS."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from PIL import Image
+
+from cctview_agent.cameras import parse_cameras_json
+from cctview_agent.manifests import frame_digest
+
+
+def _fetch(url: str, context: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10, context=context) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_catalog_is_in_the_api_shape_and_points_at_the_simulator(camsim):
+    sim = camsim(cameras=12)
+    status, headers, body = _fetch(sim.catalog_url)
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/json")
+    records = json.loads(body)
+    assert len(records) == 12
+    for record in records:
+        assert set(record) == {
+            "id",
+            "name",
+            "latitude",
+            "longitude",
+            "area",
+            "isOnline",
+            "imageUrl",
+        }
+        assert record["isOnline"] == "true"  # a string, as webcams.nyctmc.org sends it
+        assert record["imageUrl"] == f"{sim.url}/api/cameras/{record['id']}/image"
+    cameras = parse_cameras_json(body)  # the project's own parser reads it
+    assert [camera.id for camera in cameras] == sim.camera_ids
+
+
+def test_image_is_a_decodable_jpeg_of_the_expected_size(camsim):
+    sim = camsim(cameras=5)
+    for camera_id in sim.camera_ids:
+        status, headers, body = _fetch(sim.image_url(camera_id) + "?t=1712345678901")
+        assert status == 200
+        assert headers["Content-Type"] == "image/jpeg"
+        assert "no-cache" in headers["Cache-Control"]
+        assert body[:2] == b"\xff\xd8" and body[-2:] == b"\xff\xd9"
+        assert 15_000 <= len(body) <= 25_000, len(body)
+        image = Image.open(io.BytesIO(body))
+        image.load()
+        assert image.format == "JPEG"
+        assert image.size == (352, 240)
+
+
+def test_unknown_camera_is_404(camsim):
+    sim = camsim(cameras=3)
+    status, _, _ = _fetch(f"{sim.url}/api/cameras/00000000-0000-4000-8000-000000000000/image")
+    assert status == 404
+    status, _, _ = _fetch(f"{sim.url}/_sim/served/nope")
+    assert status == 404
+
+
+def test_frames_change_once_per_refresh_period_and_are_counted(camsim):
+    refresh = 0.4
+    sim = camsim(cameras=2, refresh=refresh)
+    camera_id = sim.camera_ids[0]
+    seen: list[tuple[float, str]] = []
+    end = time.monotonic() + 6 * refresh
+    while time.monotonic() < end:
+        _, _, body = _fetch(f"{sim.image_url(camera_id)}?t={time.time_ns()}")
+        seen.append((time.monotonic(), frame_digest(body)))
+        time.sleep(0.02)
+    distinct = list(dict.fromkeys(digest for _, digest in seen))
+    # Six periods observed: five to seven versions, never one per request.
+    assert 5 <= len(distinct) <= 7, len(distinct)
+    # A version, once replaced, never comes back, and lasts about one period.
+    changes = [t for (_, prev), (t, d) in itertools.pairwise(seen) if d != prev]
+    gaps = [b - a for a, b in itertools.pairwise(changes)]
+    assert gaps and min(gaps) > refresh * 0.6, gaps
+    stats = sim.stats()
+    counts = stats["cameras"][camera_id]
+    assert counts["new"] == len(distinct)
+    assert counts["repeat"] == len(seen) - len(distinct)
+    assert stats["totals"]["new"] == len(distinct)
+    assert stats["refresh"] == refresh
+    served = sim.served(camera_id)
+    assert [entry["digest"] for entry in served] == distinct
+    versions = [entry["version"] for entry in served]
+    assert versions == sorted(versions)
+
+
+def test_cameras_roll_over_at_their_own_phase(camsim):
+    sim = camsim(cameras=20, refresh=10)
+    # With a 10 s period, a camera's version header is floor((t + phase) / 10): twenty cameras at
+    # random phases do not all share one version number.
+    versions = set()
+    for camera_id in sim.camera_ids:
+        _, headers, _ = _fetch(sim.image_url(camera_id))
+        versions.add(int(headers["X-Camsim-Version"]))
+    assert len(versions) == 2  # two adjacent version numbers across phases
+
+
+def test_https_with_the_printed_certificate(camsim):
+    sim = camsim(cameras=3, https=True)
+    assert sim.url.startswith("https://127.0.0.1:")
+    assert sim.cert_path is not None and sim.cert_path.exists()
+    context = ssl.create_default_context(cafile=str(sim.cert_path))
+    status, _, body = _fetch(sim.image_url(sim.camera_ids[0]), context)
+    assert status == 200 and body[:2] == b"\xff\xd8"
+    # "localhost" is in the certificate too.
+    status, _, _ = _fetch(sim.catalog_url.replace("127.0.0.1", "localhost"), context)
+    assert status == 200
+    # Without the certificate, verification fails: it is really checked.
+    with pytest.raises(urllib.error.URLError) as info:
+        _fetch(sim.catalog_url, ssl.create_default_context())
+    assert isinstance(info.value.reason, ssl.SSLCertVerificationError)
