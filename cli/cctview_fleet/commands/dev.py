@@ -1,0 +1,181 @@
+"""`cctview-fleet dev up|status|down`: a complete fleet on this machine, the stack `local`.
+
+moto's server stands in for AWS, the camera simulator for webcams.nyctmc.org, and each node is a
+real OpenSSH sshd on a loopback port running the real agent. Every other command then works
+against it unchanged with `--stack local` (or CCTVIEW_STACK=local). See docs/local-fleet.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from cctview_fleet.devfleet.fleet import DownReport, ProcessStatus, UpOptions, down, status, up
+from cctview_fleet.devfleet.fleet import steps_total as up_steps
+from cctview_fleet.devfleet.state import FleetState
+from cctview_fleet.render import console, err_console, print_json, table
+
+dev_app = typer.Typer(
+    help="Run a whole fleet on this machine: emulated AWS, simulated cameras, sshd nodes."
+)
+
+
+def summary(state: FleetState) -> dict[str, Any]:
+    """What `dev up --json` prints: where everything is, for scripts and the tests."""
+    return {
+        "stack": "local",
+        "folder": state.folder,
+        "moto_url": state.moto_url,
+        "camsim_url": state.camsim_url,
+        "catalog_url": state.catalog_url,
+        "ca_file": state.ca_file,
+        "bucket": state.bucket,
+        "period": state.period,
+        "ssh_key": state.ssh_key,
+        "known_hosts": state.known_hosts,
+        "nodes": [
+            {
+                "name": node.name,
+                "ssh_port": node.ssh_port,
+                "instance_id": node.instance_id,
+                "volume_id": node.volume_id,
+                "folder": node.folder,
+            }
+            for node in state.nodes
+        ],
+        "processes": [
+            {"name": p.name, "role": p.role, "pid": p.pid, "port": p.port} for p in state.processes
+        ],
+    }
+
+
+def _rows(rows: list[ProcessStatus]) -> list[tuple[str, ...]]:
+    return [
+        (
+            row.name,
+            str(row.pid),
+            str(row.port or ""),
+            "[green]running[/]" if row.alive else "[red]gone[/]",
+            row.log,
+        )
+        for row in rows
+    ]
+
+
+@dev_app.command("up")
+def up_command(
+    node_count: Annotated[int, typer.Option("--nodes", help="How many nodes.", min=1)] = 3,
+    period: Annotated[
+        int, typer.Option("--period", help="The agents' period in seconds (hour in production).")
+    ] = 60,
+    catalog: Annotated[
+        Path | None,
+        typer.Option("--catalog", help="Camera list (API JSON) to serve, not the synthetic one."),
+    ] = None,
+    https: Annotated[
+        bool, typer.Option("--https/--no-https", help="Serve the cameras over HTTPS.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Start moto, the camera simulator and N sshd nodes with their agents; write stack `local`."""
+    options = UpOptions(nodes=node_count, period=period, catalog=catalog, https=https)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("starting the local fleet", total=up_steps(node_count))
+
+        def on_step(description: str) -> None:
+            progress.update(task, description=description, advance=1)
+
+        state = up(options, on_step)
+    if as_json:
+        print_json(summary(state))
+        return
+    console.print(
+        table(
+            f"local fleet: {len(state.nodes)} nodes, period {state.period} s",
+            ["node", "ssh", "instance", "volume"],
+            [(n.name, f"127.0.0.1:{n.ssh_port}", n.instance_id, n.volume_id) for n in state.nodes],
+            caption=(
+                f"AWS emulator {state.moto_url} · cameras {state.catalog_url} · "
+                f"bucket {state.bucket} · files in {state.folder}"
+            ),
+        )
+    )
+    console.print(
+        "Use it with [bold]--stack local[/] (or CCTVIEW_STACK=local), e.g. "
+        "`cctview-fleet --stack local status`; stop it with `cctview-fleet dev down`."
+    )
+
+
+@dev_app.command("status")
+def status_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show whether each process of the local fleet still runs."""
+    state, rows = status()
+    if as_json:
+        print_json(
+            {
+                "up": state is not None,
+                "complete": bool(state and state.complete),
+                "folder": state.folder if state else None,
+                "processes": [
+                    {
+                        "name": r.name,
+                        "role": r.role,
+                        "pid": r.pid,
+                        "port": r.port,
+                        "alive": r.alive,
+                        "log": r.log,
+                    }
+                    for r in rows
+                ],
+            }
+        )
+        return
+    if state is None:
+        console.print("no local fleet is running; start one with `cctview-fleet dev up`")
+        return
+    alive = sum(r.alive for r in rows)
+    console.print(
+        table(
+            f"local fleet in {state.folder}",
+            ["process", "pid", "port", "state", "log"],
+            _rows(rows),
+            caption=f"{alive} of {len(rows)} running",
+        )
+    )
+
+
+@dev_app.command("down")
+def down_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Stop every process the local fleet started (by pid) and remove the stack `local`."""
+    report: DownReport = down()
+    if as_json:
+        print_json(
+            {
+                "was_up": report.was_up,
+                "stopped": [{"name": r.name, "pid": r.pid} for r in report.stopped],
+            }
+        )
+        return
+    if not report.was_up:
+        console.print("no local fleet was running")
+        return
+    console.print(f"stopped {len(report.stopped)} processes; the stack `local` is removed")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dev_app, name="dev")

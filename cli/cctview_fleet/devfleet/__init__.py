@@ -1,0 +1,8 @@
+"""The local fleet: moto's server, the camera simulator and N sshd nodes with their agents.
+
+``cctview-fleet dev up|status|down`` (:mod:`cctview_fleet.commands.dev`) renders what the
+functions in :mod:`cctview_fleet.devfleet.fleet` return; the tests and ``make demo`` call those
+functions directly. One module a job: ``processes`` (start, check and stop by pid), ``state``
+(the state file), ``emulator`` (moto), ``simulator`` (cctview-camsim), ``sshd`` (OpenSSH per
+node), ``nodes`` (node folders and agents), ``fleet`` (the order of it all).
+"""

@@ -1,0 +1,137 @@
+"""The AWS emulator of the local fleet: moto's server as a real HTTP endpoint.
+
+boto3 (in the CLI and in the agents, over ``AWS_ENDPOINT_URL``) talks to it exactly as to AWS.
+The local fleet registers here what Pulumi creates in a real account: one EC2 instance per node
+with the fleet tags, one encrypted EBS data volume attached to each, and the bucket.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cctview_fleet import aws
+from cctview_fleet.devfleet.errors import DevFleetError, PortError, ProcessStartError
+from cctview_fleet.devfleet.processes import (
+    ProcessRecord,
+    free_port,
+    is_alive,
+    log_tail,
+    spawn,
+    stop,
+    wait_for_port,
+)
+from cctview_fleet.stacks import Stack
+
+HOST = "127.0.0.1"
+_ATTEMPTS = 3
+
+
+def start_moto(log: Path, *, timeout: float = 30.0) -> tuple[ProcessRecord, str]:
+    """Start ``moto.server`` on a free loopback port; retries when another process took it."""
+    for _ in range(_ATTEMPTS):
+        port = free_port(HOST)
+        argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+        record = spawn("moto", "moto", argv, log, port=port)
+        url = f"http://{HOST}:{port}"
+        try:
+            wait_for_port(record, HOST, port, timeout=timeout)
+            _wait_http(record, url, timeout=timeout)
+        except ProcessStartError:
+            stop([record])
+            if "Address already in use" in log_tail(record, 20):
+                continue
+            raise
+        return record, url
+    raise PortError(f"moto server could not bind a free port in {_ATTEMPTS} tries (log {log})")
+
+
+def _wait_http(record: ProcessRecord, url: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as response:
+                if response.status < 500:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if not is_alive(record) or time.monotonic() > deadline:
+            raise ProcessStartError(f"moto server at {url} does not answer (log {record.log})")
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What the emulator holds for one node."""
+
+    instance_id: str
+    volume_id: str
+    availability_zone: str
+
+
+def _tags(pairs: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in pairs.items()]
+
+
+def _any_image(ec2: Any) -> str:
+    """An AMI moto knows: a Debian one when it has one, else the first image it lists."""
+    images = ec2.describe_images(Filters=[{"Name": "name", "Values": ["debian-12-*"]}])["Images"]
+    if not images:
+        images = ec2.describe_images(Owners=["amazon"])["Images"]
+    if not images:
+        raise DevFleetError("the moto server lists no AMI to start instances from")
+    return str(images[0]["ImageId"])
+
+
+def register_nodes(stack: Stack, nodes: list[tuple[str, int]]) -> dict[str, Registration]:
+    """One tagged instance and one attached, encrypted data volume per ``(node, ssh_port)``."""
+    fleet = stack.name
+    ec2 = aws.ec2(stack)
+    with aws.translate_errors(stack, "ec2", "registering the local nodes", error=DevFleetError):
+        image = _any_image(ec2)
+        registered: dict[str, Registration] = {}
+        for name, port in nodes:
+            tags = {
+                "Name": f"cctview-{fleet}-{name}",
+                "cctview:fleet": fleet,
+                "cctview:node": name,
+                "cctview:ssh-host": HOST,
+                "cctview:ssh-port": str(port),
+            }
+            instance = ec2.run_instances(
+                ImageId=image,
+                InstanceType="t2.micro",
+                MinCount=1,
+                MaxCount=1,
+                TagSpecifications=[{"ResourceType": "instance", "Tags": _tags(tags)}],
+            )["Instances"][0]
+            zone = instance["Placement"]["AvailabilityZone"]
+            volume_tags = {
+                "Name": f"cctview-{fleet}-{name}-data-1",
+                "cctview:fleet": fleet,
+                "cctview:node": name,
+                "cctview:generation": "1",
+            }
+            volume = ec2.create_volume(
+                AvailabilityZone=zone,
+                Size=8,
+                VolumeType="gp3",
+                Encrypted=True,
+                TagSpecifications=[{"ResourceType": "volume", "Tags": _tags(volume_tags)}],
+            )
+            ec2.attach_volume(
+                VolumeId=volume["VolumeId"], InstanceId=instance["InstanceId"], Device="/dev/sdf"
+            )
+            registered[name] = Registration(instance["InstanceId"], volume["VolumeId"], zone)
+    return registered
+
+
+def create_bucket(stack: Stack) -> None:
+    s3 = aws.s3(stack)
+    with aws.translate_errors(stack, "s3", f"creating bucket {stack.bucket}", error=DevFleetError):
+        s3.create_bucket(Bucket=stack.bucket)

@@ -1,0 +1,274 @@
+"""``dev up``, ``dev status`` and ``dev down`` as library functions (the CLI only renders them).
+
+Start order: the AWS emulator, the camera simulator, the operator key, one sshd per node, the
+instances and volumes in the emulator, the node folders and agents, the bucket, a real SSH login
+to every node, and last the ``local`` stack file. After every process started, the state file is
+rewritten; if any step fails, everything started so far is stopped again before the error
+leaves, and ``dev down`` can always finish what an interrupted ``dev up`` left.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cctview_agent.periods import validate_period_length
+from cctview_fleet.devfleet import emulator, nodes, simulator, sshd
+from cctview_fleet.devfleet.errors import DevFleetError, FleetAlreadyUpError
+from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, stop
+from cctview_fleet.devfleet.state import (
+    FLEET_NAME,
+    FleetState,
+    NodeRecord,
+    load_state,
+    remove_state,
+    save_state,
+    state_dir,
+)
+from cctview_fleet.stacks import Stack, save_stack, stack_path
+
+BUCKET = "cctview-local"
+MAX_NODES = 64
+OnStep = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    """The flags of ``dev up``."""
+
+    nodes: int = 3
+    period: int = 60
+    catalog: Path | None = None
+    https: bool = True
+    seed: int | None = None
+    cameras: int | None = None  # how many cameras the simulator serves (its default: 900)
+    poll_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStatus:
+    """One row of ``dev status``."""
+
+    name: str
+    role: str
+    pid: int
+    port: int | None
+    alive: bool
+    log: str
+
+
+@dataclass(frozen=True, slots=True)
+class DownReport:
+    """What ``dev down`` did: the processes it stopped (empty when nothing was running)."""
+
+    stopped: tuple[ProcessStatus, ...]
+    was_up: bool
+
+
+def steps_total(node_count: int) -> int:
+    """How many times :func:`up` reports a step, for a progress bar."""
+    return 3 + 3 * node_count + 2
+
+
+def local_stack(state: FleetState, user: str) -> Stack:
+    """The stack every other command uses for ``--stack local``."""
+    return Stack(
+        name=FLEET_NAME,
+        region="us-east-1",
+        bucket=state.bucket,
+        prefix="cctview",
+        ssh_user=user,
+        ssh_key=state.ssh_key,
+        known_hosts=state.known_hosts,
+        endpoint_url=state.moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        extra={"catalog_url": state.catalog_url, "ca_file": state.ca_file},
+    )
+
+
+def _live(state: FleetState) -> list[ProcessRecord]:
+    return [record for record in state.processes if is_alive(record)]
+
+
+def _validate(options: UpOptions) -> None:
+    if not 1 <= options.nodes <= MAX_NODES:
+        raise DevFleetError(f"--nodes {options.nodes} is out of range; use 1 to {MAX_NODES}")
+    validate_period_length(options.period)
+    if options.catalog is not None and not options.catalog.is_file():
+        raise DevFleetError(
+            f"--catalog {options.catalog} is not a file; pass a camera list in the API's JSON "
+            "shape, e.g. nyc-dot-cameras.source.json"
+        )
+
+
+def _refuse_if_up() -> None:
+    existing = load_state()
+    if existing is None:
+        return
+    live = _live(existing)
+    if live:
+        raise FleetAlreadyUpError(
+            f"a local fleet is already up in {existing.folder} ({len(live)} processes); "
+            "run `cctview-fleet dev down` first"
+        )
+    remove_state()  # a fleet that died with the machine: nothing left to stop
+
+
+def _write_known_hosts(path: Path, node_records: list[NodeRecord]) -> None:
+    """The nodes' host keys, trusted out of band: ``dev up`` made them a moment ago."""
+    lines = [f"[{sshd.HOST}]:{n.ssh_port} {n.host_key}" for n in node_records]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def up(options: UpOptions, on_step: OnStep | None = None) -> FleetState:
+    """Start the local fleet; returns its state. Cleans up after itself when a step fails."""
+    step = on_step or (lambda _description: None)
+    _validate(options)
+    sshd.sshd_path()  # refuse before starting anything when OpenSSH is missing
+    sshd.ssh_keygen_path()
+    _refuse_if_up()
+    folder = state_dir()
+    if (folder / "nodes").exists():
+        shutil.rmtree(folder / "nodes")  # the previous fleet's folders; `dev down` kept them
+    folder.mkdir(parents=True, exist_ok=True)
+    state = FleetState(
+        folder=str(folder),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        period=options.period,
+        https=options.https,
+        bucket=BUCKET,
+        ssh_key=str(folder / "id_ed25519"),
+        known_hosts=str(folder / "known_hosts"),
+    )
+    save_state(state)
+    try:
+        return _start(state, options, step)
+    except BaseException:
+        current = load_state() or state
+        stop(list(reversed(current.processes)))
+        remove_state()
+        stack_path(FLEET_NAME).unlink(missing_ok=True)
+        raise
+
+
+def _start(state: FleetState, options: UpOptions, step: OnStep) -> FleetState:
+    folder = Path(state.folder)
+    user = sshd.current_user()
+
+    step("starting the AWS emulator (moto server)")
+    moto, moto_url = emulator.start_moto(folder / "logs" / "moto.log")
+    state = replace(state.with_process(moto), moto_url=moto_url)
+    save_state(state)
+
+    step("starting the camera simulator")
+    sim = simulator.start_simulator(
+        folder / "camsim",
+        https=options.https,
+        catalog=options.catalog,
+        cameras=options.cameras,
+        seed=options.seed,
+    )
+    state = replace(state.with_process(sim.process), camsim_url=sim.url, ca_file=sim.ca_file)
+    save_state(state)
+
+    step("making the operator key")
+    public = sshd.keygen(Path(state.ssh_key), f"cctview-local-operator@{user}")
+    authorized_keys = folder / "authorized_keys"
+    authorized_keys.write_text(public + "\n")
+
+    names = nodes.node_names(options.nodes)
+    paths = {name: nodes.make_node_folder(folder / "nodes" / name) for name in names}
+    for name in names:
+        step(f"{name}: starting sshd")
+        host_key = sshd.keygen(paths[name].host_key, f"cctview-local-{name}")
+        env = nodes.node_environment(paths[name], moto_url)
+        record = sshd.start_sshd(
+            name, paths[name].folder, paths[name].host_key, authorized_keys, env
+        )
+        node = NodeRecord(name, str(paths[name].folder), record.port or 0, host_key)
+        state = state.with_process(record).with_node(node)
+        save_state(state)
+    _write_known_hosts(Path(state.known_hosts), list(state.nodes))
+
+    step("registering instances and volumes in the emulator")
+    stack = local_stack(state, user)
+    registered = emulator.register_nodes(stack, [(n.name, n.ssh_port) for n in state.nodes])
+    emulator.create_bucket(stack)
+    for node in list(state.nodes):
+        state = state.with_node(
+            replace(
+                node,
+                instance_id=registered[node.name].instance_id,
+                volume_id=registered[node.name].volume_id,
+            )
+        )
+    save_state(state)
+
+    agents: dict[str, ProcessRecord] = {}
+    for node in state.nodes:
+        step(f"{node.name}: starting the agent")
+        node_paths = paths[node.name]
+        nodes.mount_volume(node_paths, node.volume_id)
+        nodes.write_agent_files(
+            node_paths,
+            node.name,
+            period=options.period,
+            ca_file=state.ca_file,
+            poll_interval=options.poll_interval,
+        )
+        agents[node.name] = nodes.start_agent(
+            node.name, node_paths, nodes.node_environment(node_paths, moto_url)
+        )
+        state = state.with_process(agents[node.name])
+        save_state(state)
+    for name, record in agents.items():
+        nodes.wait_for_agent(record, paths[name], timeout=30)
+
+    def check(node: NodeRecord) -> str:
+        return sshd.verify_login(
+            node.name, node.ssh_port, user, Path(state.ssh_key), Path(state.known_hosts)
+        )
+
+    for node in state.nodes:
+        step(f"{node.name}: checking an SSH login with the operator key")
+    with ThreadPoolExecutor(max_workers=min(8, len(state.nodes))) as pool:
+        list(pool.map(check, state.nodes))
+
+    step("writing the `local` stack")
+    stack_file = save_stack(stack)
+    state = replace(state, stack_file=str(stack_file), complete=True)
+    save_state(state)
+    return state
+
+
+def status() -> tuple[FleetState | None, list[ProcessStatus]]:
+    """The recorded fleet and, for each of its processes, whether it still runs."""
+    state = load_state()
+    if state is None:
+        return None, []
+    rows = [
+        ProcessStatus(r.name, r.role, r.pid, r.port, is_alive(r), r.log) for r in state.processes
+    ]
+    return state, rows
+
+
+def down(*, timeout: float = 5.0) -> DownReport:
+    """Stop every process the fleet started, by pid; remove the stack. Safe to run twice."""
+    state = load_state()
+    if state is None:
+        stack_path(FLEET_NAME).unlink(missing_ok=True)
+        return DownReport((), was_up=False)
+    live = _live(state)
+    survivors = stop(list(reversed(state.processes)), timeout=timeout)
+    if survivors:
+        pids = ", ".join(f"{r.name} pid {r.pid}" for r in survivors)
+        raise DevFleetError(f"could not stop {pids}; stop them by hand, then run `dev down` again")
+    stack_path(FLEET_NAME).unlink(missing_ok=True)
+    remove_state()
+    stopped = tuple(ProcessStatus(r.name, r.role, r.pid, r.port, False, r.log) for r in live)
+    return DownReport(stopped, was_up=True)

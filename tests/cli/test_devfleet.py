@@ -1,0 +1,182 @@
+"""`cctview-fleet dev up|status|down` against real parts: moto's server, the camera simulator,
+OpenSSH sshd per node and the real agents."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import paramiko
+import pytest
+from typer.testing import CliRunner
+
+from cctview_fleet import aws
+from cctview_fleet.app import app
+from cctview_fleet.devfleet import fleet as devfleet
+from cctview_fleet.devfleet.processes import ProcessRecord, is_alive
+from cctview_fleet.devfleet.state import load_state, state_path
+from cctview_fleet.stacks import stack_path
+
+pytestmark = pytest.mark.sshd
+
+
+def _tags(resource: dict) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
+
+
+def _gone(record: ProcessRecord) -> bool:
+    return not is_alive(record)
+
+
+def test_up_registers_nodes_volumes_and_bucket_and_ssh_reaches_each_agent(local_fleet):
+    fleet = local_fleet(nodes=2, period=60)
+    assert fleet.node_names == ["node-01", "node-02"]
+    stack = fleet.stack
+    assert (stack.name, stack.bucket, stack.endpoint_url) == (
+        "local",
+        "cctview-local",
+        fleet.moto_url,
+    )
+    assert stack.extra["catalog_url"].startswith("https://127.0.0.1:")
+    assert Path(stack.extra["ca_file"]).is_file()
+
+    ec2 = aws.ec2(stack)
+    reservations = ec2.describe_instances(
+        Filters=[{"Name": "tag:cctview:fleet", "Values": ["local"]}]
+    )["Reservations"]
+    instances = {_tags(i)["cctview:node"]: i for r in reservations for i in r["Instances"]}
+    assert sorted(instances) == fleet.node_names
+    for name, instance in instances.items():
+        tags = _tags(instance)
+        assert tags["cctview:ssh-host"] == "127.0.0.1"
+        assert int(tags["cctview:ssh-port"]) == fleet.node(name).ssh_port
+        assert instance["InstanceId"] == fleet.node(name).instance_id
+
+    volumes = ec2.describe_volumes(Filters=[{"Name": "tag:cctview:fleet", "Values": ["local"]}])[
+        "Volumes"
+    ]
+    assert len(volumes) == 2
+    for volume in volumes:
+        tags = _tags(volume)
+        node = fleet.node(tags["cctview:node"])
+        assert tags["cctview:generation"] == "1"
+        assert volume["Encrypted"] is True
+        assert volume["Attachments"][0]["InstanceId"] == node.instance_id
+        assert volume["VolumeId"] == node.volume_id
+        paths = fleet.paths(node.name)
+        assert paths.data.resolve() == (paths.volumes / node.volume_id).resolve()
+
+    aws.s3(stack).head_bucket(Bucket="cctview-local")  # raises if it is missing
+
+    for name in fleet.node_names:
+        code, out, err = fleet.ssh(name, "cctview-agent status --json")
+        assert code == 0, err
+        status = json.loads(out)
+        assert status["node"] == name
+        assert status["running"] is True
+
+
+def test_known_hosts_holds_each_node_key_and_a_stranger_is_refused(local_fleet, tmp_path):
+    fleet = local_fleet(nodes=1)
+    node = fleet.node("node-01")
+    hosts = paramiko.HostKeys(fleet.state.known_hosts)
+    assert hosts.lookup(f"[127.0.0.1]:{node.ssh_port}") is not None
+
+    client = paramiko.SSHClient()
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    client.load_host_keys(str(empty))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    with pytest.raises(paramiko.SSHException, match="not found in known_hosts"):
+        client.connect(
+            "127.0.0.1",
+            port=node.ssh_port,
+            username=fleet.stack.ssh_user,
+            key_filename=fleet.state.ssh_key,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=10,
+        )
+    client.close()
+
+
+def test_status_then_down_stops_every_process_and_is_idempotent(local_fleet):
+    fleet = local_fleet(nodes=2)
+    runner = CliRunner()
+    result = runner.invoke(app, ["dev", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    roles = sorted(p["role"] for p in report["processes"])
+    assert roles == ["agent", "agent", "camsim", "moto", "sshd", "sshd"]
+    assert all(p["alive"] for p in report["processes"])
+
+    records = list(fleet.state.processes)
+    result = runner.invoke(app, ["dev", "down"])
+    assert result.exit_code == 0, result.output
+    assert "stopped 6 processes" in result.stdout
+    for record in records:
+        assert _gone(record), f"{record.name} (pid {record.pid}) still runs after dev down"
+    assert not stack_path("local").exists()
+    assert load_state() is None
+
+    again = runner.invoke(app, ["dev", "down"])
+    assert again.exit_code == 0
+    assert "no local fleet was running" in again.stdout
+
+
+def test_up_twice_is_refused_with_one_line(local_fleet):
+    fleet = local_fleet(nodes=1)
+    result = CliRunner().invoke(app, ["dev", "up", "--nodes", "1"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: a local fleet is already up in {fleet.state.folder} (4 processes); "
+        "run `cctview-fleet dev down` first"
+    ]
+    assert all(is_alive(r) for r in fleet.state.processes)  # the running fleet is untouched
+
+
+def test_missing_sshd_is_one_line_naming_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
+    monkeypatch.setenv("CCTVIEW_SSHD", str(tmp_path / "no-such-sshd"))
+    result = CliRunner().invoke(app, ["dev", "up"])
+    assert result.exit_code == 3
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "no-such-sshd" in lines[0]
+    assert "apt-get install openssh-server" in lines[0]
+    assert not state_path().exists()
+
+
+def test_a_failing_step_stops_what_was_started(tmp_path, monkeypatch):
+    from tests.fixtures.fleet import require_sshd
+
+    require_sshd()
+    monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
+    bad = tmp_path / "cameras.json"
+    bad.write_text("this is not a camera list")
+    started: list[ProcessRecord] = []
+
+    def on_step(description: str) -> None:
+        state = load_state()
+        if state is not None:
+            started[:] = state.processes
+
+    with pytest.raises(devfleet.DevFleetError, match="camsim exited before it was ready"):
+        devfleet.up(devfleet.UpOptions(nodes=1, catalog=bad), on_step)
+    assert [r.role for r in started] == ["moto"]
+    assert all(_gone(r) for r in started)
+    assert load_state() is None
+    assert not stack_path("local").exists()
+
+
+def test_bad_flags_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["dev", "up", "--period", "7"])
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    assert "period" in result.output
+    missing = CliRunner().invoke(app, ["dev", "up", "--catalog", str(tmp_path / "nope.json")])
+    assert missing.exit_code == 1
+    assert "is not a file" in missing.output
+    assert not os.path.exists(state_path())
