@@ -1,0 +1,224 @@
+"""The camera list: from a file, or fetched from the NYC DOT API (or any server speaking it).
+
+A live fetch is kept in the cache folder (``$XDG_CACHE_HOME/cctview-fleet``, one file per URL,
+written atomically), because the operator's later commands (``plan``, ``assign``) must work on a
+train or behind a flaky link: when the server cannot be reached, the cached copy is used and a
+warning says how old it is. Only when there is no copy either does loading fail, with one line
+that says what to do. The standard library's urllib is enough for one GET of ~240 KB and keeps
+this path free of an event loop; HTTPS verification honours ``SSL_CERT_FILE`` or an explicit CA
+file (the camera simulator's self-signed certificate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import ssl
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cctview_agent.atomicfile import write_atomic
+from cctview_agent.cameras import Camera, load_cameras, parse_cameras_json
+from cctview_fleet import __version__
+from cctview_fleet.errors import CatalogError
+
+DEFAULT_CATALOG_URL = "https://webcams.nyctmc.org/api/cameras"
+CATALOG_ENV = "CCTVIEW_CATALOG"
+DEFAULT_TIMEOUT = 15.0
+# The real list is ~240 KB; refuse anything absurd rather than fill memory.
+MAX_CATALOG_BYTES = 32 * 1024 * 1024
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """A loaded camera list and where it came from.
+
+    ``fetched_at`` is when the data left its server (a file's modification time for a file);
+    ``from_cache`` is True when a URL could not be reached and the cached copy stood in.
+    """
+
+    cameras: tuple[Camera, ...]
+    source: str
+    fetched_at: datetime
+    from_cache: bool = False
+
+
+def default_source() -> str:
+    """``$CCTVIEW_CATALOG`` if set, else the NYC DOT API."""
+    return os.environ.get(CATALOG_ENV, "").strip() or DEFAULT_CATALOG_URL
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/cctview-fleet``, or ``~/.cache/cctview-fleet`` (XDG base directories)."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
+    return root / "cctview-fleet"
+
+
+def cache_path(url: str, directory: Path | None = None) -> Path:
+    """One file per URL: a readable host prefix plus a digest of the whole URL."""
+    host = re.sub(r"[^A-Za-z0-9.-]+", "_", url.split("://", 1)[-1].split("/", 1)[0])
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return (directory or cache_dir()) / f"catalog-{host}-{digest}.json"
+
+
+def _warn_stderr(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def ssl_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """System trust plus ``ca_file`` or ``$SSL_CERT_FILE`` (loaded explicitly, so the simulator's
+    self-signed certificate works whatever OpenSSL's build-time defaults are)."""
+    context = ssl.create_default_context()
+    extra = ca_file or (
+        Path(os.environ["SSL_CERT_FILE"]) if os.environ.get("SSL_CERT_FILE") else None
+    )
+    if extra is not None:
+        try:
+            context.load_verify_locations(cafile=str(extra))
+        except (OSError, ssl.SSLError) as exc:
+            raise CatalogError(f"cannot load CA file {extra}: {exc}", source=str(extra)) from exc
+    return context
+
+
+def fetch_catalog_bytes(url: str, *, timeout: float, ca_file: Path | None = None) -> bytes:
+    """GET the list; any failure becomes a CatalogError whose message is the short reason."""
+    request = urllib.request.Request(
+        url,
+        headers={
+            "Accept": "application/json",
+            "Cache-Control": "no-cache",
+            "User-Agent": f"cctview-fleet/{__version__}",
+        },
+    )
+    context = ssl_context(ca_file) if url.startswith("https://") else None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            body = response.read(MAX_CATALOG_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise CatalogError(f"HTTP {exc.code} {exc.reason}", source=url) from exc
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        raise CatalogError(str(text), source=url) from exc
+    except TimeoutError as exc:
+        raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
+    except (OSError, ValueError) as exc:  # resets mid-body, http.client protocol errors
+        raise CatalogError(str(exc) or type(exc).__name__, source=url) from exc
+    if len(body) > MAX_CATALOG_BYTES:
+        raise CatalogError(f"response larger than {MAX_CATALOG_BYTES} bytes", source=url)
+    return body
+
+
+def _write_cache(path: Path, url: str, fetched_at: datetime, body: bytes) -> None:
+    # Self-describing: parse_cameras() reads the "cameras" member of an object directly.
+    record = {"url": url, "fetched_at": fetched_at.isoformat(), "cameras": json.loads(body)}
+    write_atomic(path, json.dumps(record, ensure_ascii=False).encode(), fsync=True)
+
+
+def _read_cache(path: Path) -> tuple[list[Camera], datetime]:
+    cameras = load_cameras(path)
+    try:
+        stamp = json.loads(path.read_bytes()).get("fetched_at")
+        fetched_at = datetime.fromisoformat(stamp)
+    except (AttributeError, TypeError, ValueError):
+        fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return cameras, fetched_at
+
+
+def load_catalog_url(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    ca_file: Path | None = None,
+    cache: Path | None = None,
+    warn: Warn = _warn_stderr,
+) -> Catalog:
+    """The live list from ``url``, refreshed into the cache; the cached copy if ``url`` fails."""
+    path = cache_path(url, cache)
+    try:
+        body = fetch_catalog_bytes(url, timeout=timeout, ca_file=ca_file)
+        cameras = parse_cameras_json(body, source=url)
+    except CatalogError as exc:
+        reason = str(exc)
+        if not path.exists():
+            raise CatalogError(
+                f"cannot fetch the camera list from {url} ({reason}); "
+                "check the network or pass --catalog FILE",
+                source=url,
+            ) from exc
+        try:
+            cached, fetched_at = _read_cache(path)
+        except CatalogError as cache_exc:
+            raise CatalogError(
+                f"cannot fetch the camera list from {url} ({reason}), and the cached copy "
+                f"{path} is unreadable ({cache_exc}); check the network or pass --catalog FILE",
+                source=url,
+            ) from exc
+        age = _age((datetime.now(UTC) - fetched_at).total_seconds())
+        warn(
+            f"cannot fetch the camera list from {url} ({reason}); "
+            f"using the cached copy from {age} ago ({fetched_at:%Y-%m-%d %H:%M} UTC)"
+        )
+        return Catalog(tuple(cached), url, fetched_at, from_cache=True)
+    fetched_at = datetime.now(UTC)
+    try:
+        _write_cache(path, url, fetched_at, body)
+    except OSError as exc:  # a read-only home must not stop the command; it only loses offline use
+        warn(f"cannot cache the camera list in {path}: {exc.strerror or exc}")
+    return Catalog(tuple(cameras), url, fetched_at)
+
+
+def load_catalog_file(path: Path) -> Catalog:
+    """A list from a file: an API response, ``cameras --json`` output, or a cache file."""
+    if not path.exists():
+        raise CatalogError(
+            f"camera list {path} does not exist; pass an existing file or a URL to --catalog",
+            source=str(path),
+        )
+    cameras = load_cameras(path)
+    fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return Catalog(tuple(cameras), str(path), fetched_at)
+
+
+def load_catalog(
+    source: str | Path | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    ca_file: Path | None = None,
+    cache: Path | None = None,
+    warn: Warn = _warn_stderr,
+) -> Catalog:
+    """The camera list from ``source`` (a path or an http(s) URL); ``None`` means
+    ``$CCTVIEW_CATALOG`` or the NYC DOT API."""
+    if source is None or (isinstance(source, str) and not source.strip()):
+        source = default_source()
+    if isinstance(source, str) and is_url(source):
+        return load_catalog_url(source, timeout=timeout, ca_file=ca_file, cache=cache, warn=warn)
+    text = str(source)
+    if text.startswith("file://"):
+        text = text.removeprefix("file://")
+    return load_catalog_file(Path(text).expanduser())

@@ -1,0 +1,78 @@
+"""`cctview-fleet cameras`: show which cameras a selection picks, before planning or assigning.
+
+With ``--json`` it prints exactly the normalized camera array
+(:func:`cctview_agent.cameras.dump_cameras`), which is also the agent's assignment-file format,
+so the output can be saved, edited, and fed back with ``--cameras FILE``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cctview_agent.cameras import dump_cameras
+from cctview_fleet.commands.options import (
+    BBoxOption,
+    CamerasOption,
+    CatalogOption,
+    OnlineOnlyOption,
+    selection_from_options,
+)
+from cctview_fleet.render import console, table
+from cctview_fleet.selection import Selection
+
+
+def _online(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "no")
+
+
+def render_selection(selection: Selection) -> None:
+    """The selection as a table, with a count and the list's origin as the caption."""
+    catalog = selection.catalog
+    origin = f"{catalog.source}, fetched {catalog.fetched_at:%Y-%m-%d %H:%M} UTC"
+    if catalog.from_cache:
+        origin += " (cached copy)"
+    rows = (
+        (
+            camera.id,
+            camera.name,
+            camera.area or "",
+            f"{camera.latitude:.5f}",
+            f"{camera.longitude:.5f}",
+            _online(camera.is_online),
+        )
+        for camera in selection.cameras
+    )
+    console.print(
+        table(
+            f"{len(selection.cameras)} cameras: {selection.request.describe()}",
+            ("id", "name", "area", "lat", "lon", "online"),
+            rows,
+            caption=f"of {len(catalog.cameras)} in {origin}",
+        )
+    )
+
+
+def cameras(
+    cameras: CamerasOption = None,
+    catalog: CatalogOption = None,
+    bbox: BBoxOption = None,
+    online_only: OnlineOnlyOption = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the cameras as a JSON array (the assignment format)."),
+    ] = False,
+) -> None:
+    """List the cameras a selection picks, sorted by id."""
+    selection = selection_from_options(cameras, catalog, bbox, online_only)
+    if as_json:
+        sys.stdout.write(dump_cameras(selection.cameras) + "\n")
+        sys.stdout.flush()
+        return
+    render_selection(selection)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cameras")(cameras)
