@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from cctview_agent import __version__
-from cctview_agent.commands import assign_cmd, reload_cmd, run_cmd, status_cmd, volume_cmd
+from cctview_agent.commands import assign_cmd, reload_cmd, run_cmd, status_cmd, sync_cmd, volume_cmd
 from cctview_agent.errors import CctviewError
 
 DEFAULT_CONFIG = Path("/etc/cctview/agent.toml")
@@ -31,6 +31,7 @@ SUBCOMMANDS: list[ModuleType] = [
     reload_cmd,
     assign_cmd,
     volume_cmd,
+    sync_cmd,
 ]
 
 

@@ -1,0 +1,429 @@
+"""Ship every complete camera-period to S3, verified, resumable and idempotent.
+
+The rules, in the order a period meets them (docs/s3.md says the same for operators):
+
+1. Only complete periods move: a period is complete when its manifest exists.
+2. A period with a receipt (``<data>/synced/<camera>/<period-key>.json``) is in S3 already and
+   costs no request; a second sync uploads nothing.
+3. Before upload every frame is read and checked against the manifest (size, BLAKE2b); the same
+   pass computes the SHA-256 and MD5 the object must have in S3.
+4. The tar goes first, then the manifest (a manifest in S3 marks the object complete). Each is
+   looked up first (HeadObject): an object already there with the expected bytes is kept (an
+   earlier run died before its receipt), one with other bytes is a conflict and is never
+   overwritten. A multipart upload left open by a killed run is finished from where it stopped.
+5. After both objects verify (size, ETag, checksum) the receipt is written atomically; only then,
+   and only with ``delete_local``, are the frames listed in the manifest deleted, then the
+   manifest. A crash in between leaves a receipt and some frames; the next run finishes deleting.
+
+Errors that concern one period (a frame changed on disk, a conflicting object) fail that period
+and the sync goes on; errors that concern the link (no bucket, no credentials, a dropped
+connection) stop the run with one line. Either way nothing local is deleted for an unverified
+period, and a rerun picks up the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cctview_agent.atomicfile import write_atomic
+from cctview_agent.config import AgentConfig
+from cctview_agent.errors import ManifestError, SyncError, VerificationError
+from cctview_agent.layout import DataLayout
+from cctview_agent.manifests import Manifest
+from cctview_agent.packing import digest_tar, plan_tar
+from cctview_agent.periods import HOUR, Period
+from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
+from cctview_agent.synclock import sync_locks
+from cctview_agent.uploader import Expected, Throttle, Uploader, expected_for, make_client
+
+RECEIPT_VERSION = 1
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    """Where to and how: the bucket and prefix, this node's name, and the safety switches."""
+
+    bucket: str
+    prefix: str = "cctview"
+    node: str = ""
+    delete_local: bool = False
+    dry_run: bool = False
+    bwlimit: float = 0.0  # bytes per second, 0 = unlimited
+    endpoint_url: str | None = None
+    region: str | None = None
+    multipart_threshold: int | None = None
+    part_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPeriod:
+    """A complete period without a receipt: what to upload and where it goes."""
+
+    layout: DataLayout
+    manifest_path: Path
+    manifest: Manifest
+    target: PeriodObject
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodOutcome:
+    """What happened to one period in this run."""
+
+    camera_id: str
+    period: str
+    status: str  # uploaded | present | would-upload | failed
+    frames: int = 0
+    bytes: int = 0
+    key: str = ""
+    deleted: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSummary:
+    """The run in numbers; ``failed`` non-zero means the exit code is non-zero."""
+
+    node: str
+    bucket: str
+    prefix: str
+    periods: int = 0
+    uploaded: int = 0
+    present: int = 0
+    already_synced: int = 0
+    failed: int = 0
+    frames: int = 0
+    bytes_uploaded: int = 0
+    bytes_verified: int = 0
+    deleted: int = 0
+    resumed_uploads: int = 0
+    aborted_uploads: int = 0
+    dry_run: bool = False
+    seconds: float = 0.0
+    requests: dict[str, int] = field(default_factory=dict)
+    outcomes: tuple[PeriodOutcome, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("outcomes")
+        data["failures"] = [asdict(o) for o in self.outcomes if o.status == "failed"]
+        return data
+
+
+def data_roots(config: AgentConfig) -> list[Path]:
+    """The data folder and every volume still mounted beside it that holds frames or manifests,
+    resolved and without duplicates (``data_dir`` is a link to one of the volumes)."""
+    candidates = [config.data_dir]
+    with contextlib.suppress(OSError):
+        candidates += sorted(p for p in config.volumes_root.iterdir() if p.is_dir())
+    roots: list[Path] = []
+    for candidate in candidates:
+        if (candidate / "manifests").is_dir() or (candidate / "frames").is_dir():
+            resolved = candidate.resolve()
+            if resolved not in roots:
+                roots.append(resolved)
+    return roots
+
+
+def _receipt(
+    pending: PendingPeriod, options: SyncOptions, tar: Expected, manifest: Expected
+) -> bytes:
+    body = {
+        "version": RECEIPT_VERSION,
+        "bucket": options.bucket,
+        "prefix": options.prefix,
+        "tar_key": pending.target.tar_key(options.prefix),
+        "manifest_key": pending.target.manifest_key(options.prefix),
+        "size": tar.size,
+        "etag": tar.etag,
+        "sha256": tar.checksum,
+        "manifest_sha256": manifest.checksum,
+        "frames": len(pending.manifest.frames),
+        "verified_at_ms": int(time.time() * 1000),
+    }
+    return json.dumps(body, indent=1).encode()
+
+
+def _manifest_expected(data: bytes) -> Expected:
+    import base64
+
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    return Expected(len(data), hashlib.md5(data, usedforsecurity=False).hexdigest(), sha)
+
+
+def delete_period(layout: DataLayout, manifest: Manifest, manifest_path: Path) -> int:
+    """Remove a verified period's frames (only those its manifest lists), then its manifest.
+    Frames the manifest does not list (none, normally) stay. Returns frames deleted."""
+    folder = layout.period_dir(manifest.camera_id, manifest.period)
+    deleted = 0
+    for frame in manifest.frames:
+        try:
+            (folder / frame.name).unlink()
+            deleted += 1
+        except FileNotFoundError:
+            pass
+    manifest_path.unlink(missing_ok=True)
+    if manifest.period.end % HOUR == 0:  # the hour is over: nobody writes to its folder again
+        with contextlib.suppress(OSError):  # not empty: something unlisted is kept
+            folder.rmdir()
+    return deleted
+
+
+def scan(
+    roots: Iterable[Path], options: SyncOptions
+) -> tuple[list[PendingPeriod], list[tuple[DataLayout, Path, Period, str]], list[PeriodOutcome]]:
+    """Split complete periods into pending ones, receipted ones, and unreadable manifests."""
+    pending: list[PendingPeriod] = []
+    receipted: list[tuple[DataLayout, Path, Period, str]] = []
+    broken: list[PeriodOutcome] = []
+    for root in roots:
+        layout = DataLayout(root)
+        for camera_id, period, path in layout.manifests():
+            if layout.receipt_path(camera_id, period).exists():
+                receipted.append((layout, path, period, camera_id))
+                continue
+            try:
+                manifest = Manifest.read(path)
+            except ManifestError as exc:
+                broken.append(PeriodOutcome(camera_id, period.key, "failed", error=str(exc)))
+                continue
+            first = min((f.ts_ms for f in manifest.frames), default=period.start_ms)
+            node = manifest.node or options.node
+            target = PeriodObject(camera_id, period, node, first)
+            pending.append(PendingPeriod(layout, path, manifest, target))
+    return pending, receipted, broken
+
+
+class Syncer:
+    """One sync run over a set of data roots; see the module docstring for the rules."""
+
+    def __init__(self, options: SyncOptions, uploader: Uploader, emit: Emit) -> None:
+        self.options = options
+        self.uploader = uploader
+        self.emit = emit
+        self.open_uploads: dict[str, str] = {}
+        self.resumed = 0
+
+    def settle_open_uploads(self, pending: list[PendingPeriod]) -> int:
+        """Find multipart uploads this node left open: keep one per pending key to resume,
+        abort the rest. Other nodes' uploads are left alone (they may be running now)."""
+        ours = {safe_node(self.options.node)} | {safe_node(p.target.node) for p in pending}
+        wanted = {p.target.tar_key(self.options.prefix) for p in pending}
+        aborted = 0
+        for key, upload_id in self.uploader.pending_uploads(frames_prefix(self.options.prefix)):
+            parsed = parse_key(key)
+            if parsed is None or safe_node(parsed[0].node) not in ours:
+                continue
+            if key in wanted and key not in self.open_uploads:
+                self.open_uploads[key] = upload_id
+                continue
+            self.uploader.abort(key, upload_id)
+            aborted += 1
+            self.emit({"event": "aborted-upload", "key": key})
+        return aborted
+
+    def _ensure(self, key: str, expected: Expected, upload: Callable[[], None]) -> bool:
+        """Upload unless an equal object is there; True if bytes were sent. Then verify."""
+        head = self.uploader.head(key)
+        if head is None:
+            upload()
+            sent = True
+        elif self.uploader.matches(head, expected) is None:
+            sent = False
+        else:
+            raise VerificationError(
+                f"s3://{self.options.bucket}/{key} already holds a different object; it is "
+                "not overwritten and the local period is kept",
+                key=key,
+            )
+        self.uploader.verify(key, expected)
+        return sent
+
+    def ship(self, pending: PendingPeriod) -> PeriodOutcome:
+        """Upload, verify, write the receipt, then (if asked) delete: one period."""
+        manifest, target, prefix = pending.manifest, pending.target, self.options.prefix
+        tar_key, manifest_key = target.tar_key(prefix), target.manifest_key(prefix)
+        plan = plan_tar(pending.layout, manifest)
+        digests = digest_tar(plan, self.uploader.part_size_for(plan.size))
+        tar_expected = expected_for(digests)
+        metadata = {
+            "camera": manifest.camera_id,
+            "period": manifest.period.key,
+            "node": target.node,
+            "frames": str(len(manifest.frames)),
+            "sha256": digests.sha256.hex(),
+        }
+        upload_id = self.open_uploads.pop(tar_key, None)
+        if upload_id is not None:
+            self.uploader.finish_multipart(tar_key, upload_id, plan, digests)
+            self.resumed += 1
+            self.uploader.verify(tar_key, tar_expected)
+            sent = True
+        else:
+            sent = self._ensure(
+                tar_key,
+                tar_expected,
+                lambda: self.uploader.put_tar(tar_key, plan, digests, metadata),
+            )
+        manifest_bytes = pending.manifest_path.read_bytes()
+        if Manifest.from_json(manifest_bytes, source=str(pending.manifest_path)) != manifest:
+            raise ManifestError(f"{pending.manifest_path} changed during the sync")
+        manifest_expected = _manifest_expected(manifest_bytes)
+        self._ensure(
+            manifest_key,
+            manifest_expected,
+            lambda: self.uploader.put_bytes(
+                manifest_key, manifest_bytes, manifest_expected, ContentType="application/json"
+            ),
+        )
+        receipt = pending.layout.receipt_path(manifest.camera_id, manifest.period)
+        write_atomic(
+            receipt, _receipt(pending, self.options, tar_expected, manifest_expected), fsync=True
+        )
+        deleted = False
+        if self.options.delete_local:
+            delete_period(pending.layout, manifest, pending.manifest_path)
+            deleted = True
+        return PeriodOutcome(
+            manifest.camera_id,
+            manifest.period.key,
+            "uploaded" if sent else "present",
+            frames=len(manifest.frames),
+            bytes=plan.size,
+            key=tar_key,
+            deleted=deleted,
+        )
+
+
+def _finish_deletions(receipted: list[tuple[DataLayout, Path, Period, str]]) -> int:
+    """With --delete-local, periods verified earlier (receipt present) lose their local copy."""
+    done = 0
+    for layout, path, _period, _camera in receipted:
+        try:
+            manifest = Manifest.read(path)
+        except ManifestError:
+            continue  # unreadable: keep everything, a person should look
+        delete_period(layout, manifest, path)
+        done += 1
+    return done
+
+
+def run_sync(
+    roots: list[Path],
+    options: SyncOptions,
+    *,
+    emit: Emit | None = None,
+    client: Any = None,
+) -> SyncSummary:
+    """Sync every data root; returns the summary (failed periods counted, not raised).
+    Raises SyncError when the link to S3 fails (no bucket, credentials, endpoint)."""
+    emit = emit or (lambda event: None)
+    started = time.monotonic()
+    if not options.bucket:
+        raise SyncError("no bucket given; pass --bucket NAME (the stack's bucket)")
+    for root in roots:
+        if not root.is_dir():
+            raise SyncError(f"data folder {root} does not exist; check data_dir in the config")
+    base = {"node": options.node, "bucket": options.bucket, "prefix": options.prefix}
+    if options.dry_run:
+        pending, receipted, broken = scan(roots, options)
+        outcomes = [
+            PeriodOutcome(
+                p.manifest.camera_id,
+                p.manifest.period.key,
+                "would-upload",
+                frames=len(p.manifest.frames),
+                bytes=plan_tar(p.layout, p.manifest).size,
+                key=p.target.tar_key(options.prefix),
+            )
+            for p in pending
+        ]
+        for outcome in outcomes:
+            emit({"event": "period", **asdict(outcome)})
+        outcomes += broken
+        return SyncSummary(
+            **base,
+            periods=len(pending) + len(broken),
+            already_synced=len(receipted),
+            failed=len(broken),
+            frames=sum(o.frames for o in outcomes),
+            dry_run=True,
+            seconds=time.monotonic() - started,
+            outcomes=tuple(outcomes),
+        )
+    with sync_locks(roots):
+        pending, receipted, broken = scan(roots, options)
+        total = sum(plan_tar(p.layout, p.manifest).size for p in pending)
+        emit({"event": "start", **base, "periods": len(pending), "bytes": total})
+        client = client if client is not None else make_client(options.endpoint_url, options.region)
+        throttle = _progress_throttle(options.bwlimit, emit)
+        uploader = Uploader(
+            client, options.bucket, where=options.endpoint_url or "S3", throttle=throttle
+        )
+        if options.multipart_threshold is not None:
+            uploader.multipart_threshold = options.multipart_threshold
+        if options.part_size is not None:
+            uploader.part_size = options.part_size
+        uploader.check_bucket()
+        syncer = Syncer(options, uploader, emit)
+        aborted = syncer.settle_open_uploads(pending)
+        outcomes: list[PeriodOutcome] = list(broken)
+        for outcome in broken:
+            emit({"event": "period", **asdict(outcome)})
+        for item in pending:
+            try:
+                outcome = syncer.ship(item)
+            except (ManifestError, VerificationError) as exc:
+                outcome = PeriodOutcome(
+                    item.manifest.camera_id, item.manifest.period.key, "failed", error=str(exc)
+                )
+            outcomes.append(outcome)
+            emit({"event": "period", **asdict(outcome)})
+        deleted = sum(o.deleted for o in outcomes)
+        if options.delete_local:
+            deleted += _finish_deletions(receipted)
+    good = [o for o in outcomes if o.status in ("uploaded", "present")]
+    return SyncSummary(
+        **base,
+        periods=len(pending) + len(broken),
+        uploaded=sum(o.status == "uploaded" for o in outcomes),
+        present=sum(o.status == "present" for o in outcomes),
+        already_synced=len(receipted),
+        failed=sum(o.status == "failed" for o in outcomes),
+        frames=sum(o.frames for o in good),
+        bytes_uploaded=sum(o.bytes for o in good if o.status == "uploaded"),
+        bytes_verified=sum(o.bytes for o in good),
+        deleted=deleted,
+        resumed_uploads=syncer.resumed,
+        aborted_uploads=aborted,
+        seconds=round(time.monotonic() - started, 3),
+        requests=dict(uploader.requests),
+        outcomes=tuple(outcomes),
+    )
+
+
+def _progress_throttle(rate: float, emit: Emit) -> Throttle:
+    """A throttle that also emits a ``bytes`` event at most four times a second."""
+    state = {"sent": 0, "last": 0.0}
+
+    def on_bytes(count: int) -> None:
+        state["sent"] += count
+        now = time.monotonic()
+        if now - state["last"] >= 0.25:
+            state["last"] = now
+            emit({"event": "bytes", "sent": state["sent"]})
+
+    return Throttle(rate=rate, on_bytes=on_bytes)
+
+
+def default_node() -> str:
+    """This machine's name, for data folders whose config names no node."""
+    return os.uname().nodename.split(".")[0] or "local"
