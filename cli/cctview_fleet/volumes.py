@@ -1,0 +1,320 @@
+"""Rotating a node's EBS data volume without losing a frame: the resumable state machine.
+
+For a node whose disk is over the threshold (or every named node with ``--force``):
+
+    new volume:  created -> attached -> prepared -> switched ................... complete
+    old volume:                         draining -> retired -> detached
+                                        [-> snapshotted] -> deleted (or kept: --keep-old)
+
+1. create the next generation (encrypted, tagged, the instance's AZ), 2. attach it, 3. have the
+node find it by its EBS id and format (only if blank) and mount it, 4. switch the agent's data link
+to it atomically (frames keep landing, now on the new volume), 5. drain the old volume: its open
+periods are closed by the agent's closer after their end plus grace, ``cctview-agent sync``
+uploads them and writes a receipt per verified object, 6. retire it on the node (which the node
+refuses while any period lacks a receipt), 7. detach, 8. snapshot (``--snapshot``), 9. delete
+(unless ``--keep-old``).
+
+Each step first writes nothing but its effect, then records it in the ``cctview:rotation`` tag of
+the volume it moved (:mod:`cctview_fleet.ebsvolumes`). A rerun reads the tags and goes on from
+the last recorded step, repeating at most one step, and every step is idempotent. An old volume
+is never deleted before every period on it is verified in S3: when draining cannot finish (sync
+fails, periods still open at the deadline) the rotation stops with the old volume kept and says
+how to resume.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cctview_fleet.ebsvolumes import (
+    FROM_TAG,
+    KEEP_CHOICE_TAG,
+    SNAPSHOT_CHOICE_TAG,
+    DataVolume,
+    Ec2Volumes,
+)
+from cctview_fleet.errors import ConfigError, NodeError, VolumeError
+from cctview_fleet.inventory import Node
+from cctview_fleet.nodevolumes import NodeVolumes
+
+NEW_SIDE = ("created", "attached", "prepared", "switched")
+OLD_SIDE = ("draining", "retired", "detached", "snapshotted")
+DEFAULT_THRESHOLD = 80.0
+
+OnStep = Callable[[str, str], None]  # (node, what is happening now)
+
+
+def check_threshold(value: float) -> float:
+    if not (math.isfinite(value) and 0 <= value <= 100):
+        raise ConfigError(
+            f"--threshold must be a disk use in percent between 0 and 100, not {value:g}; "
+            "e.g. --threshold 80",
+            key="threshold",
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RotateOptions:
+    threshold: float = DEFAULT_THRESHOLD
+    force: bool = False
+    keep_old: bool = False
+    snapshot: bool = False
+    drain_timeout: float = 900.0  # how long to wait for open periods before stopping
+    poll: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What ``rotate-volumes`` did on one node."""
+
+    node: str
+    outcome: str  # skipped | rotated | resumed
+    used_percent: float | None = None
+    old_volume: str | None = None
+    new_volume: str | None = None
+    generation: int | None = None
+    snapshot: str | None = None
+    old_fate: str = ""  # deleted | kept
+    steps: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "outcome": self.outcome,
+            "used_percent": self.used_percent,
+            "old_volume": self.old_volume,
+            "new_volume": self.new_volume,
+            "generation": self.generation,
+            "snapshot": self.snapshot,
+            "old_fate": self.old_fate,
+            "steps": list(self.steps),
+        }
+
+
+def _resume_hint(node: str) -> str:
+    return f"rerun `cctview-fleet rotate-volumes {node}` to resume (the state is in the tags)"
+
+
+class NodeRotation:
+    """One node's rotation: decide, then walk the states from wherever the tags say it stands."""
+
+    def __init__(
+        self,
+        node: Node,
+        ec2: Ec2Volumes,
+        agent: NodeVolumes,
+        options: RotateOptions,
+        on_step: OnStep | None = None,
+    ) -> None:
+        self.node = node
+        self.ec2 = ec2
+        self.agent = agent
+        self.options = options
+        self.on_step = on_step or (lambda _node, _text: None)
+        self.steps: list[str] = []
+
+    def _step(self, text: str, *, done: bool = True) -> None:
+        self.on_step(self.node.name, text)
+        if done:
+            self.steps.append(text)
+
+    def run(self) -> Rotation:
+        volumes = self.ec2.node_volumes(self.node.name)
+        pending = [v for v in volumes if v.rotation in NEW_SIDE]
+        if len(pending) > 1:
+            ids = ", ".join(v.volume_id for v in pending)
+            raise VolumeError(
+                f"{self.node.name}: two rotations are in progress ({ids}); delete the volume "
+                "that is not attached in EC2 and rerun"
+            )
+        used: float | None = None
+        if pending:
+            new = pending[0]
+            old_id = new.tags.get(FROM_TAG, "")
+            outcome = "resumed"
+            self._step(f"resuming at {new.rotation} ({new.volume_id})")
+        else:
+            used = self.agent.disk_used_percent()
+            if not self.options.force and (used is None or used < self.options.threshold):
+                shown = "unknown" if used is None else f"{used:g}%"
+                return Rotation(self.node.name, "skipped", used, steps=(f"disk {shown} used",))
+            old = self._active(volumes)
+            old_id = old.volume_id
+            new = self._create(old)
+            outcome = "rotated"
+        new = self._advance_new(new, old_id)
+        fate, snapshot = self._finish_old(old_id, new)
+        self.ec2.tag(new.volume_id, rotation="complete")
+        self._step(f"{new.volume_id} complete")
+        return Rotation(
+            self.node.name,
+            outcome,
+            used,
+            old_id,
+            new.volume_id,
+            new.generation,
+            snapshot,
+            fate,
+            tuple(self.steps),
+        )
+
+    # -- the new volume ----------------------------------------------------------------------
+
+    def _active(self, volumes: list[DataVolume]) -> DataVolume:
+        active = self.agent.active_volume()
+        if active is None:
+            raise VolumeError(
+                f"{self.node.name}: the agent's data_dir is not a link to a volume under "
+                "volumes_dir, so there is nothing to rotate; check the node's agent.toml"
+            )
+        for volume in volumes:
+            if volume.volume_id == active:
+                return volume
+        raise VolumeError(
+            f"{self.node.name}: the active volume {active} is not a data volume of stack "
+            f"{self.ec2.stack.name!r} in EC2 (tags cctview:fleet/cctview:node); tag it first"
+        )
+
+    def _create(self, old: DataVolume) -> DataVolume:
+        generation = old.generation + 1
+        choices = {
+            SNAPSHOT_CHOICE_TAG: "yes" if self.options.snapshot else "no",
+            KEEP_CHOICE_TAG: "yes" if self.options.keep_old else "no",
+        }
+        self._step(f"creating generation {generation}", done=False)
+        new = self.ec2.create(
+            self.node.name,
+            az=self.node.az or old.az,
+            size_gib=old.size_gib,
+            volume_type=old.volume_type,
+            generation=generation,
+            tags={"cctview:rotation": "created", FROM_TAG: old.volume_id, **choices},
+        )
+        self._step(f"created {new.volume_id} (generation {generation}, {new.az})")
+        return new
+
+    def _advance_new(self, new: DataVolume, old_id: str) -> DataVolume:
+        state = new.rotation
+        if state == "created":
+            self._step(f"attaching {new.volume_id}", done=False)
+            new = self.ec2.attach(new, self.node.instance_id)
+            self.ec2.tag(new.volume_id, rotation="attached")
+            self._step(f"attached {new.volume_id} at {new.device}")
+            state = "attached"
+        if state in ("attached", "prepared"):
+            # prepare again when resuming at "prepared": it is idempotent and remounts after a
+            # reboot, and switch must never point the agent at an unmounted folder.
+            new = self.ec2.get(new.volume_id) or new
+            self._step(f"preparing {new.volume_id} on the node", done=False)
+            self.agent.prepare(new.volume_id, attachment_device=new.device, size_gib=new.size_gib)
+            if state == "attached":
+                self.ec2.tag(new.volume_id, rotation="prepared")
+                self._step(f"prepared {new.volume_id}")
+            self.agent.switch(new.volume_id)
+            # The old volume is marked first: a crash between the two tags resumes at
+            # "prepared", and prepare and switch are safe to repeat.
+            choices = {
+                "snapshot_choice": new.tags.get(SNAPSHOT_CHOICE_TAG, "no"),
+                "keep_choice": new.tags.get(KEEP_CHOICE_TAG, "no"),
+            }
+            if self.ec2.get(old_id) is not None:
+                self.ec2.tag(old_id, rotation="draining", rotation_to=new.volume_id, **choices)
+            self.ec2.tag(new.volume_id, rotation="switched")
+            self._step(f"switched the agent to {new.volume_id}")
+        return self.ec2.get(new.volume_id) or new
+
+    # -- the old volume ----------------------------------------------------------------------
+
+    def _finish_old(self, old_id: str, new: DataVolume) -> tuple[str, str | None]:
+        old = self.ec2.get(old_id) if old_id else None
+        if old is None:
+            return "deleted", None
+        snapshot = self.options.snapshot or old.tags.get(SNAPSHOT_CHOICE_TAG) == "yes"
+        keep = self.options.keep_old or old.tags.get(KEEP_CHOICE_TAG) == "yes"
+        state = old.rotation if old.rotation in OLD_SIDE else "draining"
+        snapshot_id = old.tags.get("cctview:snapshot")
+        if state == "draining":
+            self._drain(old_id)
+            self.ec2.tag(old_id, rotation="retired")
+            state = "retired"
+        if state == "retired":
+            self._step(f"detaching {old_id}", done=False)
+            old = self.ec2.detach(self.ec2.get(old_id) or old)
+            self.ec2.tag(old_id, rotation="detached")
+            self._step(f"detached {old_id}")
+            state = "detached"
+        if state == "detached" and snapshot:
+            self._step(f"snapshotting {old_id}", done=False)
+            snapshot_id = self.ec2.snapshot(self.ec2.get(old_id) or old)
+            self.ec2.tag(old_id, rotation="snapshotted")
+            self._step(f"snapshot {snapshot_id} of {old_id}")
+        if keep:
+            self.ec2.tag(old_id, rotation="kept")
+            self._step(f"kept {old_id} (--keep-old)")
+            return "kept", snapshot_id
+        self.ec2.delete(old_id)
+        self._step(f"deleted {old_id}")
+        return "deleted", snapshot_id
+
+    def _drain(self, old_id: str) -> None:
+        """Wait for the old volume's periods to close and be verified in S3, then retire it."""
+        name = self.node.name
+        deadline = time.monotonic() + self.options.drain_timeout
+        last_unverified: list[str] | None = None
+        while True:
+            status = self.agent.drain_status(old_id)
+            if status.get("drained"):
+                self.agent.retire(old_id)
+                self._step(f"retired {old_id} on the node ({status.get('verified', 0)} verified)")
+                return
+            if not status.get("exists"):
+                raise VolumeError(
+                    f"{name}: the old volume {old_id} is not mounted on the node, so its periods "
+                    f"cannot be checked; it is kept. Mount it with `cctview-agent volume prepare "
+                    f"--volume-id {old_id}` on the node, then {_resume_hint(name)}"
+                )
+            if status.get("active"):
+                raise VolumeError(
+                    f"{name}: {old_id} is the agent's active volume again (switched back by "
+                    f"hand?); it is kept. Switch to the new volume, then {_resume_hint(name)}"
+                )
+            unverified = list(status.get("unverified") or [])
+            if unverified:
+                if unverified == last_unverified:
+                    raise VolumeError(
+                        f"{name}: sync ran but {len(unverified)} periods of {old_id} are still "
+                        f"not verified in S3 (first: {unverified[0]}); the volume is kept. "
+                        f"Check `cctview-agent sync` on the node, then {_resume_hint(name)}"
+                    )
+                self._step(f"syncing {len(unverified)} periods of {old_id}", done=False)
+                try:
+                    self.agent.sync()
+                except NodeError as exc:
+                    raise VolumeError(
+                        f"{name}: syncing the old volume {old_id} failed, so it is kept "
+                        f"(draining): {exc}; {_resume_hint(name)}"
+                    ) from exc
+                last_unverified = unverified
+                continue
+            open_periods = status.get("open") or []
+            now = time.monotonic()
+            if now > deadline:
+                raise VolumeError(
+                    f"{name}: {old_id} is not drained after {self.options.drain_timeout:g} s: "
+                    f"{status.get('reason') or 'periods still open'}; it is kept (draining). "
+                    f"{_resume_hint(name)}"
+                )
+            closable = status.get("next_closable_at") or time.time()
+            self._step(
+                f"draining {old_id}: {len(open_periods)} open periods, closable at "
+                f"{time.strftime('%H:%M:%S', time.gmtime(closable))} UTC",
+                done=False,
+            )
+            wait = max(self.options.poll, min(closable - time.time(), deadline - now))
+            time.sleep(min(wait, max(0.0, deadline - now) + self.options.poll))
+            last_unverified = None
