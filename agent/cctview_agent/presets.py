@@ -150,8 +150,10 @@ HUDSON_MANHATTAN: Ring = (
     SPUYTEN_DUYVIL,
 )
 
-# Manhattan / Bronx: Spuyten Duyvil Creek, the Harlem River, then the Bronx Kill north of
-# Randall's Island (which is Manhattan).
+# Manhattan / Bronx: Spuyten Duyvil Creek and the Harlem River Ship Canal, the Harlem River,
+# then the Bronx Kill north of Randall's Island (which is Manhattan). Marble Hill, legally part of
+# Manhattan but on the mainland north of the canal, is left on the Bronx side: it is where a
+# camera there would be reached from and what its label would say.
 HARLEM_RIVER: Ring = (
     SPUYTEN_DUYVIL,
     (-73.9220, 40.8780),
@@ -365,50 +367,50 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset(
             "lower-manhattan",
-            "Manhattan south of 59th St / Central Park South, 59th St included: the borough "
-            "polygon cut by the line from the Hudson at 40.7725,-73.9930 to the East River at "
-            "40.7587,-73.9580 (Manhattan's half of the bridges and Roosevelt Island's tip in)",
+            "Manhattan south of 59th St / Central Park South (59th St itself in): the manhattan "
+            "polygon cut by the line from 40.7725,-73.9930 (Hudson) to 40.7587,-73.9580 "
+            "(East River)",
             LOWER_MANHATTAN,
         ),
         Preset(
             "downtown",
-            "Manhattan south of 14th St, 14th St included: the borough polygon cut by the line "
-            "from the Hudson at 40.7440,-74.0120 to the East River at 40.7280,-73.9720",
+            "Manhattan south of 14th St (14th St itself in): the manhattan polygon cut by the "
+            "line from 40.7440,-74.0120 (Hudson) to 40.7280,-73.9720 (East River)",
             DOWNTOWN,
         ),
         Preset(
             "manhattan",
-            "the borough of Manhattan: the island, Roosevelt, Randall's and Governors Islands, "
-            "Marble Hill, bounded mid-river by the Hudson, Harlem and East Rivers",
+            "the borough to mid-river of the Hudson, Harlem and East Rivers, with Roosevelt, "
+            "Randall's and Governors Islands",
             MANHATTAN,
         ),
         Preset(
             "brooklyn",
-            "the borough of Brooklyn: mid-East River and Newtown Creek to the Queens land "
-            "border, Jamaica Bay, Rockaway Inlet, the Narrows and the upper bay",
+            "the borough to mid-East River, Newtown Creek, the Queens land line, Jamaica Bay "
+            "and the Narrows",
             BROOKLYN,
         ),
         Preset(
             "queens",
-            "the borough of Queens, Rockaway included: mid-East River, Newtown Creek, the "
-            "Brooklyn land border, Jamaica Bay, the Nassau line, the Sound",
+            "the borough with the Rockaways, to mid-East River, Newtown Creek, the Brooklyn "
+            "land line, Jamaica Bay and the Nassau line",
             QUEENS,
         ),
         Preset(
             "bronx",
-            "the Bronx: mid-Harlem River and Spuyten Duyvil, the Hudson, the Westchester line, "
-            "the East River (Rikers Island included)",
+            "the borough to mid-Harlem River and Hudson, the Westchester line and the East "
+            "River, with Rikers Island",
             BRONX,
         ),
         Preset(
             "staten-island",
-            "Staten Island: the Narrows, Kill Van Kull, Arthur Kill and the lower bay",
+            "the borough to mid-Narrows, Kill Van Kull and Arthur Kill",
             STATEN_ISLAND,
         ),
         Preset(
             "all",
-            "all five boroughs; cameras outside New York City (the list has one in Derry, "
-            "Northern Ireland) are left out",
+            "the five boroughs; cameras outside New York City (the April 2025 list has one in "
+            "Derry, Northern Ireland) are left out",
             NEW_YORK_CITY,
         ),
     )

@@ -317,6 +317,8 @@ def select(catalog: Catalog, request: SelectionRequest) -> Selection:
         tips = ["a larger area or another preset"]
         if request.online_only:
             tips.append("drop --online-only")
+        if request.bbox is not None:
+            tips.append("check that --bbox is MINLON,MINLAT,MAXLON,MAXLAT (longitude first)")
         named = request.cameras
         if named is not None and get_preset(named) is None and resolve_camera_set(named).geojson:
             tips.append("check that GeoJSON positions are [longitude, latitude]")

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from cctview_agent.cameras import dump_cameras
+from cctview_fleet.catalog import is_url
 from cctview_fleet.commands.options import (
     BBoxOption,
     CamerasOption,
@@ -31,9 +32,13 @@ def _online(value: bool | None) -> str:
 def render_selection(selection: Selection) -> None:
     """The selection as a table, with a count and the list's origin as the caption."""
     catalog = selection.catalog
-    origin = f"{catalog.source}, fetched {catalog.fetched_at:%Y-%m-%d %H:%M} UTC"
+    when = f"{catalog.fetched_at:%Y-%m-%d %H:%M} UTC"
     if catalog.from_cache:
-        origin += " (cached copy)"
+        origin = f"{catalog.source} (cached copy fetched {when})"
+    elif is_url(catalog.source):
+        origin = f"{catalog.source} (fetched {when})"
+    else:
+        origin = f"{catalog.source} (file dated {when})"
     rows = (
         (
             camera.id,

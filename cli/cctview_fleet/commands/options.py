@@ -24,7 +24,7 @@ SELECTION_PANEL = "Camera selection"
 
 CAMERAS_HELP = (
     "The cameras: a preset, a GeoJSON file (Polygon, MultiPolygon, Feature or "
-    "FeatureCollection, positions [longitude, latitude]), or a text file of camera ids (one a "
+    "FeatureCollection; positions are longitude, latitude), or a text file of camera ids (one a "
     "line, '#' comments). Presets are drawn as polygons from geography, not from the API's "
     "area label. " + " ".join(f"{name}: {preset.boundary}." for name, preset in PRESETS.items())
 )
