@@ -366,7 +366,10 @@ def run_sync(
         client = client if client is not None else make_client(options.endpoint_url, options.region)
         throttle = _progress_throttle(options.bwlimit, emit)
         uploader = Uploader(
-            client, options.bucket, where=options.endpoint_url or "S3", throttle=throttle
+            client,
+            options.bucket,
+            where=str(getattr(client.meta, "endpoint_url", "") or "S3"),
+            throttle=throttle,
         )
         if options.multipart_threshold is not None:
             uploader.multipart_threshold = options.multipart_threshold

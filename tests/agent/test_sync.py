@@ -1,0 +1,391 @@
+"""cctview-agent sync against a real moto server: round trip, idempotence, resume after kill -9,
+a dropped link, two halves of a reassigned camera, and that nothing local is lost unverified."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cctview_agent.errors import SyncError
+from cctview_agent.layout import DataLayout
+from cctview_agent.packing import TarReader, digest_tar, plan_tar
+from cctview_agent.periods import Period
+from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key
+from cctview_agent.sync import SyncOptions, run_sync
+from cctview_agent.synclock import sync_lock
+from tests.fixtures.s3 import FaultyProxy, MotoServer, stored_frames, write_period
+
+PERIOD = Period(1743771600, 60)  # 2025-04-04T13:00:00Z, one minute (tests use short periods)
+CAM_A = "0bcfbc92-d455-4f62-846a-32afbefa3b4b"
+CAM_B = "53a1d1b9-b9c7-4bd1-b2a6-7ea42bfaa0ab"
+
+
+def agent_sync(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cctview_agent.main", "sync", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def objects(moto: MotoServer, bucket: str) -> dict[str, bytes]:
+    client = moto.client()
+    listing = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {
+        o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing
+    }
+
+
+def _body(client: Any, bucket: str, key: str) -> bytes:
+    return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def frames_in_tar(data: bytes) -> dict[int, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        result = {}
+        for member in archive.getmembers():
+            extracted = archive.extractfile(member)
+            assert extracted is not None
+            result[int(Path(member.name).stem)] = extracted.read()
+        return result
+
+
+def summary_of(stdout: str) -> dict[str, Any]:
+    events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    assert events[-1]["event"] == "summary", events[-1]
+    return events[-1]
+
+
+# --- keys and packing (no server)
+
+
+def test_keys_are_partitioned_and_parse_back() -> None:
+    target = PeriodObject(CAM_A, PERIOD, "node.01", 1743771600123)
+    key = target.tar_key("/data/")
+    assert key == (
+        f"data/frames/date=2025-04-04/hour=13/camera={CAM_A}/"
+        "20250404T130000Z-60s.node-01.1743771600123.tar"
+    )
+    assert parse_key(key) == (PeriodObject(CAM_A, PERIOD, "node-01", 1743771600123), "tar")
+    assert parse_key(target.manifest_key("data"))[1] == "manifest"  # type: ignore[index]
+    assert parse_key("data/frames/something-else.tar") is None
+    assert frames_prefix("p", date="2025-04-04", hour="13") == "p/frames/date=2025-04-04/hour=13/"
+
+
+def test_tar_streams_frames_in_time_order_and_seeks(tmp_path: Path) -> None:
+    manifest = write_period(tmp_path, CAM_A, PERIOD, 12, step_ms=3000)
+    plan = plan_tar(DataLayout(tmp_path), manifest)
+    whole = plan.open().read()
+    assert len(whole) == plan.size
+    assert frames_in_tar(whole) == stored_frames(tmp_path, CAM_A, PERIOD)
+    with tarfile.open(fileobj=io.BytesIO(whole)) as archive:
+        names = archive.getnames()
+    assert names == sorted(names) and names[0] == f"{CAM_A}/{PERIOD.start_ms}.jpg"
+    reader: TarReader = plan.open(start=1000, end=50_000)
+    reader.seek(500)
+    assert reader.read(7000) == whole[1500:8500]
+    digests = digest_tar(plan, part_size=64 * 1024)
+    assert [p.size for p in digests.parts][:-1] == [64 * 1024] * (len(digests.parts) - 1)
+
+
+# --- against moto
+
+
+def test_round_trip_frames_come_back_byte_for_byte(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 30, step_ms=2000)
+    write_period(data, CAM_B, PERIOD, 25, step_ms=2000)
+    write_period(data, CAM_A, PERIOD.next(), 20, step_ms=2000)
+    summary = run_sync([data], SyncOptions(bucket=s3_bucket, prefix="rt", node="node-01"))
+    assert (summary.uploaded, summary.failed, summary.frames) == (3, 0, 75)
+    assert summary.bytes_verified == summary.bytes_uploaded > 75 * 15_000
+    stored = objects(moto_server, s3_bucket)
+    assert len(stored) == 6
+    for camera, period in ((CAM_A, PERIOD), (CAM_B, PERIOD), (CAM_A, PERIOD.next())):
+        [tar_key] = [
+            k for k in stored if f"camera={camera}/{period.key}" in k and k.endswith(".tar")
+        ]
+        assert frames_in_tar(stored[tar_key]) == stored_frames(data, camera, period)
+        manifest_key = tar_key.removesuffix(".tar") + ".manifest.json"
+        local_manifest = DataLayout(data).manifest_path(camera, period).read_bytes()
+        assert stored[manifest_key] == local_manifest
+        receipt = json.loads(DataLayout(data).receipt_path(camera, period).read_text())
+        assert receipt["tar_key"] == tar_key and receipt["bucket"] == s3_bucket
+
+
+def test_second_run_uploads_nothing(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 10)
+    write_period(data, CAM_B, PERIOD, 10)
+    args = ("--bucket", s3_bucket, "--data", str(data), "--json-progress")
+    first = agent_sync(*args, env=moto_server.env)
+    assert first.returncode == 0, first.stderr
+    assert summary_of(first.stdout)["uploaded"] == 2
+    puts = moto_server.count("PUT", s3_bucket)
+    assert puts == 4, "a camera-period costs two PUTs: tar and manifest"
+
+    second = agent_sync(*args, env=moto_server.env)
+    assert second.returncode == 0, second.stderr
+    assert summary_of(second.stdout)["already_synced"] == 2
+    assert moto_server.count("PUT", s3_bucket) == puts
+
+    # Receipts lost (a crash after upload, before the receipt): HEAD finds the objects, no PUT.
+    for receipt in (data / "synced").rglob("*.json"):
+        receipt.unlink()
+    third = agent_sync(*args, env=moto_server.env)
+    assert third.returncode == 0, third.stderr
+    assert summary_of(third.stdout)["present"] == 2
+    assert moto_server.count("PUT", s3_bucket) == puts
+    assert len(list((data / "synced").rglob("*.json"))) == 2
+
+
+def test_kill_9_mid_multipart_upload_then_rerun_finishes(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 560, step_ms=100)  # ~11 MB: three 5 MiB parts
+    multipart = ("--multipart-threshold", "5M", "--part-size", "5M")
+    args = ("--bucket", s3_bucket, "--data", str(data), "--json-progress", *multipart)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cctview_agent.main", "sync", *args, "--bwlimit", "4M"],
+        env={**os.environ, **moto_server.env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    client = moto_server.client()
+    try:
+        deadline = time.monotonic() + 30
+        parts: list[Any] = []
+        while time.monotonic() < deadline and not parts:
+            uploads = client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+            if uploads:
+                upload = uploads[0]
+                parts = client.list_parts(
+                    Bucket=s3_bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                ).get("Parts", [])
+            time.sleep(0.05)
+        assert parts, "the slowed sync never finished a first part"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    assert "Contents" not in client.list_objects_v2(Bucket=s3_bucket)
+    assert not (data / "synced").exists()
+
+    rerun = agent_sync(*args, env=moto_server.env)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = summary_of(rerun.stdout)
+    assert (summary["uploaded"], summary["resumed_uploads"]) == (1, 1)
+    assert summary["requests"]["upload_part"] < 3, "parts uploaded before the kill are kept"
+    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    stored = objects(moto_server, s3_bucket)
+    [tar] = [v for k, v in stored.items() if k.endswith(".tar")]
+    assert frames_in_tar(tar) == stored_frames(data, CAM_A, PERIOD)
+
+
+def test_leftover_upload_of_a_finished_period_is_aborted(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 5)
+    client = moto_server.client()
+    stale = PeriodObject(CAM_B, PERIOD, "node-01", PERIOD.start_ms).tar_key("cctview")
+    foreign = PeriodObject(CAM_B, PERIOD, "node-02", PERIOD.start_ms).tar_key("cctview")
+    client.create_multipart_upload(Bucket=s3_bucket, Key=stale)
+    client.create_multipart_upload(Bucket=s3_bucket, Key=foreign)
+    summary = run_sync([data], SyncOptions(bucket=s3_bucket, node="node-01"))
+    assert summary.aborted_uploads == 1
+    left = [u["Key"] for u in client.list_multipart_uploads(Bucket=s3_bucket)["Uploads"]]
+    assert left == [foreign], "another node's upload may be running: it is left alone"
+
+
+def test_dropped_connection_fails_in_one_line_and_rerun_completes(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 40)
+    write_period(data, CAM_B, PERIOD, 40)
+    before = {cam: stored_frames(data, cam, PERIOD) for cam in (CAM_A, CAM_B)}
+    port = int(moto_server.endpoint_url.rsplit(":", 1)[1])
+    with FaultyProxy(port) as proxy:
+        proxy.cut_after = 200_000  # every connection dies a quarter into the first tar
+        env = {**moto_server.env, "AWS_ENDPOINT_URL": proxy.endpoint_url}
+        failed = agent_sync("--bucket", s3_bucket, "--data", str(data), "--delete-local", env=env)
+        assert failed.returncode != 0
+        assert proxy.cuts >= 1
+        lines = failed.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: cannot reach"), failed.stderr
+        assert "rerun" in lines[0]
+        assert {cam: stored_frames(data, cam, PERIOD) for cam in (CAM_A, CAM_B)} == before
+        assert not (data / "synced").exists()
+
+        proxy.cut_after = None  # the link is back
+        again = agent_sync("--bucket", s3_bucket, "--data", str(data), env=env)
+        assert again.returncode == 0, again.stderr
+    assert len(list((data / "synced").rglob("*.json"))) == 2
+    for key, body in objects(moto_server, s3_bucket).items():
+        if key.endswith(".tar"):
+            camera = parse_key(key)[0].camera_id  # type: ignore[index]
+            assert frames_in_tar(body) == before[camera]
+
+
+def test_corrupted_upload_fails_verification_and_keeps_the_local_period(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    """moto stores whatever checksum a client sends, but computes the ETag from the bytes it
+    got: a byte flipped on the wire is caught by the ETag check, and nothing is deleted."""
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 20)
+    before = stored_frames(data, CAM_A, PERIOD)
+    port = int(moto_server.endpoint_url.rsplit(":", 1)[1])
+    with FaultyProxy(port) as proxy:
+        proxy.corrupt = ".tar"
+        env = {**moto_server.env, "AWS_ENDPOINT_URL": proxy.endpoint_url}
+        result = agent_sync("--bucket", s3_bucket, "--data", str(data), "--delete-local", env=env)
+    assert result.returncode == 1
+    assert "failed verification (ETag" in result.stderr
+    assert stored_frames(data, CAM_A, PERIOD) == before
+    assert DataLayout(data).manifest_path(CAM_A, PERIOD).exists()
+    assert not DataLayout(data).receipt_path(CAM_A, PERIOD).exists()
+
+
+def test_camera_reassigned_mid_period_keeps_both_halves(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    first, second = tmp_path / "node-01", tmp_path / "node-02"
+    write_period(first, CAM_A, PERIOD, 15, node="node-01", step_ms=2000)
+    write_period(second, CAM_A, PERIOD, 15, node="node-02", first_offset_ms=30_000, step_ms=2000)
+    for root, node in ((first, "node-01"), (second, "node-02")):
+        summary = run_sync([root], SyncOptions(bucket=s3_bucket, node=node))
+        assert summary.uploaded == 1 and summary.failed == 0
+    stored = objects(moto_server, s3_bucket)
+    tars = {parse_key(k)[0].node: v for k, v in stored.items() if k.endswith(".tar")}  # type: ignore[index]
+    assert set(tars) == {"node-01", "node-02"} and len(stored) == 4
+    assert frames_in_tar(tars["node-01"]) == stored_frames(first, CAM_A, PERIOD)
+    assert frames_in_tar(tars["node-02"]) == stored_frames(second, CAM_A, PERIOD)
+
+
+def test_existing_object_is_never_overwritten(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    data = tmp_path / "data"
+    manifest = write_period(data, CAM_A, PERIOD, 8)
+    write_period(data, CAM_B, PERIOD, 8)
+    key = PeriodObject(CAM_A, PERIOD, "node-01", manifest.frames[0].ts_ms).tar_key("cctview")
+    moto_server.client().put_object(Bucket=s3_bucket, Key=key, Body=b"someone else's bytes")
+    options = SyncOptions(bucket=s3_bucket, node="node-01", delete_local=True)
+    summary = run_sync([data], options)
+    assert (summary.uploaded, summary.failed) == (1, 1)
+    [failure] = [o for o in summary.outcomes if o.status == "failed"]
+    assert failure.camera_id == CAM_A and "not overwritten" in failure.error
+    body = moto_server.client().get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    assert body == b"someone else's bytes"
+    assert len(stored_frames(data, CAM_A, PERIOD)) == 8
+    assert stored_frames(data, CAM_B, PERIOD) == {}, "the verified period was deleted"
+
+
+def test_delete_local_only_after_verification(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 10)
+    bad = write_period(data, CAM_B, PERIOD, 10)
+    layout = DataLayout(data)
+    damaged = layout.period_dir(CAM_B, PERIOD) / bad.frames[3].name
+    damaged.write_bytes(damaged.read_bytes()[:-10])  # disk damage after the manifest was written
+    summary = run_sync([data], SyncOptions(bucket=s3_bucket, node="n1", delete_local=True))
+    assert (summary.uploaded, summary.failed, summary.deleted) == (1, 1, 1)
+    assert stored_frames(data, CAM_A, PERIOD) == {}
+    assert not layout.manifest_path(CAM_A, PERIOD).exists()
+    assert layout.receipt_path(CAM_A, PERIOD).exists()
+    assert len(stored_frames(data, CAM_B, PERIOD)) == 10, "an unverified period is kept whole"
+    assert layout.manifest_path(CAM_B, PERIOD).exists()
+    assert all(CAM_B not in key for key in objects(moto_server, s3_bucket))
+
+
+def test_two_syncs_do_not_race(tmp_path: Path, moto_server: MotoServer, s3_bucket: str) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 3)
+    with sync_lock(data.resolve()):
+        result = agent_sync("--bucket", s3_bucket, "--data", str(data), env=moto_server.env)
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: another sync is running on")
+    assert f"(pid {os.getpid()})" in result.stderr
+    assert moto_server.count("PUT", s3_bucket) == 0
+
+
+def test_dry_run_lists_without_touching_s3(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 3)
+    before = len(moto_server.request_log())
+    args = ("--bucket", s3_bucket, "--data", str(data), "--dry-run", "--json-progress")
+    result = agent_sync(*args, env=moto_server.env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["status"] for e in events if e["event"] == "period"] == ["would-upload"]
+    assert len(moto_server.request_log()) == before
+    assert not (data / "synced").exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("unknown-bucket", "error: bucket 'no-such-bucket-here' does not exist"),
+        ("no-credentials", "error: no AWS credentials found"),
+        ("unreachable", "error: cannot reach http://127.0.0.1:9"),
+        ("no-bucket-flag", "error: no bucket given; pass --bucket NAME"),
+    ],
+)
+def test_bad_input_gives_one_line(
+    case: str, expect: str, tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 3)
+    env = dict(moto_server.env)
+    bucket = s3_bucket
+    if case == "unknown-bucket":
+        bucket = "no-such-bucket-here"
+    elif case == "no-credentials":
+        env.update(
+            AWS_ACCESS_KEY_ID="",
+            AWS_SECRET_ACCESS_KEY="",
+            AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+            AWS_CONFIG_FILE=str(tmp_path / "none"),
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+    elif case == "unreachable":
+        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
+    elif case == "no-bucket-flag":
+        bucket = ""
+    result = agent_sync("--bucket", bucket, "--data", str(data), env=env)
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(expect), result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(stored_frames(data, CAM_A, PERIOD)) == 3
+
+
+def test_run_sync_raises_sync_error_for_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(SyncError, match="does not exist"):
+        run_sync([tmp_path / "nope"], SyncOptions(bucket="b"))
