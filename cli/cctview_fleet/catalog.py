@@ -122,6 +122,8 @@ def fetch_catalog_bytes(url: str, *, timeout: float, ca_file: Path | None = None
         raise CatalogError(f"HTTP {exc.code} {exc.reason}", source=url) from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
         text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
         raise CatalogError(str(text), source=url) from exc
     except TimeoutError as exc:

@@ -1,0 +1,166 @@
+"""Loading the camera list: files, a real HTTP server, the offline cache, HTTPS (camsim)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cctview_fleet.catalog import (
+    DEFAULT_CATALOG_URL,
+    cache_dir,
+    cache_path,
+    default_source,
+    load_catalog,
+)
+from cctview_fleet.errors import CatalogError
+from tests.cli.catalog_server import catalog_server, closed_port_url
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("CCTVIEW_CATALOG", raising=False)
+    return tmp_path / "xdg-cache" / "cctview-fleet"
+
+
+@pytest.fixture(scope="module")
+def real_bytes(real_catalog_path: Path) -> bytes:
+    return real_catalog_path.read_bytes()
+
+
+class Warnings(list[str]):
+    def __call__(self, message: str) -> None:
+        self.append(message)
+
+
+def test_cache_dir_follows_xdg(isolated_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cache_dir() == isolated_cache
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the spec says: absolute only
+    assert cache_dir() == Path.home() / ".cache" / "cctview-fleet"
+    one, two = cache_path("http://a.example/api/cameras"), cache_path("http://a.example/other")
+    assert one != two and one.name.startswith("catalog-a.example-")
+
+
+def test_default_source_is_the_api_unless_the_env_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert default_source() == DEFAULT_CATALOG_URL
+    monkeypatch.setenv("CCTVIEW_CATALOG", "/some/file.json")
+    assert default_source() == "/some/file.json"
+
+
+def test_file(real_catalog_path: Path) -> None:
+    catalog = load_catalog(str(real_catalog_path))
+    assert len(catalog.cameras) == 922
+    assert catalog.source == str(real_catalog_path) and not catalog.from_cache
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(str(tmp_path / "nope.json"))
+    assert str(caught.value) == (
+        f"camera list {tmp_path / 'nope.json'} does not exist; "
+        "pass an existing file or a URL to --catalog"
+    )
+
+
+def test_fetch_writes_the_cache_then_serves_offline(
+    real_bytes: bytes, isolated_cache: Path
+) -> None:
+    warnings = Warnings()
+    with catalog_server(real_bytes) as server:
+        live = load_catalog(server.url, warn=warnings)
+        assert server.answer.requests == ["/api/cameras"]
+    assert len(live.cameras) == 922 and not live.from_cache and warnings == []
+    cached_file = cache_path(server.url)
+    assert cached_file.parent == isolated_cache
+    assert [p.name for p in isolated_cache.iterdir()] == [cached_file.name]  # no temp file left
+    assert json.loads(cached_file.read_bytes())["url"] == server.url
+
+    # The server is gone now: the same call answers from the cache and says so.
+    offline = load_catalog(server.url, warn=warnings)
+    assert offline.from_cache and offline.cameras == live.cameras
+    assert offline.fetched_at == live.fetched_at
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"cannot fetch the camera list from {server.url} (")
+    assert "using the cached copy from " in warnings[0] and " s ago (" in warnings[0]
+
+
+def test_unreachable_without_cache_is_one_line() -> None:
+    url = closed_port_url()
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(url)
+    assert str(caught.value) == (
+        f"cannot fetch the camera list from {url} (Connection refused); "
+        "check the network or pass --catalog FILE"
+    )
+
+
+def test_http_error_and_bad_json_fall_back_to_the_cache(real_bytes: bytes) -> None:
+    warnings = Warnings()
+    with catalog_server(real_bytes) as server:
+        load_catalog(server.url, warn=warnings)
+        server.answer.status, server.answer.body = 503, b"busy"
+        assert load_catalog(server.url, warn=warnings).from_cache
+        assert "(HTTP 503 Service Unavailable)" in warnings[-1]
+        server.answer.status, server.answer.body = 200, b"<html>captive portal</html>"
+        assert load_catalog(server.url, warn=warnings).from_cache
+        assert "is not valid JSON" in warnings[-1]
+        # A good answer refreshes the cache again.
+        server.answer.body = json.dumps(json.loads(real_bytes)[:3]).encode()
+        fresh = load_catalog(server.url, warn=warnings)
+    assert len(fresh.cameras) == 3 and not fresh.from_cache
+    assert len(load_catalog(server.url, warn=warnings).cameras) == 3  # offline: the new copy
+
+
+def test_bad_answer_without_cache() -> None:
+    with catalog_server(b'{"error": "nope"}') as server, pytest.raises(CatalogError) as caught:
+        load_catalog(server.url)
+    assert str(caught.value) == (
+        f"cannot fetch the camera list from {server.url} ({server.url} is not a JSON array of "
+        "cameras (got dict)); check the network or pass --catalog FILE"
+    )
+
+
+def test_timeout() -> None:
+    with catalog_server(b"[]") as server:
+        server.answer.delay = 2.0
+        with pytest.raises(CatalogError, match=r"\(no answer within 0\.3 s\); check the network"):
+            load_catalog(server.url, timeout=0.3)
+
+
+def test_corrupt_cache_is_reported(real_bytes: bytes) -> None:
+    with catalog_server(real_bytes) as server:
+        load_catalog(server.url)
+    cache_path(server.url).write_text("{not json")
+    with pytest.raises(CatalogError, match=r"and the cached copy .* is unreadable"):
+        load_catalog(server.url)
+
+
+def test_old_cache_age_in_the_warning(real_bytes: bytes) -> None:
+    with catalog_server(real_bytes) as server:
+        load_catalog(server.url)
+    path = cache_path(server.url)
+    record = json.loads(path.read_bytes())
+    record["fetched_at"] = datetime(2025, 4, 4, 15, 0, tzinfo=UTC).isoformat()
+    path.write_text(json.dumps(record))
+    warnings = Warnings()
+    catalog = load_catalog(server.url, warn=warnings)
+    assert catalog.fetched_at == datetime(2025, 4, 4, 15, 0, tzinfo=UTC)
+    assert " days ago (2025-04-04 15:00 UTC)" in warnings[0]
+
+
+def test_https_from_the_camera_simulator(camsim, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    sim = camsim(cameras=7, https=True)
+    assert sim.catalog_url.startswith("https://")
+    # Without trusting its self-signed certificate, the fetch fails with the TLS reason.
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with pytest.raises(CatalogError, match="CERTIFICATE_VERIFY_FAILED"):
+        load_catalog(sim.catalog_url)
+    trusted = load_catalog(sim.catalog_url, ca_file=sim.cert_path)
+    assert [c.id for c in trusted.cameras] == sim.camera_ids
+    assert all(isinstance(c.is_online, bool) for c in trusted.cameras)  # "isOnline" strings
+    monkeypatch.setenv("SSL_CERT_FILE", os.fspath(sim.cert_path))
+    assert len(load_catalog(sim.catalog_url).cameras) == 7
