@@ -1,0 +1,258 @@
+"""`cctview-fleet assign`: shard the selected cameras over the nodes, push, reload, record.
+
+Thin: the planner (:mod:`cctview_fleet.assign`) decides, :mod:`cctview_fleet.assignstore` reads
+the current assignment, pushes and records; this module wires flags to them and renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cctview_agent.cameras import Camera
+from cctview_fleet import assignstore
+from cctview_fleet.assign import DEFAULT_CAMERAS_PER_NODE, Plan, nodes_needed, plan
+from cctview_fleet.catalog import load_catalog
+from cctview_fleet.commands.fleetflags import (
+    DEFAULT_CONNECT_TIMEOUT_VALUE,
+    DEFAULT_PARALLEL_VALUE,
+    ConnectTimeoutOption,
+    Fleet,
+    JsonOption,
+    ParallelOption,
+    StackOption,
+    open_fleet,
+)
+from cctview_fleet.commands.options import (
+    BBoxOption,
+    CamerasOption,
+    CatalogOption,
+    OnlineOnlyOption,
+)
+from cctview_fleet.errors import ConfigError, SelectionError
+from cctview_fleet.fleetops import result_table
+from cctview_fleet.render import console, err_console, print_json, table
+from cctview_fleet.results import FleetResult
+from cctview_fleet.selection import BBox, Selection, SelectionRequest, check_request, select
+from cctview_fleet.stacks import LOCAL_STACK, Stack
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+def select_for_stack(
+    stack: Stack, cameras: str | None, catalog: str | None, bbox: str | None, online_only: bool
+) -> Selection:
+    """The selection, from ``--catalog`` or else the stack's own catalog (the local simulator)."""
+    request = SelectionRequest(
+        cameras=cameras.strip() if cameras and cameras.strip() else None,
+        bbox=BBox.parse(bbox) if bbox is not None else None,
+        online_only=online_only,
+    )
+    if request.cameras is None and request.bbox is None:
+        raise SelectionError(
+            "assign needs a selection: pass --cameras SET (e.g. --cameras lower-manhattan) "
+            "or --bbox MINLON,MINLAT,MAXLON,MAXLAT"
+        )
+    check_request(request)
+    ca_file = None
+    if catalog is None and stack.extra.get("catalog_url"):
+        catalog = stack.extra["catalog_url"]
+        ca_file = Path(stack.extra["ca_file"]) if stack.extra.get("ca_file") else None
+    return select(load_catalog(catalog, ca_file=ca_file, warn=_warn), request)
+
+
+def resize_hint(stack: Stack, needed: int) -> str:
+    if stack.name == LOCAL_STACK:
+        return f"run `cctview-fleet dev down && cctview-fleet dev up --nodes {needed}`"
+    return f"run `pulumi config set cctview-fleet:nodeCount {needed} && pulumi up`"
+
+
+@dataclass
+class AssignOutcome:
+    selection: Selection
+    plan: Plan
+    cameras: dict[str, Camera]
+    sources: dict[str, str]
+    skipped: dict[str, str]  # nodes left out of the plan, and why
+    pushed: FleetResult[dict[str, Any]] | None = None
+    record_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_assign(
+    fleet: Fleet, selection: Selection, *, cameras_per_node: int, dry_run: bool
+) -> AssignOutcome:
+    """Read the current assignment, plan, and (unless dry-run) push and record."""
+    stack = fleet.stack
+    live = [node for node in fleet.nodes if node.running]
+    skipped = {node.name: node.state for node in fleet.nodes if not node.running}
+    current_live = assignstore.read_from_nodes(live, fleet.connections, parallel=fleet.parallel)
+    # The record fills in nodes that could not be read, and those that are gone from EC2.
+    record = assignstore.latest_record(stack) if stack.bucket else None
+    current = assignstore.merge_current(current_live, record)
+    needed = nodes_needed(len(selection.cameras), cameras_per_node)
+    new_plan = plan(
+        selection.cameras,
+        [node.name for node in live],
+        current.assignment,
+        cameras_per_node=cameras_per_node,
+        resize_hint=resize_hint(stack, needed),
+    )
+    cameras = {camera.id: camera for camera in selection.cameras}
+    outcome = AssignOutcome(selection, new_plan, cameras, dict(current.sources), skipped)
+    if dry_run:
+        return outcome
+    outcome.pushed = assignstore.push(
+        live, fleet.connections, new_plan, cameras, parallel=fleet.parallel
+    )
+    document = assignstore.record_document(
+        stack,
+        new_plan,
+        cameras,
+        selection=selection.request.describe(),
+        pushed={name: result.ok for name, result in outcome.pushed.items()},
+    )
+    outcome.record_key = assignstore.record(stack, document)
+    return outcome
+
+
+def render_plan(outcome: AssignOutcome, *, dry_run: bool) -> None:
+    diff = outcome.plan.diff
+    added: dict[str, int] = {}
+    removed: dict[str, int] = {}
+    moved_in: dict[str, int] = {}
+    moved_out: dict[str, int] = {}
+    for _, node in diff.added:
+        added[node] = added.get(node, 0) + 1
+    for _, node in diff.removed:
+        removed[node] = removed.get(node, 0) + 1
+    for move in diff.moved:
+        moved_in[move.target] = moved_in.get(move.target, 0) + 1
+        moved_out[move.source] = moved_out.get(move.source, 0) + 1
+    names = sorted(set(outcome.plan.assignment.shards) | set(removed) | set(moved_out))
+    rows = []
+    for name in names:
+        count = len(outcome.plan.assignment.shards.get(name, ()))
+        note = "" if name in outcome.plan.assignment.shards else "gone"
+        if name in outcome.skipped:
+            note = outcome.skipped[name]
+        rows.append(
+            (
+                name,
+                count,
+                added.get(name, 0),
+                removed.get(name, 0),
+                moved_in.get(name, 0),
+                moved_out.get(name, 0),
+                outcome.sources.get(name, "-"),
+                note,
+            )
+        )
+    selection = outcome.selection
+    title = (
+        f"{'plan (dry run)' if dry_run else 'assignment'}: {len(selection.cameras)} cameras "
+        f"({selection.request.describe()}) on {len(outcome.plan.assignment.shards)} nodes"
+    )
+    caption = (
+        f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.moved)} moved "
+        f"(fewest possible: {outcome.plan.minimum_moves}); at most "
+        f"{outcome.plan.cameras_per_node} per node"
+    )
+    console.print(
+        table(
+            title,
+            ("node", "cameras", "added", "removed", "moved in", "moved out", "was read from", ""),
+            rows,
+            caption=caption,
+        )
+    )
+
+
+def assign_document(outcome: AssignOutcome) -> dict[str, Any]:
+    pushed = None
+    if outcome.pushed is not None:
+        pushed = {
+            name: (result.value if result.ok else {"error": str(result.error)})
+            for name, result in outcome.pushed.items()
+        }
+    return {
+        "selection": outcome.selection.request.describe(),
+        "cameras": len(outcome.selection.cameras),
+        "cameras_per_node": outcome.plan.cameras_per_node,
+        "assignment": outcome.plan.assignment.to_dict(),
+        "diff": outcome.plan.diff.to_dict(),
+        "minimum_moves": outcome.plan.minimum_moves,
+        "current_read_from": outcome.sources,
+        "skipped_nodes": outcome.skipped,
+        "pushed": pushed,
+        "record": outcome.record_key,
+    }
+
+
+def assign(
+    cameras: CamerasOption = None,
+    catalog: CatalogOption = None,
+    bbox: BBoxOption = None,
+    online_only: OnlineOnlyOption = False,
+    cameras_per_node: Annotated[
+        int, typer.Option("--cameras-per-node", metavar="K", help="Most cameras one node polls.")
+    ] = DEFAULT_CAMERAS_PER_NODE,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan and its diff; change nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", metavar="FILE.png", help="Draw the cameras by node on a map."),
+    ] = None,
+    stack: StackOption = None,
+    parallel: ParallelOption = DEFAULT_PARALLEL_VALUE,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
+) -> None:
+    """Shard cameras over the nodes (balanced, stable), push to each node, record in S3."""
+    if cameras_per_node < 1:
+        raise ConfigError(
+            f"--cameras-per-node must be at least 1, not {cameras_per_node}; "
+            f"e.g. --cameras-per-node {DEFAULT_CAMERAS_PER_NODE}",
+            key="cameras-per-node",
+        )
+    with open_fleet(stack, parallel=parallel, connect_timeout=connect_timeout) as fleet:
+        selection = select_for_stack(fleet.stack, cameras, catalog, bbox, online_only)
+        outcome = run_assign(fleet, selection, cameras_per_node=cameras_per_node, dry_run=dry_run)
+    if plot is not None:
+        from cctview_fleet.assignplot import plot_assignment
+
+        plot_assignment(
+            outcome.plan.assignment,
+            outcome.cameras,
+            plot,
+            title=f"{selection.request.describe()} on fleet {fleet.stack.name}",
+        )
+    if as_json:
+        print_json(assign_document(outcome))
+    else:
+        render_plan(outcome, dry_run=dry_run)
+        if outcome.pushed is not None:
+            console.print(
+                result_table(
+                    "pushed",
+                    outcome.pushed,
+                    ("cameras", "reloaded"),
+                    lambda v: (v.get("cameras", "?"), "yes" if v.get("reloaded") else "no"),
+                )
+            )
+        if outcome.record_key:
+            console.print(f"recorded in s3://{fleet.stack.bucket}/{outcome.record_key}")
+        if plot is not None:
+            err_console.print(f"map written to {plot}")
+    if outcome.pushed is not None:
+        outcome.pushed.raise_on_failure("assign")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("assign")(assign)

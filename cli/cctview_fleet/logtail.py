@@ -1,0 +1,203 @@
+"""Tail the agents' JSON-lines logs on many nodes at once, over one SSH connection each.
+
+Each node gets a reader thread that runs ``tail`` on the node's log file (its path comes from
+``cctview-agent status --json``) and puts ``(node, line)`` on one queue; the caller prints from the
+queue, so lines of different nodes never interleave mid-line. Following uses ``tail -F``, which
+survives the agent's log rotation; a dropped connection is reopened with a growing pause, and
+lines already shown are not repeated (the new tail starts at the end). Filtering (``--since``,
+``--grep``) happens here, on the JSON's ``ts`` field and the raw line.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cctview_fleet.errors import CctviewError, ConfigError, NodeError, UnreachableError
+from cctview_fleet.inventory import Node
+from cctview_fleet.nodestatus import node_status
+from cctview_fleet.ssh import Connections, quote
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``2h`` or ``1d``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(
+            f"--since {text!r} is not a duration; use e.g. 90s, 15m, 2h or 1d", key="since"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def compile_grep(pattern: str | None) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(
+            f"--grep {pattern!r} is not a valid regular expression: {exc}", key="grep"
+        ) from exc
+
+
+def line_time(line: str) -> datetime | None:
+    """The ``ts`` of a JSON log line, or None for lines that have none."""
+    try:
+        record = json.loads(line)
+        return datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    since: datetime | None = None
+    grep: re.Pattern[str] | None = None
+
+    def keep(self, line: str) -> bool:
+        if self.grep is not None and not self.grep.search(line):
+            return False
+        if self.since is not None:
+            when = line_time(line)
+            if when is not None and when < self.since:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """A line from a node, or (``notice``) the reader's own word about the link."""
+
+    node: str
+    text: str
+    notice: bool = False
+
+
+def tail_command(path: str, *, lines: int | None, follow: bool) -> str:
+    """``tail`` for the log; ``lines`` None means the whole file."""
+    start = "+1" if lines is None else str(lines)
+    flags = ["-F"] if follow else []
+    command = f"tail -n {start} {' '.join(flags)} -- {quote(path)}"
+    if not follow:
+        # A node whose agent has not logged yet has no file: that is an empty log, not an error.
+        command = f"if [ -e {quote(path)} ]; then {command}; fi"
+    return " ".join(command.split())
+
+
+def log_path(node: Node, connections: Connections) -> str:
+    status = node_status(node, connections)
+    if not status.log_file:
+        raise NodeError(node.name, "the agent's status names no log_file; upgrade the agent")
+    return status.log_file
+
+
+def read_node(
+    node: Node,
+    connections: Connections,
+    out: queue.Queue[LogEvent],
+    stop: threading.Event,
+    *,
+    lines: int | None,
+    follow: bool,
+    keep: Callable[[str], bool],
+    delays: Sequence[float] = RECONNECT_DELAYS,
+) -> None:
+    """Put the node's log lines on ``out``; when following, reconnect until ``stop``."""
+    path = log_path(node, connections)
+    command = tail_command(path, lines=lines, follow=follow)
+    attempt = 0
+    while not stop.is_set():
+        try:
+            for line in connections.get(node).stream_lines(command, stop):
+                attempt = 0
+                if keep(line):
+                    out.put(LogEvent(node.name, line))
+            if not follow:
+                return
+            raise UnreachableError(node.name, "tail ended")
+        except UnreachableError as error:
+            if not follow:
+                raise
+            delay = delays[min(attempt, len(delays) - 1)]
+            attempt += 1
+            out.put(LogEvent(node.name, f"{error}; reconnecting in {delay:g} s", notice=True))
+            if stop.wait(delay):
+                return
+            # Lines shown before the drop are not repeated: resume at the end of the file.
+            command = tail_command(path, lines=0, follow=True)
+
+
+class LogTail:
+    """Lines of every node as they come, until all readers end (or ``stop`` is set).
+
+    A node's error arrives as a notice event and is kept in :attr:`failures`, so one failing
+    node never stops the others.
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        connections: Connections,
+        *,
+        lines: int | None,
+        follow: bool,
+        log_filter: LogFilter,
+        stop: threading.Event,
+    ) -> None:
+        self.nodes = list(nodes)
+        self.connections = connections
+        self.lines = lines
+        self.follow = follow
+        self.log_filter = log_filter
+        self.stop = stop
+        self.failures: dict[str, CctviewError] = {}
+        self._out: queue.Queue[LogEvent] = queue.Queue()
+
+    def _work(self, node: Node) -> None:
+        try:
+            read_node(
+                node,
+                self.connections,
+                self._out,
+                self.stop,
+                lines=self.lines,
+                follow=self.follow,
+                keep=self.log_filter.keep,
+            )
+        except CctviewError as error:
+            self.failures[node.name] = error
+            self._out.put(LogEvent(node.name, str(error), notice=True))
+
+    def __iter__(self) -> Iterator[LogEvent]:
+        threads = [
+            threading.Thread(target=self._work, args=(n,), name=f"logs-{n.name}", daemon=True)
+            for n in self.nodes
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(t.is_alive() for t in threads) or not self._out.empty():
+                try:
+                    yield self._out.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+        finally:
+            self.stop.set()
+            for thread in threads:
+                thread.join(timeout=2)
+
+
+def since_time(duration: str | None, now: datetime | None = None) -> datetime | None:
+    if duration is None:
+        return None
+    now = now or datetime.now(UTC)
+    return datetime.fromtimestamp(now.timestamp() - parse_duration(duration), UTC)

@@ -1,0 +1,150 @@
+"""Fleet status: what EC2 says about each node plus what its agent says over SSH.
+
+A node's row combines the instance state (so a node terminated on the cloud side says so instead
+of just timing out) with the agent's own ``cctview-agent status --json``. Nodes are asked in
+parallel over one SSH connection each; an unreachable node is a row with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cctview_fleet.errors import NodeError, RemoteCommandError
+from cctview_fleet.fleetops import DEFAULT_PARALLEL, run_on_nodes
+from cctview_fleet.inventory import Node
+from cctview_fleet.results import FleetResult
+from cctview_fleet.ssh import Connections
+
+STATUS_COMMAND = "cctview-agent status --json"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """One node's health, flattened from the agent's status for the table and ``--json``."""
+
+    node: str
+    instance_state: str
+    agent_running: bool
+    agent_version: str | None
+    cameras_assigned: int
+    cameras_online: int
+    frames_per_minute: float
+    frames_stored: int
+    oldest_frame_age_s: float | None  # the stalest camera's last frame; None: no frame yet
+    disk_used_percent: float | None
+    disk_free_bytes: int | None
+    writing_paused: bool
+    active_volume: str | None
+    open_period: str | None
+    last_synced_period: str | None
+    log_file: str | None
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_status(node: Node, text: str) -> NodeStatus:
+    """A NodeStatus from the agent's JSON; garbage is a NodeError naming the node."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NodeError(
+            node.name, f"`{STATUS_COMMAND}` printed no JSON ({exc}); is the agent installed?"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise NodeError(
+            node.name, f"`{STATUS_COMMAND}` printed {type(raw).__name__}, not an object"
+        )
+    totals = raw.get("totals") or {}
+    disk = raw.get("disk") or {}
+    cameras = raw.get("cameras") or []
+    ages = [c.get("last_frame_age_s") for c in cameras if isinstance(c, dict)]
+    known_ages = [float(a) for a in ages if isinstance(a, int | float)]
+    oldest = None
+    if known_ages:
+        oldest = max(known_ages)
+    return NodeStatus(
+        node=node.name,
+        instance_state=node.state,
+        agent_running=bool(raw.get("running")),
+        agent_version=raw.get("agent_version"),
+        cameras_assigned=int(totals.get("cameras", len(cameras)) or 0),
+        cameras_online=int(totals.get("cameras_ok", 0) or 0),
+        frames_per_minute=float(totals.get("frames_per_minute", 0) or 0),
+        frames_stored=int(totals.get("frames_stored", 0) or 0),
+        oldest_frame_age_s=oldest,
+        disk_used_percent=disk.get("used_percent"),
+        disk_free_bytes=disk.get("free_bytes"),
+        writing_paused=bool(disk.get("writing_paused")),
+        active_volume=raw.get("active_volume"),
+        open_period=raw.get("open_period"),
+        last_synced_period=raw.get("last_synced_period"),
+        log_file=raw.get("log_file"),
+        problem=raw.get("problem"),
+    )
+
+
+def cloud_side_problem(node: Node) -> NodeError | None:
+    """An error for a node EC2 says cannot answer, so no SSH timeout is spent on it."""
+    if node.terminated:
+        return NodeError(
+            node.name,
+            f"instance {node.instance_id} is {node.state}: terminated on the cloud side; "
+            "run `pulumi up` to replace it",
+        )
+    if node.state in ("stopped", "stopping"):
+        return NodeError(
+            node.name,
+            f"instance {node.instance_id} is {node.state}; start it (`aws ec2 start-instances "
+            f"--instance-ids {node.instance_id}`) or run `pulumi up`",
+        )
+    return None
+
+
+def node_status(node: Node, connections: Connections) -> NodeStatus:
+    problem = cloud_side_problem(node)
+    if problem is not None:
+        raise problem
+    result = connections.get(node).run(STATUS_COMMAND)
+    if result.exit_status != 0:
+        raise RemoteCommandError(
+            node.name, STATUS_COMMAND, result.exit_status, result.stderr or result.stdout
+        )
+    return parse_status(node, result.stdout)
+
+
+def fleet_status(
+    nodes: list[Node], connections: Connections, *, parallel: int = DEFAULT_PARALLEL
+) -> FleetResult[NodeStatus]:
+    return run_on_nodes(nodes, lambda node: node_status(node, connections), parallel=parallel)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetTotals:
+    nodes: int
+    reachable: int
+    agents_running: int
+    cameras_assigned: int
+    cameras_online: int
+    frames_per_minute: float
+    oldest_frame_age_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def totals(result: FleetResult[NodeStatus]) -> FleetTotals:
+    rows = [s for s in result.succeeded.values() if s is not None]
+    ages = [s.oldest_frame_age_s for s in rows if s.oldest_frame_age_s is not None]
+    return FleetTotals(
+        nodes=len(result),
+        reachable=len(rows),
+        agents_running=sum(1 for s in rows if s.agent_running),
+        cameras_assigned=sum(s.cameras_assigned for s in rows),
+        cameras_online=sum(s.cameras_online for s in rows),
+        frames_per_minute=round(sum(s.frames_per_minute for s in rows), 1),
+        oldest_frame_age_s=max(ages) if ages else None,
+    )
