@@ -1,0 +1,188 @@
+"""The cost model: AWS prices in one dated table, the free tier, and monthly cost lines.
+
+One module, used by both sides so the numbers never disagree: the Pulumi program (infra/) warns
+when the fleet it declares leaves the free tier, and ``cctview-fleet plan`` prints the cost table.
+
+Prices differ by region and change; the table below says where and when they were read. Override
+any of them with a JSON file, ``{"ec2_hour_usd": 0.0126, "as_of": "2026-01-01 eu-west-1"}``,
+named by ``--prices FILE`` (plan) or ``$CCTVIEW_PRICES``. An unknown key is refused, so a typo
+cannot silently leave the old price in place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cctview_fleet.errors import ConfigError
+
+PRICES_ENV = "CCTVIEW_PRICES"
+HOURS_PER_MONTH = 730.0  # AWS bills a "month" as 730 hours
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+GB = 1_000_000_000  # AWS prices storage per GB (decimal) ...
+GIB = 1024**3  # ... while disks and file systems speak GiB
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """On-demand prices and the (12-month, per-account) free tier, us-east-1, April 2025."""
+
+    as_of: str = "2025-04 us-east-1"
+    instance_type: str = "t2.micro"
+    ec2_hour_usd: float = 0.0116  # t2.micro, Linux, on demand
+    ebs_gb_month_usd: float = 0.08  # gp3
+    s3_gb_month_usd: float = 0.023  # S3 Standard, first 50 TB
+    s3_put_per_1000_usd: float = 0.005  # PUT, COPY, POST, LIST
+    free_ec2_hours: float = 750.0  # t2.micro hours a month, all instances together
+    free_ebs_gb: float = 30.0  # EBS GB-months, root volumes included
+    free_s3_gb: float = 5.0
+    free_s3_puts: float = 2000.0
+
+
+DEFAULT_PRICES = Prices()
+
+
+def load_prices(path: Path | None = None) -> Prices:
+    """The default table, overridden by ``path`` or, when it is None, by ``$CCTVIEW_PRICES``."""
+    if path is None and os.environ.get(PRICES_ENV):
+        path = Path(os.environ[PRICES_ENV])
+    if path is None:
+        return DEFAULT_PRICES
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read prices file {path}: {exc.strerror or exc}", key="prices", path=path
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f'prices file {path} is not JSON ({exc}); example: {{"ec2_hour_usd": 0.0116}}',
+            key="prices",
+            path=path,
+        ) from exc
+    return prices_from_mapping(raw, source=str(path))
+
+
+def prices_from_mapping(raw: Any, *, source: str = "prices") -> Prices:
+    """Validate an override mapping: known keys only, numbers non-negative and finite."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{source} must be a JSON object like {{"ec2_hour_usd": 0.0116}}')
+    known = {f.name: f for f in fields(Prices)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(
+                f"{source}: unknown price {key!r}; known: {', '.join(sorted(known))}", key=key
+            )
+        if key in ("as_of", "instance_type"):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f'{source}: {key} must be text, e.g. "2026-01 eu-west-1"')
+            values[key] = value
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ConfigError(
+                f"{source}: {key} must be a non-negative number, not {value!r}; "
+                f'example: {{"{key}": {getattr(DEFAULT_PRICES, key)}}}',
+                key=key,
+            )
+        values[key] = float(value)
+    return replace(DEFAULT_PRICES, **values)
+
+
+@dataclass(frozen=True, slots=True)
+class CostLine:
+    """One line of a monthly bill: what is used, how much of it the free tier covers, the cost."""
+
+    item: str
+    quantity: float
+    unit: str
+    free: float
+    billable: float
+    usd: float
+
+    @property
+    def free_tier_use(self) -> float:
+        """The fraction of the free allowance used (above 1.0: the free tier is exceeded)."""
+        return self.quantity / self.free if self.free else math.inf
+
+
+def ec2_line(nodes: int, prices: Prices = DEFAULT_PRICES) -> CostLine:
+    hours = nodes * HOURS_PER_MONTH
+    billable = max(0.0, hours - prices.free_ec2_hours)
+    return CostLine(
+        item=f"EC2 {prices.instance_type}",
+        quantity=hours,
+        unit="instance-hours",
+        free=prices.free_ec2_hours,
+        billable=billable,
+        usd=billable * prices.ec2_hour_usd,
+    )
+
+
+def ebs_line(total_gib: float, prices: Prices = DEFAULT_PRICES) -> CostLine:
+    """EBS volumes: AWS counts the provisioned size; a GiB-sized volume is billed as GB-months."""
+    billable = max(0.0, total_gib - prices.free_ebs_gb)
+    return CostLine(
+        item="EBS gp3",
+        quantity=total_gib,
+        unit="GB-months",
+        free=prices.free_ebs_gb,
+        billable=billable,
+        usd=billable * prices.ebs_gb_month_usd,
+    )
+
+
+def s3_storage_line(stored_bytes: float, prices: Prices = DEFAULT_PRICES) -> CostLine:
+    gb = stored_bytes / GB
+    billable = max(0.0, gb - prices.free_s3_gb)
+    return CostLine(
+        item="S3 storage",
+        quantity=gb,
+        unit="GB-months",
+        free=prices.free_s3_gb,
+        billable=billable,
+        usd=billable * prices.s3_gb_month_usd,
+    )
+
+
+def s3_requests_line(puts: float, item: str, prices: Prices = DEFAULT_PRICES) -> CostLine:
+    billable = max(0.0, puts - prices.free_s3_puts)
+    return CostLine(
+        item=item,
+        quantity=puts,
+        unit="PUT requests",
+        free=prices.free_s3_puts,
+        billable=billable,
+        usd=billable / 1000 * prices.s3_put_per_1000_usd,
+    )
+
+
+def free_tier_warnings(
+    node_count: int, ebs_total_gib: float, prices: Prices = DEFAULT_PRICES
+) -> list[str]:
+    """What leaves the free tier, one sentence each (empty when the fleet fits it)."""
+    warnings: list[str] = []
+    ec2 = ec2_line(node_count, prices)
+    if ec2.billable > 0:
+        warnings.append(
+            f"{node_count} nodes x {HOURS_PER_MONTH:.0f} h = {ec2.quantity:,.0f} instance-hours "
+            f"a month exceeds the free tier's {prices.free_ec2_hours:,.0f} h: about "
+            f"${ec2.usd:,.2f}/month for EC2 (prices {prices.as_of})"
+        )
+    ebs = ebs_line(ebs_total_gib, prices)
+    if ebs.billable > 0:
+        warnings.append(
+            f"EBS in total {ebs_total_gib:,.0f} GB (root and data volumes) exceeds the free "
+            f"tier's {prices.free_ebs_gb:,.0f} GB: about ${ebs.usd:,.2f}/month for EBS "
+            f"(prices {prices.as_of})"
+        )
+    return warnings

@@ -1,0 +1,191 @@
+"""Sizing a fleet for a camera selection: nodes, storage per day, and what a month costs.
+
+``cctview-fleet plan`` prints this; the Pulumi program uses the same defaults (cameras per node,
+volume sizes) and the same cost model (:mod:`cctview_fleet.costs`), so the two never disagree.
+
+The storage estimate assumes every camera yields ``fps`` frames of ``frame_bytes`` all day
+(1 fps, ~20 KB, 86,400 s): an upper bound, since real feeds repeat frames and go offline. Pass
+measured values when you have them (``cctview-fleet status`` shows frames per minute).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cctview_fleet.costs import (
+    DAYS_PER_MONTH,
+    DEFAULT_PRICES,
+    GIB,
+    CostLine,
+    Prices,
+    ebs_line,
+    ec2_line,
+    free_tier_warnings,
+    s3_requests_line,
+    s3_storage_line,
+)
+from cctview_fleet.errors import ConfigError
+
+# Fleet defaults shared with the Pulumi program (infra/cctview_infra/settings.py imports them).
+DEFAULT_CAMERAS_PER_NODE = 21  # what one t2.micro polled within its 10 % CPU baseline
+DEFAULT_ROOT_VOLUME_GIB = 8  # the Debian 12 AMI's root snapshot; it cannot be smaller
+DEFAULT_DATA_VOLUME_GIB = 8  # ~5 h of 21 cameras at 1 fps; sync ships each hour away
+DEFAULT_RETENTION_DAYS = 30
+DEFAULT_FRAME_BYTES = 20_000  # a NYC DOT JPEG is about 20 KB
+DEFAULT_FPS = 1.0  # the best a feed gives
+DEFAULT_PERIOD_S = 3600  # one packed object per camera-hour
+SECONDS_PER_DAY = 86_400
+PUTS_PER_PACKED_PERIOD = 2  # the tar and its manifest
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A fleet sized for ``cameras``, with the monthly cost of both S3 layouts."""
+
+    cameras: int
+    cameras_per_node: int
+    nodes: int
+    fps: float
+    frame_bytes: int
+    period_s: int
+    retention_days: int
+    frames_per_day: int
+    bytes_per_day: float
+    node_bytes_per_hour: float
+    volume_hours: float  # how long a node's data volume holds its cameras' frames
+    root_volume_gib: int
+    data_volume_gib: int
+    ebs_total_gib: int
+    ec2: CostLine
+    ebs: CostLine
+    s3_storage: CostLine
+    s3_requests_packed: CostLine
+    s3_requests_per_frame: CostLine
+    prices: Prices
+    warnings: tuple[str, ...]
+
+    @property
+    def gib_per_day(self) -> float:
+        return self.bytes_per_day / GIB
+
+    @property
+    def monthly_usd_packed(self) -> float:
+        return self.ec2.usd + self.ebs.usd + self.s3_storage.usd + self.s3_requests_packed.usd
+
+    @property
+    def monthly_usd_per_frame(self) -> float:
+        return self.ec2.usd + self.ebs.usd + self.s3_storage.usd + self.s3_requests_per_frame.usd
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``plan --json`` shape: plain numbers, cost lines by name."""
+
+        def line(cost: CostLine) -> dict[str, object]:
+            return {
+                "item": cost.item,
+                "quantity": round(cost.quantity, 3),
+                "unit": cost.unit,
+                "free": cost.free,
+                "billable": round(cost.billable, 3),
+                "usd": round(cost.usd, 2),
+                "free_tier_use": round(cost.free_tier_use, 4),
+            }
+
+        return {
+            "cameras": self.cameras,
+            "cameras_per_node": self.cameras_per_node,
+            "nodes": self.nodes,
+            "fps": self.fps,
+            "frame_bytes": self.frame_bytes,
+            "period_s": self.period_s,
+            "retention_days": self.retention_days,
+            "frames_per_day": self.frames_per_day,
+            "gib_per_day": round(self.gib_per_day, 3),
+            "volume_hours": round(self.volume_hours, 2),
+            "ebs_total_gib": self.ebs_total_gib,
+            "monthly": {
+                "ec2": line(self.ec2),
+                "ebs": line(self.ebs),
+                "s3_storage": line(self.s3_storage),
+                "s3_requests_packed": line(self.s3_requests_packed),
+                "s3_requests_per_frame": line(self.s3_requests_per_frame),
+                "total_usd_packed": round(self.monthly_usd_packed, 2),
+                "total_usd_per_frame": round(self.monthly_usd_per_frame, 2),
+            },
+            "prices_as_of": self.prices.as_of,
+            "warnings": list(self.warnings),
+        }
+
+
+def nodes_needed(cameras: int, cameras_per_node: int) -> int:
+    """Nodes for ``cameras``: ``ceil(cameras / per node)``; an empty selection needs none."""
+    if cameras_per_node < 1:
+        raise ConfigError(
+            f"cameras per node must be at least 1, not {cameras_per_node}; "
+            "e.g. --cameras-per-node 21",
+            key="cameras_per_node",
+        )
+    return math.ceil(cameras / cameras_per_node)
+
+
+def make_plan(
+    cameras: int,
+    *,
+    cameras_per_node: int = DEFAULT_CAMERAS_PER_NODE,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+    fps: float = DEFAULT_FPS,
+    frame_bytes: int = DEFAULT_FRAME_BYTES,
+    period_s: int = DEFAULT_PERIOD_S,
+    root_volume_gib: int = DEFAULT_ROOT_VOLUME_GIB,
+    data_volume_gib: int = DEFAULT_DATA_VOLUME_GIB,
+    prices: Prices = DEFAULT_PRICES,
+) -> Plan:
+    """Size the fleet and price a month of it (steady state: S3 holds ``retention_days``)."""
+    checks = (
+        ("retention_days", retention_days, "--retention-days 30", retention_days < 0),
+        ("fps", fps, "--fps 1", not (math.isfinite(fps) and fps > 0)),
+        ("frame_bytes", frame_bytes, "--frame-kb 20", frame_bytes <= 0),
+        ("period_s", period_s, "--period 3600", period_s <= 0),
+    )
+    for key, value, example, bad in checks:
+        if bad:
+            raise ConfigError(f"{key} = {value!r} is out of range; e.g. {example}", key=key)
+    nodes = nodes_needed(cameras, cameras_per_node)
+    frames_per_camera_day = fps * SECONDS_PER_DAY
+    frames_per_day = round(cameras * frames_per_camera_day)
+    bytes_per_day = frames_per_day * frame_bytes
+    per_node_cameras = min(cameras, cameras_per_node)
+    node_bytes_per_hour = per_node_cameras * fps * 3600 * frame_bytes
+    volume_hours = data_volume_gib * GIB / node_bytes_per_hour if node_bytes_per_hour else math.inf
+    ebs_total = nodes * (root_volume_gib + data_volume_gib)
+    periods_per_month = cameras * SECONDS_PER_DAY / period_s * DAYS_PER_MONTH
+    frames_per_month = frames_per_day * DAYS_PER_MONTH
+    return Plan(
+        cameras=cameras,
+        cameras_per_node=cameras_per_node,
+        nodes=nodes,
+        fps=fps,
+        frame_bytes=frame_bytes,
+        period_s=period_s,
+        retention_days=retention_days,
+        frames_per_day=frames_per_day,
+        bytes_per_day=bytes_per_day,
+        node_bytes_per_hour=node_bytes_per_hour,
+        volume_hours=volume_hours,
+        root_volume_gib=root_volume_gib,
+        data_volume_gib=data_volume_gib,
+        ebs_total_gib=ebs_total,
+        ec2=ec2_line(nodes, prices),
+        ebs=ebs_line(ebs_total, prices),
+        s3_storage=s3_storage_line(bytes_per_day * retention_days, prices),
+        s3_requests_packed=s3_requests_line(
+            periods_per_month * PUTS_PER_PACKED_PERIOD,
+            "S3 PUTs, packed (2 per camera-period)",
+            prices,
+        ),
+        s3_requests_per_frame=s3_requests_line(
+            frames_per_month, "S3 PUTs, one object per frame", prices
+        ),
+        prices=prices,
+        warnings=tuple(free_tier_warnings(nodes, ebs_total, prices)),
+    )

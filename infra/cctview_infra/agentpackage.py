@@ -1,0 +1,119 @@
+"""Ship the operator checkout's agent to the nodes: a reproducible wheel, stored in S3 by digest.
+
+Nodes must run exactly the agent the operator has, not whatever PyPI or a branch holds. So the
+program builds a wheel from ``./agent`` (with ``SOURCE_DATE_EPOCH`` fixed, the same sources give
+the same bytes), uploads it under a key that contains its sha256, and the user data downloads
+that key and refuses to install unless the digest matches. An unchanged agent is an unchanged
+object: ``pulumi up`` uploads nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from cctview_agent.errors import ConfigError
+
+AGENT_KEY_PREFIX = "_agent"  # outside the data prefix: nodes may read it, never write it
+REPRODUCIBLE_EPOCH = "315532800"  # 1980-01-01, the oldest time a zip entry can hold
+_SKIP = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".*")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentWheel:
+    """A built agent wheel and its digest."""
+
+    path: Path
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def key(self) -> str:
+        """The S3 key: content-addressed, so a new agent never overwrites an old one."""
+        return f"{AGENT_KEY_PREFIX}/{self.sha256}/{self.filename}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_agent_wheel(agent_dir: Path, out_dir: Path) -> AgentWheel:
+    """Build ``agent_dir`` into a wheel in ``out_dir`` (replacing older ones there).
+
+    The sources are copied to a scratch folder first, so the build neither writes into the
+    checkout nor sees build leftovers or caches that would change the bytes.
+    """
+    if not (agent_dir / "pyproject.toml").is_file():
+        raise ConfigError(
+            f"{agent_dir} has no pyproject.toml; run the program from a cctview-fleet checkout",
+            path=agent_dir,
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.whl"):
+        old.unlink()
+    env = dict(os.environ, SOURCE_DATE_EPOCH=REPRODUCIBLE_EPOCH, PYTHONHASHSEED="0")
+    with tempfile.TemporaryDirectory(prefix="cctview-agent-build-") as scratch:
+        source = Path(scratch) / "agent"
+        shutil.copytree(agent_dir, source, ignore=_SKIP)
+        command = [
+            sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+            "--wheel-dir", str(out_dir), str(source),
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(f"building the agent wheel from {agent_dir} failed: {last}")
+    wheels = sorted(out_dir.glob("cctview_agent-*.whl"))
+    if len(wheels) != 1:
+        raise ConfigError(f"building the agent wheel left {len(wheels)} wheels in {out_dir}")
+    return AgentWheel(path=wheels[0], sha256=sha256_file(wheels[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPackageArgs:
+    bucket: pulumi.Input[str]
+    wheel: AgentWheel
+    tags: dict[str, str]
+
+
+class AgentPackage(pulumi.ComponentResource):
+    """The agent wheel as an S3 object; ``key`` and ``sha256`` go into every node's user data."""
+
+    key: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: AgentPackageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cctview:fleet:AgentPackage", name, None, opts)
+        self.sha256 = args.wheel.sha256
+        self.filename = args.wheel.filename
+        obj = aws.s3.BucketObjectv2(
+            f"{name}-wheel",
+            bucket=args.bucket,
+            key=args.wheel.key,
+            source=pulumi.FileAsset(str(args.wheel.path)),
+            content_type="application/zip",
+            server_side_encryption="AES256",
+            # S3 computes and stores the digest, so a reader can verify without trusting us.
+            checksum_algorithm="SHA256",
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.key = obj.key
+        self.register_outputs({"key": self.key, "sha256": self.sha256})

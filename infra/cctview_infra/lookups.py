@@ -1,0 +1,108 @@
+"""What the program asks AWS before it declares anything: the AMI, the zone, the data volumes.
+
+Each is one function over Pulumi invokes, called from ``__main__`` only; the components get plain
+values. Under the unit-test mocks these invokes are answered by the mocks' ``call``.
+
+The volume lookup is how Pulumi and ``rotate-volumes`` share the data volumes without a fight
+(docs/infra.md, "Who owns which volume"): Pulumi declares a node's generation-1 volume and its
+attachment; once the EC2 API shows the node has a later generation (rotate-volumes made it), the
+attachment is no longer declared, and once generation 1 is gone the volume is not declared
+either. Nothing Pulumi does then touches a volume the CLI made or retired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pulumi_aws as aws
+
+from cctview_infra import tags
+
+LIVE_VOLUME_STATES = ("creating", "available", "in-use")
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedVolume:
+    """One data volume of the fleet as the EC2 API reports it."""
+
+    volume_id: str
+    node: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeVolumes:
+    """What one node's volumes mean for the program."""
+
+    generation_one_exists: bool = False
+    later_generation_exists: bool = False
+
+    @property
+    def declare_volume(self) -> bool:
+        """Pulumi keeps declaring generation 1 unless the CLI rotated past it and it is gone."""
+        return not (self.later_generation_exists and not self.generation_one_exists)
+
+    @property
+    def declare_attachment(self) -> bool:
+        """After a rotation the CLI owns what is attached; Pulumi must not re-attach gen 1."""
+        return not self.later_generation_exists
+
+
+def node_volumes(observed: Iterable[ObservedVolume]) -> dict[str, NodeVolumes]:
+    """Group the fleet's live data volumes by node."""
+    firsts: set[str] = set()
+    laters: set[str] = set()
+    for volume in observed:
+        (firsts if volume.generation <= 1 else laters).add(volume.node)
+    return {node: NodeVolumes(node in firsts, node in laters) for node in sorted(firsts | laters)}
+
+
+def observe_volumes(stack: str) -> list[ObservedVolume]:
+    """The fleet's live data volumes, by tag (the fleet tag, a node tag and a generation)."""
+    found = aws.ebs.get_ebs_volumes(
+        filters=[
+            {"name": f"tag:{tags.FLEET}", "values": [stack]},
+            # data volumes carry a generation (root volumes do not), whoever made them
+            {"name": "tag-key", "values": [tags.GENERATION]},
+            {"name": "status", "values": list(LIVE_VOLUME_STATES)},
+        ]
+    )
+    observed: list[ObservedVolume] = []
+    for volume_id in sorted(found.ids or []):
+        volume = aws.ebs.get_volume(filters=[{"name": "volume-id", "values": [volume_id]}])
+        volume_tags: Mapping[str, str] = volume.tags or {}
+        node = volume_tags.get(tags.NODE)
+        if not node:
+            continue
+        try:
+            generation = int(volume_tags.get(tags.GENERATION, "1"))
+        except ValueError:
+            generation = 1
+        observed.append(ObservedVolume(volume_id=volume_id, node=node, generation=generation))
+    return observed
+
+
+def newest_ami(owner: str, name_filter: str) -> str:
+    """The newest x86_64 HVM image matching ``name_filter`` from ``owner`` (looked up once;
+    the instances ignore later AMI changes, so a new image never replaces the fleet)."""
+    image = aws.ec2.get_ami(
+        most_recent=True,
+        owners=[owner],
+        filters=[
+            {"name": "name", "values": [name_filter]},
+            {"name": "architecture", "values": ["x86_64"]},
+            {"name": "virtualization-type", "values": ["hvm"]},
+            {"name": "root-device-type", "values": ["ebs"]},
+        ],
+    )
+    return image.id
+
+
+def first_zone() -> str:
+    """The region's first available zone: every node and volume is placed there, because a
+    volume can only attach to an instance in its own zone."""
+    zones = aws.get_availability_zones(
+        state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}]
+    )
+    return sorted(zones.names)[0]

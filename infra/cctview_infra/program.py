@@ -1,0 +1,64 @@
+"""The program's body: from validated settings to a declared fleet and its stack outputs.
+
+``infra/__main__.py`` reads the config and calls :func:`declare_fleet`; tests call it under the
+unit-test mocks with settings of their own. It installs the policy guard before the first
+resource, warns when the fleet leaves the free tier (the same cost model as ``plan``), looks up
+the AMI, the zone and the fleet's existing data volumes, declares the :class:`Fleet`, runs the
+stack policies, and returns the outputs ``cctview-fleet stack import`` reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from cctview_fleet.costs import Prices, free_tier_warnings
+from cctview_infra import tags
+from cctview_infra.agentpackage import AgentWheel, build_agent_wheel
+from cctview_infra.fleet import Fleet, FleetArgs
+from cctview_infra.lookups import first_zone, newest_ami, node_volumes, observe_volumes
+from cctview_infra.policies import PolicyContext, PolicyGuard
+from cctview_infra.settings import FleetSettings
+from cctview_infra.userdata import shipped_systemd_unit
+
+
+def declare_fleet(
+    settings: FleetSettings,
+    *,
+    agent_dir: Path,
+    wheel_dir: Path,
+    prices: Prices,
+    agent_wheel: AgentWheel | None = None,
+    systemd_unit: str | None = None,
+) -> dict[str, Any]:
+    """Declare everything; return the stack outputs by name."""
+    guard = PolicyGuard(
+        PolicyContext(ebs_budget_gib=settings.ebs_budget_gib), settings.policy_enforcement
+    ).install()
+    for warning in free_tier_warnings(settings.node_count, settings.ebs_total_gib, prices):
+        pulumi.log.warn(warning)
+    fleet = Fleet(
+        f"cctview-{settings.stack}",
+        FleetArgs(
+            settings=settings,
+            ami_id=settings.ami_id or newest_ami(settings.ami_owner, settings.ami_name_filter),
+            availability_zone=settings.availability_zone or first_zone(),
+            agent_wheel=agent_wheel or build_agent_wheel(agent_dir, wheel_dir),
+            volumes=node_volumes(observe_volumes(settings.stack)),
+            systemd_unit=systemd_unit or shipped_systemd_unit(agent_dir),
+        ),
+    )
+    guard.finish()
+    return {
+        "region": settings.region,
+        "bucket": fleet.data.bucket,
+        "prefix": settings.bucket_prefix,
+        "sshUser": settings.ssh_user,
+        "fleetTag": {"key": tags.FLEET, "value": settings.fleet_tag},
+        "camerasPerNode": settings.cameras_per_node,
+        "capacity": settings.capacity,
+        "agentPackage": {"key": fleet.agent.key, "sha256": fleet.agent.sha256},
+        "nodes": fleet.node_list,
+    }

@@ -1,0 +1,32 @@
+"""The tags that identify a fleet's resources; the CLI finds nodes and volumes by them.
+
+``cctview:fleet=<stack>`` on everything, ``cctview:node=node-NN`` on a node's instance and its
+volumes, ``cctview:generation`` on data volumes (1 is Pulumi's; 2 and up are rotate-volumes').
+"""
+
+from __future__ import annotations
+
+from cctview_fleet.inventory import FLEET_TAG as FLEET
+from cctview_fleet.inventory import NODE_TAG as NODE
+
+__all__ = ["FLEET", "GENERATION", "NODE", "ROLE", "fleet_tags", "node_name", "node_tags"]
+
+GENERATION = "cctview:generation"
+ROLE = "cctview:role"  # "node", "data", "root", "bucket", ... for people reading the console
+REQUIRED = (FLEET,)  # every taggable resource carries these (a policy checks it)
+
+
+def node_name(index: int) -> str:
+    """``node-01`` for index 0: two digits so names sort the way people count."""
+    return f"node-{index + 1:02d}"
+
+
+def fleet_tags(stack: str, role: str, **extra: str) -> dict[str, str]:
+    """Tags for a fleet resource; ``Name`` makes the EC2 console readable."""
+    tags = {FLEET: stack, ROLE: role}
+    tags.update(extra)
+    return tags
+
+
+def node_tags(stack: str, node: str, role: str, **extra: str) -> dict[str, str]:
+    return fleet_tags(stack, role, **{NODE: node, "Name": f"cctview-{stack}-{node}", **extra})

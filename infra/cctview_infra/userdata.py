@@ -1,0 +1,211 @@
+"""A node's first-boot script (cloud-init user data): install the agent, mount the data volume,
+write the agent's config, and start its systemd unit.
+
+The script is plain bash so an operator can read it in the EC2 console and rerun any step. What
+it does, in order, and why:
+
+1. apt installs python3, python3-venv, e2fsprogs and util-linux (Debian 12 has python3, not venv).
+2. The agent wheel this program uploaded is fetched from S3 with the instance role, and installed
+   only if its sha256 matches the digest baked in here: the node runs exactly the operator
+   checkout's agent. ``cctview-agent`` is linked into /usr/local/bin.
+3. ``/etc/cctview/agent.toml`` is written from :meth:`AgentConfig.to_toml` (the format has one
+   writer); an empty assignment is written unless one exists (``cctview-fleet assign`` fills it).
+4. The data volume is found by its EBS volume id, formatted only when blank, and mounted under
+   ``volumes_dir/<vol-id>`` by ``cctview-agent volume prepare``: the same code ``rotate-volumes``
+   uses, which finds the device by the NVMe serial (Nitro), by the label it gave the file system,
+   or on Xen (t2) by EC2's attachment record checked against the volume's size -- never by a
+   guessed /dev/xvdf. It waits for the attachment, which Pulumi creates after the instance.
+   ``volume switch`` then points ``data_dir`` at it, and /etc/fstab remounts it (by label) on boot.
+5. The agent's own systemd unit (shipped in the wheel, ``cctview_agent/systemd``) is installed,
+   enabled and started.
+
+cloud-init prints the SSH host key fingerprints to the console at first boot by default
+(``ssh_fp_console_blacklist`` empty, ``no_ssh_fingerprints: false``); ``cctview-fleet`` checks
+host keys against those, which beats trusting the first connection.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from cctview_agent.blockdevices import volume_label
+from cctview_agent.config import AgentConfig
+from cctview_agent.errors import ConfigError
+
+CONFIG_PATH = Path("/etc/cctview/agent.toml")
+ASSIGNMENT_PATH = Path("/etc/cctview/assignment.json")
+STATE_DIR = Path("/var/lib/cctview")
+VOLUMES_DIR = Path("/mnt/cctview")
+VENV_DIR = Path("/opt/cctview/venv")
+UNIT_NAME = "cctview-agent.service"
+ATTACH_DEVICE = "/dev/sdf"  # the name in EC2's attachment record; the node never guesses by it
+ATTACH_WAIT_S = 900
+USER_DATA_LIMIT = 16 * 1024  # EC2 refuses larger user data (before base64)
+_HEREDOC = "CCTVIEW_END_OF_FILE"
+
+
+@dataclass(frozen=True, slots=True)
+class UserDataSpec:
+    """Everything one node's first boot needs to know."""
+
+    node: str
+    region: str
+    bucket: str
+    agent_key: str
+    agent_sha256: str
+    agent_filename: str
+    volume_id: str | None  # None: rotate-volumes owns this node's volumes (docs/infra.md)
+    volume_size_gib: int
+    agent_period: int = 3600
+
+
+def agent_config(spec: UserDataSpec) -> AgentConfig:
+    """The node's agent settings: data on the EBS volume, state and logs on the root disk."""
+    return AgentConfig(
+        node=spec.node,
+        data_dir=STATE_DIR / "data",
+        volumes_dir=VOLUMES_DIR,
+        volume_mode="block",
+        assignment=ASSIGNMENT_PATH,
+        period=spec.agent_period,
+        log_file=STATE_DIR / "agent.log",
+        status_file=STATE_DIR / "status.json",
+    )
+
+
+def shipped_systemd_unit(agent_dir: Path) -> str:
+    """The agent's unit file from the checkout's agent package (one copy, owned by the agent;
+    the wheel ships the same file)."""
+    unit = agent_dir / "cctview_agent" / "systemd" / UNIT_NAME
+    try:
+        return unit.read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"{unit} is missing: the agent package must ship its systemd unit; update the checkout",
+            path=unit,
+        ) from exc
+
+
+def unit_user(unit: str) -> str | None:
+    """The ``User=`` the unit runs as, so first boot can create it; None means root."""
+    match = re.search(r"^\s*User\s*=\s*(\S+)\s*$", unit, re.MULTILINE)
+    return match.group(1) if match and match.group(1) != "root" else None
+
+
+def _heredoc(path: Path, content: str, mode: str) -> str:
+    if _HEREDOC in content:
+        raise ValueError(f"{path} content contains the heredoc marker {_HEREDOC}")
+    return (
+        f"install -d -m 0755 {shlex.quote(str(path.parent))}\n"
+        f"cat > {shlex.quote(str(path))}.tmp <<'{_HEREDOC}'\n{content}"
+        f"{'' if content.endswith(chr(10)) else chr(10)}{_HEREDOC}\n"
+        f"chmod {mode} {shlex.quote(str(path))}.tmp && "
+        f"mv -f {shlex.quote(str(path))}.tmp {shlex.quote(str(path))}\n"
+    )
+
+
+def render_user_data(spec: UserDataSpec, unit: str) -> str:
+    """The bash script for ``spec``'s node; ``unit`` is the agent's systemd unit file."""
+    user = unit_user(unit)
+    q = shlex.quote
+    config_toml = agent_config(spec).to_toml()
+    wheel_tmp = f"/tmp/{spec.agent_filename}"
+    label = volume_label(spec.volume_id) if spec.volume_id else ""
+    mount_point = VOLUMES_DIR / (spec.volume_id or "none")
+    venv_bin = VENV_DIR / "bin"
+    lines = [
+        "#!/bin/bash",
+        f"# cctview-fleet first boot of {spec.node}: generated by infra/cctview_infra/userdata.py",
+        "set -euo pipefail",
+        "exec > >(tee -a /var/log/cctview-bootstrap.log) 2>&1",
+        'step() { echo "cctview-bootstrap: $*"; }',
+        "",
+        f"NODE={q(spec.node)}",
+        f"REGION={q(spec.region)}",
+        f"BUCKET={q(spec.bucket)}",
+        f"AGENT_KEY={q(spec.agent_key)}",
+        f"AGENT_SHA256={q(spec.agent_sha256)}",
+        f"AGENT_WHEEL={q(wheel_tmp)}",
+        f"VOLUME_ID={q(spec.volume_id or '')}",
+        f"VOLUME_SIZE_GIB={spec.volume_size_gib}",
+        "",
+        'step "1/5 system packages"',
+        "export DEBIAN_FRONTEND=noninteractive",
+        "apt-get update -q",
+        "apt-get install -y -q python3 python3-venv e2fsprogs util-linux",
+        "",
+        'step "2/5 agent $AGENT_SHA256"',
+        f"python3 -m venv {q(str(VENV_DIR))}",
+        f"{q(str(venv_bin / 'pip'))} install -q 'boto3>=1.34,<2'",
+        f'{q(str(venv_bin / "python"))} - "$REGION" "$BUCKET" "$AGENT_KEY" "$AGENT_WHEEL"'
+        f" <<'{_HEREDOC}'",
+        "import sys",
+        "import boto3  # the instance role's credentials, fetched over IMDSv2",
+        "region, bucket, key, dest = sys.argv[1:5]",
+        'boto3.client("s3", region_name=region).download_file(bucket, key, dest)',
+        _HEREDOC,
+        'echo "$AGENT_SHA256  $AGENT_WHEEL" | sha256sum --check --strict -',
+        f'{q(str(venv_bin / "pip"))} install -q "$AGENT_WHEEL[s3]"',
+        f"ln -sfn {q(str(venv_bin / 'cctview-agent'))} /usr/local/bin/cctview-agent",
+        'rm -f "$AGENT_WHEEL"',
+        "",
+        'step "3/5 agent config"',
+    ]
+    if user:
+        lines += [
+            f"id -u {q(user)} >/dev/null 2>&1 || useradd --system --home-dir {q(str(STATE_DIR))}"
+            f" --shell /usr/sbin/nologin {q(user)}",
+        ]
+    script = "\n".join(lines) + "\n"
+    script += _heredoc(CONFIG_PATH, config_toml, "0644")
+    script += (
+        f"install -d -m 0755 {q(str(STATE_DIR))} {q(str(VOLUMES_DIR))}\n"
+        f"[ -e {q(str(ASSIGNMENT_PATH))} ] || echo '[]' > {q(str(ASSIGNMENT_PATH))}\n"
+    )
+    if spec.volume_id:
+        script += _volume_step(label, mount_point, user)
+    else:
+        script += (
+            "step \"4/5 no Pulumi data volume: rotate-volumes owns this node's volumes; "
+            'run cctview-fleet rotate-volumes $NODE --force"\n'
+        )
+    if user:
+        script += (
+            f"chown -R {q(user)}: {q(str(STATE_DIR))}\nchown {q(user)}: {q(str(ASSIGNMENT_PATH))}\n"
+        )
+    script += "\n" + 'step "5/5 systemd unit"\n'
+    script += _heredoc(Path("/etc/systemd/system") / UNIT_NAME, unit, "0644")
+    script += (
+        "systemctl daemon-reload\n"
+        f"systemctl enable --now {UNIT_NAME}\n"
+        'step "done: $NODE runs $(cctview-agent --version 2>/dev/null || echo cctview-agent)"\n'
+        'for key in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$key"; done\n'
+    )
+    return script
+
+
+def _volume_step(label: str, mount_point: Path, user: str | None) -> str:
+    """Prepare (find by id, format if blank, mount) and switch to the generation-1 volume."""
+    q = shlex.quote
+    config = q(str(CONFIG_PATH))
+    fstab = f"LABEL={label} {mount_point} ext4 noatime,nofail 0 2"
+    step = (
+        "\n"
+        'step "4/5 data volume $VOLUME_ID (waiting for its attachment)"\n'
+        f"deadline=$((SECONDS + {ATTACH_WAIT_S}))\n"
+        f'until cctview-agent --config {config} volume prepare --volume-id "$VOLUME_ID"'
+        f' --attachment-device {ATTACH_DEVICE} --size-gib "$VOLUME_SIZE_GIB"; do\n'
+        '  if [ "$SECONDS" -ge "$deadline" ]; then\n'
+        '    step "volume $VOLUME_ID never appeared; is its attachment in EC2?"; exit 1\n'
+        "  fi\n"
+        "  sleep 5\n"
+        "done\n"
+        f'cctview-agent --config {config} volume switch --volume-id "$VOLUME_ID"\n'
+        f"grep -q {q('LABEL=' + label + ' ')} /etc/fstab || echo {q(fstab)} >> /etc/fstab\n"
+    )
+    if user:
+        step += f"chown {q(user)}: {q(str(mount_point))}\n"
+    return step
