@@ -108,6 +108,14 @@ async def get_catalog(request: web.Request) -> web.Response:
 
 async def get_image(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIMULATOR]
+    sim.stats.in_flight += 1
+    try:
+        return await _answer_image(request, sim)
+    finally:
+        sim.stats.in_flight -= 1
+
+
+async def _answer_image(request: web.Request, sim: Simulator) -> web.StreamResponse:
     camera = sim.cameras.get(request.match_info["camera_id"])
     if camera is None:
         return web.json_response({"message": "Camera not found"}, status=404)

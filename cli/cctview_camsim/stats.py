@@ -39,6 +39,7 @@ class ServeStats:
         self.refresh = refresh
         self.started_at = started_at
         self.catalog_requests = 0
+        self.in_flight = 0  # image requests being answered now; hangs and drips must drop out
         self._cameras = {camera_id: CameraStats() for camera_id in camera_ids}
 
     def frame_served(self, camera_id: str, version: int, digest: str) -> bool:
@@ -82,6 +83,7 @@ class ServeStats:
                 "repeat": repeat,
                 "faults": dict(faults),
                 "catalog_requests": self.catalog_requests,
+                "in_flight": self.in_flight,
             },
             "started_at": self.started_at,
             "refresh": self.refresh,
