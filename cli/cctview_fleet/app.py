@@ -67,7 +67,15 @@ def root(
 
 # Command modules register themselves here: one name each, a module of cctview_fleet.commands
 # exposing ``register(app)``. Order is the order of `--help`.
-COMMAND_MODULES: tuple[str, ...] = ("cameras", "stack", "dev", "volumes", "assign", "status")
+COMMAND_MODULES: tuple[str, ...] = (
+    "cameras",
+    "plan",
+    "stack",
+    "dev",
+    "volumes",
+    "assign",
+    "status",
+)
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cctview_fleet.commands.{_name}").register(app)
 
