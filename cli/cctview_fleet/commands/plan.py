@@ -1,0 +1,140 @@
+"""`cctview-fleet plan`: how many nodes a camera selection needs, and what a month of it costs.
+
+Thin: the selection flags come from :mod:`cctview_fleet.commands.options`, the numbers from
+:func:`cctview_fleet.planning.make_plan` (the cost model the Pulumi program warns with), and this
+module only renders them -- a table, or the plan as JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cctview_fleet.commands.options import (
+    BBoxOption,
+    CamerasOption,
+    CatalogOption,
+    OnlineOnlyOption,
+    selection_from_options,
+)
+from cctview_fleet.costs import CostLine, load_prices
+from cctview_fleet.planning import (
+    DEFAULT_CAMERAS_PER_NODE,
+    DEFAULT_DATA_VOLUME_GIB,
+    DEFAULT_FPS,
+    DEFAULT_FRAME_BYTES,
+    DEFAULT_PERIOD_S,
+    DEFAULT_RETENTION_DAYS,
+    Plan,
+    make_plan,
+)
+from cctview_fleet.render import console, err_console, print_json, table
+
+_UNITS = {"instance-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
+
+
+def _quantity(value: float, line: CostLine) -> str:
+    return f"{value:,.0f} {_UNITS.get(line.unit, line.unit)}"
+
+
+def _use(line: CostLine) -> str:
+    """The share of the free allowance used: a percentage, or a multiple once it is exceeded."""
+    if not line.free:
+        return "-"
+    use = line.free_tier_use
+    return f"{use:.0%}" if use <= 1 else f"{use:,.1f}x"
+
+
+def _row(name: str, line: CostLine) -> tuple[str, str, str, str, str]:
+    return (name, _quantity(line.quantity, line), _quantity(line.free, line), _use(line),
+            f"${line.usd:,.2f}")  # fmt: skip
+
+
+def render_plan(plan: Plan, description: str) -> None:
+    """The plan as two short paragraphs and one cost table, both S3 layouts side by side."""
+    console.print(
+        f"[bold]{plan.cameras} cameras[/] ({description}) at {plan.cameras_per_node} per node: "
+        f"[bold]{plan.nodes} nodes[/]"
+    )
+    console.print(
+        f"{plan.frames_per_day:,} frames/day at {plan.fps:g} fps x {plan.frame_bytes / 1000:g} KB"
+        f" = {plan.gib_per_day:,.1f} GiB/day; a {plan.data_volume_gib} GiB data volume holds "
+        f"{plan.volume_hours:,.1f} h of a node's cameras; S3 keeps {plan.retention_days} days"
+    )
+    rows = [
+        _row(f"EC2 {plan.prices.instance_type}", plan.ec2),
+        _row("EBS", plan.ebs),
+        _row("S3 storage", plan.s3_storage),
+        _row("S3 PUTs, packed", plan.s3_requests_packed),
+        ("total, packed", "", "", "", f"${plan.monthly_usd_packed:,.2f}"),
+        _row("S3 PUTs, per frame", plan.s3_requests_per_frame),
+        ("total, per frame", "", "", "", f"${plan.monthly_usd_per_frame:,.2f}"),
+    ]
+    console.print(
+        table(
+            "Monthly cost",
+            ("per month", "use", "free tier", "of free", "cost"),
+            rows,
+            caption=(
+                f"packed: 2 PUTs per camera-period; prices {plan.prices.as_of} "
+                "(--prices FILE or $CCTVIEW_PRICES)"
+            ),
+        )
+    )
+    for warning in plan.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+
+
+def plan(
+    cameras: CamerasOption = None,
+    catalog: CatalogOption = None,
+    bbox: BBoxOption = None,
+    online_only: OnlineOnlyOption = False,
+    cameras_per_node: Annotated[
+        int, typer.Option("--cameras-per-node", min=1, help="Cameras one node polls.")
+    ] = DEFAULT_CAMERAS_PER_NODE,
+    retention_days: Annotated[
+        int, typer.Option("--retention-days", min=0, help="Days S3 keeps the frames.")
+    ] = DEFAULT_RETENTION_DAYS,
+    frame_kb: Annotated[
+        float, typer.Option("--frame-kb", min=0.001, help="Measured mean frame size in KB.")
+    ] = DEFAULT_FRAME_BYTES / 1000,
+    fps: Annotated[
+        float, typer.Option("--fps", min=0.001, help="Measured new frames per second per camera.")
+    ] = DEFAULT_FPS,
+    period: Annotated[
+        int, typer.Option("--period", min=1, help="Seconds per packed object (agent period).")
+    ] = DEFAULT_PERIOD_S,
+    data_volume_gib: Annotated[
+        int, typer.Option("--data-volume-gib", min=1, help="Data volume per node (GiB).")
+    ] = DEFAULT_DATA_VOLUME_GIB,
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices", help="JSON file overriding prices (see costs.py).", dir_okay=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """How many nodes a camera selection needs, storage per day, and a monthly cost by line."""
+    selection = selection_from_options(cameras, catalog, bbox, online_only)
+    result = make_plan(
+        len(selection.cameras),
+        cameras_per_node=cameras_per_node,
+        retention_days=retention_days,
+        fps=fps,
+        frame_bytes=round(frame_kb * 1000),
+        period_s=period,
+        data_volume_gib=data_volume_gib,
+        prices=load_prices(prices),
+    )
+    if as_json:
+        print_json(result.to_dict() | {"selection": selection.request.describe()})
+        return
+    render_plan(result, selection.request.describe())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
