@@ -221,7 +221,7 @@ def parse_id_lines(text: str) -> tuple[str, ...]:
 
 
 def unknown_set_message(value: str) -> str:
-    close = difflib.get_close_matches(value.lower(), list(PRESETS), n=1)
+    close = difflib.get_close_matches(value.lower(), list(PRESETS), n=1, cutoff=0.8)
     hint = f" (did you mean {close[0]}?)" if close else ""
     return (
         f"unknown camera set {value!r}{hint}: use a preset ({PRESET_LIST}), "
