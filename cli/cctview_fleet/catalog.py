@@ -12,6 +12,7 @@ file (the camera simulator's self-signed certificate).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -128,7 +129,7 @@ def fetch_catalog_bytes(url: str, *, timeout: float, ca_file: Path | None = None
         raise CatalogError(str(text), source=url) from exc
     except TimeoutError as exc:
         raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
-    except (OSError, ValueError) as exc:  # resets mid-body, http.client protocol errors
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # resets, short bodies
         raise CatalogError(str(exc) or type(exc).__name__, source=url) from exc
     if len(body) > MAX_CATALOG_BYTES:
         raise CatalogError(f"response larger than {MAX_CATALOG_BYTES} bytes", source=url)

@@ -335,6 +335,19 @@ def test_unreachable_catalog_with_cache(
     assert table.exit_code == 0 and "(cached copy fetched" in table.stdout
 
 
+def test_real_list_from_the_camera_simulator_over_https(
+    camsim: Any, real_catalog_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = camsim(cameras=None, catalog=real_catalog_path, https=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(sim.cert_path))  # trust its self-signed certificate
+    data = run_json("--cameras", "lower-manhattan", "--catalog", sim.catalog_url)
+    assert 230 <= len(data) <= 240
+    # The simulator serves the API's shape ("isOnline": "true"); the result is the file's.
+    assert data == run_json("--cameras", "lower-manhattan", "--catalog", str(real_catalog_path))
+    online = run_json("--cameras", "downtown", "--online-only", "--catalog", sim.catalog_url)
+    assert len(online) == 117
+
+
 # --- the installed command ----------------------------------------------------------------------
 
 
