@@ -73,6 +73,24 @@ async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> byt
     return b"".join(chunks)
 
 
+def _reset_in_chain(exc: BaseException) -> bool:
+    """True when a ConnectionResetError caused ``exc``. aiohttp 3.x keeps it only in the message
+    of its ClientPayloadError ("... ConnectionResetError(104, ...)"), so both are checked."""
+    if "ConnectionResetError" in str(exc) or "Connection reset" in str(exc):
+        return True
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionResetError):
+            return True
+        stack.extend((item.__cause__, item.__context__, *item.args))
+    return False
+
+
 async def fetch_frame(
     session: aiohttp.ClientSession, url: URL, timeout: aiohttp.ClientTimeout, max_bytes: int
 ) -> bytes:
@@ -90,7 +108,9 @@ async def fetch_frame(
     except TimeoutError as exc:  # asyncio.TimeoutError and aiohttp's timeouts alike
         raise FetchFailure("timeout", "no complete answer in time") from exc
     except aiohttp.ClientPayloadError as exc:
-        raise FetchFailure("truncated", str(exc)) from exc
+        # A body cut short: by a TCP reset (the peer aborted) or by a plain close.
+        kind = "reset" if _reset_in_chain(exc) else "truncated"
+        raise FetchFailure(kind, str(exc)) from exc
     except aiohttp.ServerDisconnectedError as exc:
         raise FetchFailure("reset", "server disconnected") from exc
     except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:

@@ -146,9 +146,7 @@ class CameraPoller:
                     self.in_flight = False
                 due = self._next_due(due, loop.time(), interval)
         finally:
-            if agent.stopping:
-                self.state = "stopped"  # the whole agent stops: one line for all, not N
-            else:
+            if not agent.stopping:  # removed by a reload; at shutdown the last state stays
                 self._set_state("stopped")
             agent.placeholders.release(self.last_digest, self)
 

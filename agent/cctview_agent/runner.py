@@ -145,7 +145,7 @@ class Agent:
         poller.task.add_done_callback(lambda _t, cid=camera.id, p=poller: self._ended(cid, p))
 
     def _ended(self, camera_id: str, poller: CameraPoller) -> None:
-        if self.pollers.get(camera_id) is poller:
+        if self.pollers.get(camera_id) is poller and not self.stopping:
             del self.pollers[camera_id]
 
     def _retire(self, poller: CameraPoller) -> None:
