@@ -75,6 +75,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "volumes",
     "assign",
     "status",
+    "logs",
+    "remote",
+    "trust",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cctview_fleet.commands.{_name}").register(app)

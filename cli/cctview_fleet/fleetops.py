@@ -64,15 +64,22 @@ def result_table(
     result: FleetResult[Any],
     columns: Sequence[str],
     row: Callable[[Any], Sequence[Any]],
+    *,
+    verdict: Callable[[Any], str] | None = None,
 ) -> Table:
-    """One row per node: ``row(value)`` for successes, the error for failures, plus the time."""
+    """One row per node: ``row(value)`` for successes, the error for failures, plus the time.
+
+    ``verdict(value)`` labels a success that is still a failure for the command (``exec``'s
+    non-zero exit); by default every value is "ok".
+    """
     columns = list(columns) or ["detail"]
     rows = []
     for name, outcome in result.items():
         if outcome.ok:
             cells = list(row(outcome.value))
             cells += [""] * (len(columns) - len(cells))
-            rows.append([name, "[green]ok[/]", *cells, f"{outcome.seconds:.1f}s"])
+            label = verdict(outcome.value) if verdict else "[green]ok[/]"
+            rows.append([name, label, *cells, f"{outcome.seconds:.1f}s"])
         else:
             message = str(outcome.error)
             prefix = f"{name}: "

@@ -1,0 +1,130 @@
+"""`cctview-fleet trust [NODE]... [--yes]`: record new nodes' host keys in the fleet's known_hosts.
+
+A key is added when its fingerprint matches what the instance printed to the EC2 console at first
+boot, or when the operator confirms it (``--yes``, or answering the prompt). A key that
+contradicts the console output is refused whatever the flags say.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cctview_fleet import trust as trusting
+from cctview_fleet.commands.fleetflags import (
+    DEFAULT_CONNECT_TIMEOUT_VALUE,
+    DEFAULT_PARALLEL_VALUE,
+    ConnectTimeoutOption,
+    JsonOption,
+    NodesArgument,
+    ParallelOption,
+    StackOption,
+    open_fleet,
+)
+from cctview_fleet.errors import FleetError
+from cctview_fleet.fleetops import run_on_nodes
+from cctview_fleet.render import console, print_json, table
+
+
+def _confirm(check: trusting.HostKeyCheck) -> bool:
+    question = (
+        f"Trust {check.node} at {check.address}, {check.key_type} key {check.fingerprint} "
+        f"({check.known})?"
+    )
+    try:
+        return bool(typer.confirm(question, default=False, err=True))
+    except typer.Abort:  # end of input (no terminal): an unanswered question is a no
+        return False
+
+
+def trust(
+    nodes: NodesArgument = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Trust keys the console output cannot vouch for, without asking."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    parallel: ParallelOption = DEFAULT_PARALLEL_VALUE,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
+) -> None:
+    """Fetch each node's host key, check it against the EC2 console, add it to known_hosts."""
+    with open_fleet(stack, nodes, parallel=parallel, connect_timeout=connect_timeout) as fleet:
+        known_hosts = fleet.connections.settings.known_hosts
+        checks = run_on_nodes(
+            fleet.nodes,
+            lambda node: trusting.inspect_node(
+                fleet.stack, node, known_hosts, timeout=connect_timeout
+            ),
+            parallel=fleet.parallel,
+        )
+    outcomes: dict[str, str] = {}
+    untrusted: list[str] = []
+    for name, result in checks.items():
+        check = result.value
+        if not result.ok or check is None:
+            outcomes[name] = str(result.error)
+            untrusted.append(name)
+        elif check.known is trusting.Known.SAME:
+            outcomes[name] = "already trusted"
+        elif check.refused:
+            outcomes[name] = str(trusting.refuse(check))
+            untrusted.append(name)
+        elif check.may_add_without_asking or yes or (not as_json and _confirm(check)):
+            trusting.record(check, known_hosts)
+            outcomes[name] = "added" if check.known is trusting.Known.UNKNOWN else "replaced"
+        else:
+            outcomes[name] = "not trusted (confirm, or pass --yes)"
+            untrusted.append(name)
+    if as_json:
+        document: list[dict[str, Any]] = []
+        for name, result in checks.items():
+            check = result.value
+            entry: dict[str, Any] = {"node": name, "result": outcomes[name]}
+            if check is not None:
+                entry.update(
+                    address=check.address,
+                    key_type=check.key_type,
+                    fingerprint=check.fingerprint,
+                    known=check.known.value,
+                    console=check.console.value,
+                )
+            document.append(entry)
+        print_json(document)
+    else:
+        rows = []
+        for name, result in checks.items():
+            check = result.value
+            if check is None:
+                rows.append((name, "", "", "", "", f"[red]{outcomes[name]}[/]"))
+                continue
+            colour = "red" if name in untrusted else "green"
+            rows.append(
+                (
+                    name,
+                    check.address,
+                    f"{check.key_type} {check.fingerprint}",
+                    check.known.value,
+                    check.console.value,
+                    f"[{colour}]{outcomes[name]}[/]",
+                )
+            )
+        console.print(
+            table(
+                f"host keys of fleet {fleet.stack.name}",
+                ("node", "address", "host key", "known_hosts", "EC2 console", "result"),
+                rows,
+                caption=f"known_hosts: {known_hosts}",
+            )
+        )
+    if untrusted:
+        raise FleetError(
+            f"{len(untrusted)} of {len(checks)} nodes not trusted: {', '.join(untrusted)}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("trust")(trust)

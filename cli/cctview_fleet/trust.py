@@ -1,0 +1,131 @@
+"""First contact with a node: which host key it presents, and what vouches for it.
+
+EC2 prints a new instance's host-key fingerprints to its console output at first boot
+(cloud-init's "BEGIN SSH HOST KEY FINGERPRINTS" block). That output comes through the EC2 API,
+authenticated, not through the network path to the node, so a key whose fingerprint matches it
+can be trusted without asking. Without it (an image that does not print them, the emulator), the
+operator must confirm the fingerprint. A key that contradicts the console is never trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import paramiko
+
+from cctview_fleet import aws
+from cctview_fleet.errors import HostKeyError, NodeError
+from cctview_fleet.hostkeys import (
+    ConsoleFingerprint,
+    add_known_host,
+    fetch_host_key,
+    fingerprint,
+    host_key_name,
+    key_type_label,
+    known_key,
+    load_known_hosts,
+    parse_console_fingerprints,
+)
+from cctview_fleet.inventory import Node
+from cctview_fleet.nodestatus import cloud_side_problem
+from cctview_fleet.stacks import Stack
+
+
+class Known(StrEnum):
+    SAME = "already trusted"
+    DIFFERENT = "a DIFFERENT key is recorded"
+    UNKNOWN = "new"
+
+
+class Console(StrEnum):
+    MATCH = "matches console"
+    MISMATCH = "CONTRADICTS console"
+    ABSENT = "no console fingerprints"
+
+
+@dataclass(frozen=True, slots=True)
+class HostKeyCheck:
+    """What was found for one node, before anything is written."""
+
+    node: str
+    address: str  # as known_hosts spells it
+    host: str
+    port: int
+    key_type: str
+    fingerprint: str
+    known: Known
+    console: Console
+    console_fingerprints: tuple[str, ...] = ()
+    key: paramiko.PKey | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def may_add_without_asking(self) -> bool:
+        return self.known is not Known.SAME and self.console is Console.MATCH
+
+    @property
+    def refused(self) -> bool:
+        return self.console is Console.MISMATCH
+
+
+def console_fingerprints(stack: Stack, node: Node) -> list[ConsoleFingerprint]:
+    """The fingerprints the instance printed at first boot; empty when none can be found."""
+    client = aws.ec2(stack)
+    with aws.translate_errors(stack, "ec2", f"reading the console output of {node.name}"):
+        response = client.get_console_output(InstanceId=node.instance_id)
+    return parse_console_fingerprints(response.get("Output") or "")
+
+
+def inspect_node(
+    stack: Stack, node: Node, known_hosts: Path, *, timeout: float = 5.0
+) -> HostKeyCheck:
+    problem = cloud_side_problem(node)
+    if problem is not None:
+        raise problem
+    if not node.ssh_host:
+        raise NodeError(node.name, "has no SSH address (no public address, no cctview:ssh-host)")
+    key = fetch_host_key(node.name, node.ssh_host, node.ssh_port, timeout=timeout)
+    printed = fingerprint(key)
+    label = key_type_label(key)
+    recorded = known_key(known_hosts, node.ssh_host, node.ssh_port, key.get_name())
+    if recorded is None:
+        entry = load_known_hosts(known_hosts).lookup(host_key_name(node.ssh_host, node.ssh_port))
+        known = Known.DIFFERENT if entry else Known.UNKNOWN
+    else:
+        known = Known.SAME if recorded.asbytes() == key.asbytes() else Known.DIFFERENT
+    from_console = [f for f in console_fingerprints(stack, node) if f.key_type == label]
+    if not from_console:
+        console = Console.ABSENT
+    elif any(f.fingerprint == printed for f in from_console):
+        console = Console.MATCH
+    else:
+        console = Console.MISMATCH
+    return HostKeyCheck(
+        node=node.name,
+        address=host_key_name(node.ssh_host, node.ssh_port),
+        host=node.ssh_host,
+        port=node.ssh_port,
+        key_type=label,
+        fingerprint=printed,
+        known=known,
+        console=console,
+        console_fingerprints=tuple(f.fingerprint for f in from_console),
+        key=key,
+    )
+
+
+def refuse(check: HostKeyCheck) -> HostKeyError:
+    return HostKeyError(
+        check.node,
+        f"presents {check.key_type} {check.fingerprint}, but its console output printed "
+        f"{', '.join(check.console_fingerprints)}: the connection may be intercepted; "
+        "not trusted",
+    )
+
+
+def record(check: HostKeyCheck, known_hosts: Path) -> None:
+    """Write the checked key into the fleet's known_hosts (replacing the address's old keys)."""
+    if check.key is None:
+        raise HostKeyError(check.node, "no key was fetched; run `cctview-fleet trust` again")
+    add_known_host(known_hosts, check.host, check.port, check.key)
