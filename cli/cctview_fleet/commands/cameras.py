@@ -11,6 +11,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from cctview_agent.cameras import dump_cameras
 from cctview_fleet.catalog import is_url
@@ -21,7 +22,7 @@ from cctview_fleet.commands.options import (
     OnlineOnlyOption,
     selection_from_options,
 )
-from cctview_fleet.render import console, table
+from cctview_fleet.render import console
 from cctview_fleet.selection import Selection
 
 
@@ -29,8 +30,10 @@ def _online(value: bool | None) -> str:
     return "?" if value is None else ("yes" if value else "no")
 
 
-def render_selection(selection: Selection) -> None:
-    """The selection as a table, with a count and the list's origin as the caption."""
+def selection_table(selection: Selection) -> Table:
+    """The selection as a table, its count in the title and the list's origin as the caption.
+
+    Ids never wrap (a folded UUID cannot be copied); names fold instead."""
     catalog = selection.catalog
     when = f"{catalog.fetched_at:%Y-%m-%d %H:%M} UTC"
     if catalog.from_cache:
@@ -39,8 +42,18 @@ def render_selection(selection: Selection) -> None:
         origin = f"{catalog.source} (fetched {when})"
     else:
         origin = f"{catalog.source} (file dated {when})"
-    rows = (
-        (
+    result = Table(
+        title=f"{len(selection.cameras)} cameras: {selection.request.describe()}",
+        caption=f"of {len(catalog.cameras)} in {origin}",
+    )
+    result.add_column("id", no_wrap=True)
+    result.add_column("name", overflow="fold", ratio=1)
+    result.add_column("area", no_wrap=True)
+    result.add_column("lat", justify="right", no_wrap=True)
+    result.add_column("lon", justify="right", no_wrap=True)
+    result.add_column("online", no_wrap=True)
+    for camera in selection.cameras:
+        result.add_row(
             camera.id,
             camera.name,
             camera.area or "",
@@ -48,16 +61,7 @@ def render_selection(selection: Selection) -> None:
             f"{camera.longitude:.5f}",
             _online(camera.is_online),
         )
-        for camera in selection.cameras
-    )
-    console.print(
-        table(
-            f"{len(selection.cameras)} cameras: {selection.request.describe()}",
-            ("id", "name", "area", "lat", "lon", "online"),
-            rows,
-            caption=f"of {len(catalog.cameras)} in {origin}",
-        )
-    )
+    return result
 
 
 def cameras(
@@ -76,7 +80,7 @@ def cameras(
         sys.stdout.write(dump_cameras(selection.cameras) + "\n")
         sys.stdout.flush()
         return
-    render_selection(selection)
+    console.print(selection_table(selection))
 
 
 def register(app: typer.Typer) -> None:
