@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import paramiko
@@ -14,7 +18,7 @@ from typer.testing import CliRunner
 from cctview_fleet import aws
 from cctview_fleet.app import app
 from cctview_fleet.devfleet import fleet as devfleet
-from cctview_fleet.devfleet.processes import ProcessRecord, is_alive
+from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, marked
 from cctview_fleet.devfleet.state import load_state, state_path
 from cctview_fleet.stacks import stack_path
 
@@ -29,8 +33,8 @@ def _gone(record: ProcessRecord) -> bool:
     return not is_alive(record)
 
 
-def test_up_registers_nodes_volumes_and_bucket_and_ssh_reaches_each_agent(local_fleet):
-    fleet = local_fleet(nodes=2, period=60)
+def test_up_registers_nodes_volumes_and_bucket_and_ssh_reaches_each_agent(module_local_fleet):
+    fleet = module_local_fleet(nodes=2)
     assert fleet.node_names == ["node-01", "node-02"]
     stack = fleet.stack
     assert (stack.name, stack.bucket, stack.endpoint_url) == (
@@ -77,9 +81,9 @@ def test_up_registers_nodes_volumes_and_bucket_and_ssh_reaches_each_agent(local_
         assert status["running"] is True
 
 
-def test_known_hosts_holds_each_node_key_and_a_stranger_is_refused(local_fleet, tmp_path):
-    fleet = local_fleet(nodes=1)
-    node = fleet.node("node-01")
+def test_known_hosts_holds_each_node_key_and_a_stranger_is_refused(module_local_fleet, tmp_path):
+    fleet = module_local_fleet(nodes=2)  # the same fleet as the test above
+    node = fleet.node("node-02")
     hosts = paramiko.HostKeys(fleet.state.known_hosts)
     assert hosts.lookup(f"[127.0.0.1]:{node.ssh_port}") is not None
 
@@ -180,3 +184,60 @@ def test_bad_flags_are_one_line(tmp_path, monkeypatch):
     assert missing.exit_code == 1
     assert "is not a file" in missing.output
     assert not os.path.exists(state_path())
+
+
+def _cli() -> list[str]:
+    return [str(Path(sys.executable).parent / "cctview-fleet")]
+
+
+def _start_up_and_wait(tmp_path: Path, processes: int) -> subprocess.Popen[bytes]:
+    """`dev up` as the operator runs it, returned once it has started ``processes``."""
+    up = subprocess.Popen(
+        [*_cli(), "dev", "up", "--nodes", "2"],
+        env={**os.environ, "CCTVIEW_HOME": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = load_state()
+        if state is not None and len(state.processes) >= processes:
+            return up
+        assert up.poll() is None, up.communicate()
+        time.sleep(0.02)
+    up.kill()
+    pytest.fail("dev up did not start its processes within 60 s")
+
+
+def test_down_stops_what_a_killed_dev_up_left_running(tmp_path, monkeypatch):
+    from tests.fixtures.fleet import require_sshd
+
+    require_sshd()
+    monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
+    mark = str((tmp_path / "local").absolute())
+    up = _start_up_and_wait(tmp_path, processes=3)
+    up.kill()  # no chance to clean up: only the state file and the marks remain
+    up.communicate()
+    left = marked(mark)
+    assert left, "the killed dev up should have left processes behind for this test"
+    report = devfleet.down()
+    assert report.was_up
+    assert marked(mark) == []
+    assert all(_gone(r) for r in left)
+    assert load_state() is None
+
+
+def test_ctrl_c_during_up_stops_everything_it_started(tmp_path, monkeypatch):
+    from tests.fixtures.fleet import require_sshd
+
+    require_sshd()
+    monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
+    mark = str((tmp_path / "local").absolute())
+    up = _start_up_and_wait(tmp_path, processes=4)
+    up.send_signal(signal.SIGINT)
+    _, err = up.communicate(timeout=60)
+    assert up.returncode == 130
+    assert err.decode().strip().splitlines()[-1] == "interrupted"
+    assert marked(mark) == []
+    assert load_state() is None
+    assert not stack_path("local").exists()

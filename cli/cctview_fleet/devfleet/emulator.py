@@ -7,13 +7,13 @@ with the fleet tags, one encrypted EBS data volume attached to each, and the buc
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cctview_fleet import aws
 from cctview_fleet.devfleet.errors import DevFleetError, PortError, ProcessStartError
@@ -32,12 +32,14 @@ HOST = "127.0.0.1"
 _ATTEMPTS = 3
 
 
-def start_moto(log: Path, *, timeout: float = 30.0) -> tuple[ProcessRecord, str]:
+def start_moto(log: Path, *, mark: str, timeout: float = 30.0) -> tuple[ProcessRecord, str]:
     """Start ``moto.server`` on a free loopback port; retries when another process took it."""
     for _ in range(_ATTEMPTS):
         port = free_port(HOST)
         argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
-        record = spawn("moto", "moto", argv, log, port=port)
+        # moto's 1,300 default AMIs cost seconds to load and nothing here uses them.
+        env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
+        record = spawn("moto", "moto", argv, log, mark=mark, env=env, port=port)
         url = f"http://{HOST}:{port}"
         try:
             wait_for_port(record, HOST, port, timeout=timeout)
@@ -78,22 +80,26 @@ def _tags(pairs: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in pairs.items()]
 
 
-def _any_image(ec2: Any) -> str:
-    """An AMI moto knows: a Debian one when it has one, else the first image it lists."""
-    images = ec2.describe_images(Filters=[{"Name": "name", "Values": ["debian-12-*"]}])["Images"]
-    if not images:
-        images = ec2.describe_images(Owners=["amazon"])["Images"]
-    if not images:
-        raise DevFleetError("the moto server lists no AMI to start instances from")
-    return str(images[0]["ImageId"])
+def register_image(stack: Stack) -> str:
+    """The fleet's own AMI in the emulator. The first EC2 call also builds moto's EC2 backend
+    (a second or two), so ``dev up`` makes it in the background while other parts start."""
+    with aws.translate_errors(stack, "ec2", "registering the local AMI", error=DevFleetError):
+        image = aws.ec2(stack).register_image(
+            Name=f"cctview-{stack.name}-debian-12",
+            Description="stands in for the Debian 12 AMI of a real fleet",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+        )
+    return str(image["ImageId"])
 
 
-def register_nodes(stack: Stack, nodes: list[tuple[str, int]]) -> dict[str, Registration]:
+def register_nodes(
+    stack: Stack, image: str, nodes: list[tuple[str, int]]
+) -> dict[str, Registration]:
     """One tagged instance and one attached, encrypted data volume per ``(node, ssh_port)``."""
     fleet = stack.name
     ec2 = aws.ec2(stack)
     with aws.translate_errors(stack, "ec2", "registering the local nodes", error=DevFleetError):
-        image = _any_image(ec2)
         registered: dict[str, Registration] = {}
         for name, port in nodes:
             tags = {

@@ -19,7 +19,7 @@ from pathlib import Path
 from cctview_agent.periods import validate_period_length
 from cctview_fleet.devfleet import emulator, nodes, simulator, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, FleetAlreadyUpError
-from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, stop
+from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, marked, stop
 from cctview_fleet.devfleet.state import (
     FLEET_NAME,
     FleetState,
@@ -91,10 +91,6 @@ def local_stack(state: FleetState, user: str) -> Stack:
     )
 
 
-def _live(state: FleetState) -> list[ProcessRecord]:
-    return [record for record in state.processes if is_alive(record)]
-
-
 def _validate(options: UpOptions) -> None:
     if not 1 <= options.nodes <= MAX_NODES:
         raise DevFleetError(f"--nodes {options.nodes} is out of range; use 1 to {MAX_NODES}")
@@ -106,17 +102,28 @@ def _validate(options: UpOptions) -> None:
         )
 
 
+def _mark() -> str:
+    """The value every process of this home's fleet carries in its environment."""
+    return str(state_dir().absolute())
+
+
+def _everything(state: FleetState | None) -> list[ProcessRecord]:
+    """The recorded processes, newest first, plus any marked one the record missed."""
+    recorded = list(reversed(state.processes)) if state else []
+    pids = {record.pid for record in recorded}
+    return recorded + [record for record in marked(_mark()) if record.pid not in pids]
+
+
 def _refuse_if_up() -> None:
     existing = load_state()
-    if existing is None:
-        return
-    live = _live(existing)
+    live = [record for record in _everything(existing) if is_alive(record)]
     if live:
         raise FleetAlreadyUpError(
-            f"a local fleet is already up in {existing.folder} ({len(live)} processes); "
+            f"a local fleet is already up in {state_dir()} ({len(live)} processes); "
             "run `cctview-fleet dev down` first"
         )
-    remove_state()  # a fleet that died with the machine: nothing left to stop
+    if existing is not None:
+        remove_state()  # a fleet that died with the machine: nothing left to stop
 
 
 def _write_known_hosts(path: Path, node_records: list[NodeRecord]) -> None:
@@ -132,7 +139,7 @@ def up(options: UpOptions, on_step: OnStep | None = None) -> FleetState:
     sshd.sshd_path()  # refuse before starting anything when OpenSSH is missing
     sshd.ssh_keygen_path()
     _refuse_if_up()
-    folder = state_dir()
+    folder = Path(_mark())
     if (folder / "nodes").exists():
         shutil.rmtree(folder / "nodes")  # the previous fleet's folders; `dev down` kept them
     folder.mkdir(parents=True, exist_ok=True)
@@ -147,32 +154,41 @@ def up(options: UpOptions, on_step: OnStep | None = None) -> FleetState:
     )
     save_state(state)
     try:
-        return _start(state, options, step)
+        # Leaving this block waits for the background starts, so the clean-up below sees them.
+        with ThreadPoolExecutor(max_workers=2) as background:
+            return _start(state, options, step, background)
     except BaseException:
-        current = load_state() or state
-        stop(list(reversed(current.processes)))
+        stop(_everything(load_state() or state))
         remove_state()
         stack_path(FLEET_NAME).unlink(missing_ok=True)
         raise
 
 
-def _start(state: FleetState, options: UpOptions, step: OnStep) -> FleetState:
+def _start(
+    state: FleetState, options: UpOptions, step: OnStep, background: ThreadPoolExecutor
+) -> FleetState:
     folder = Path(state.folder)
     user = sshd.current_user()
 
+    # moto and the simulator each take a second or two to import: start them side by side.
     step("starting the AWS emulator (moto server)")
-    moto, moto_url = emulator.start_moto(folder / "logs" / "moto.log")
-    state = replace(state.with_process(moto), moto_url=moto_url)
-    save_state(state)
-
-    step("starting the camera simulator")
-    sim = simulator.start_simulator(
+    mark = state.folder
+    simulator_started = background.submit(
+        simulator.start_simulator,
         folder / "camsim",
+        mark=mark,
         https=options.https,
         catalog=options.catalog,
         cameras=options.cameras,
         seed=options.seed,
     )
+    moto, moto_url = emulator.start_moto(folder / "logs" / "moto.log", mark=mark)
+    state = replace(state.with_process(moto), moto_url=moto_url)
+    save_state(state)
+    image = background.submit(emulator.register_image, local_stack(state, user))
+
+    step("starting the camera simulator")
+    sim = simulator_started.result()
     state = replace(state.with_process(sim.process), camsim_url=sim.url, ca_file=sim.ca_file)
     save_state(state)
 
@@ -188,7 +204,7 @@ def _start(state: FleetState, options: UpOptions, step: OnStep) -> FleetState:
         host_key = sshd.keygen(paths[name].host_key, f"cctview-local-{name}")
         env = nodes.node_environment(paths[name], moto_url)
         record = sshd.start_sshd(
-            name, paths[name].folder, paths[name].host_key, authorized_keys, env
+            name, paths[name].folder, paths[name].host_key, authorized_keys, env, mark=mark
         )
         node = NodeRecord(name, str(paths[name].folder), record.port or 0, host_key)
         state = state.with_process(record).with_node(node)
@@ -197,7 +213,9 @@ def _start(state: FleetState, options: UpOptions, step: OnStep) -> FleetState:
 
     step("registering instances and volumes in the emulator")
     stack = local_stack(state, user)
-    registered = emulator.register_nodes(stack, [(n.name, n.ssh_port) for n in state.nodes])
+    registered = emulator.register_nodes(
+        stack, image.result(), [(n.name, n.ssh_port) for n in state.nodes]
+    )
     emulator.create_bucket(stack)
     for node in list(state.nodes):
         state = state.with_node(
@@ -222,7 +240,7 @@ def _start(state: FleetState, options: UpOptions, step: OnStep) -> FleetState:
             poll_interval=options.poll_interval,
         )
         agents[node.name] = nodes.start_agent(
-            node.name, node_paths, nodes.node_environment(node_paths, moto_url)
+            node.name, node_paths, nodes.node_environment(node_paths, moto_url), mark=mark
         )
         state = state.with_process(agents[node.name])
         save_state(state)
@@ -260,11 +278,11 @@ def status() -> tuple[FleetState | None, list[ProcessStatus]]:
 def down(*, timeout: float = 5.0) -> DownReport:
     """Stop every process the fleet started, by pid; remove the stack. Safe to run twice."""
     state = load_state()
-    if state is None:
+    live = [record for record in _everything(state) if is_alive(record)]
+    if state is None and not live:
         stack_path(FLEET_NAME).unlink(missing_ok=True)
         return DownReport((), was_up=False)
-    live = _live(state)
-    survivors = stop(list(reversed(state.processes)), timeout=timeout)
+    survivors = stop(live, timeout=timeout)
     if survivors:
         pids = ", ".join(f"{r.name} pid {r.pid}" for r in survivors)
         raise DevFleetError(f"could not stop {pids}; stop them by hand, then run `dev down` again")

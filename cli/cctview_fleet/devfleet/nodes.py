@@ -144,7 +144,7 @@ def agent_command(config: Path) -> list[str]:
     return [sys.executable, "-m", "cctview_agent.main", "--config", str(config), "run"]
 
 
-def start_agent(node: str, paths: NodePaths, env: Mapping[str, str]) -> ProcessRecord:
+def start_agent(node: str, paths: NodePaths, env: Mapping[str, str], *, mark: str) -> ProcessRecord:
     """Start the node's agent in the background with the node's environment."""
     environment = {**os.environ, **env}
     return spawn(
@@ -152,6 +152,7 @@ def start_agent(node: str, paths: NodePaths, env: Mapping[str, str]) -> ProcessR
         "agent",
         agent_command(paths.config),
         paths.agent_output,
+        mark=mark,
         env=environment,
         node=node,
     )

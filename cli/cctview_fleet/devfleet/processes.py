@@ -22,6 +22,11 @@ from pathlib import Path
 
 from cctview_fleet.devfleet.errors import PortError, ProcessStartError
 
+# Every process the local fleet starts carries this variable, set to the fleet's state folder.
+# The state file is the record; the mark is the safety net that finds a process started by a
+# `dev up` that was killed between starting it and recording it.
+MARK_ENV = "CCTVIEW_LOCAL_FLEET"
+
 # Popen objects of processes this interpreter started, so they can be reaped (no zombies in
 # the tests, which run up and down in one process).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -77,12 +82,15 @@ def spawn(
     argv: Sequence[str],
     log: Path,
     *,
+    mark: str,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
     node: str | None = None,
 ) -> ProcessRecord:
-    """Start ``argv`` in its own session, stdout and stderr appended to ``log``."""
+    """Start ``argv`` in its own session, stdout and stderr appended to ``log``, marked with
+    ``mark`` (the fleet's folder) in its environment."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    environment = {**(env if env is not None else os.environ), MARK_ENV: mark}
     with open(log, "ab") as out:
         try:
             process = subprocess.Popen(
@@ -90,7 +98,7 @@ def spawn(
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None,
+                env=environment,
                 start_new_session=True,
                 close_fds=True,
             )
@@ -136,6 +144,23 @@ def _signal(record: ProcessRecord, sig: signal.Signals) -> None:
         pass
 
 
+def marked(mark: str) -> list[ProcessRecord]:
+    """Live processes whose environment carries ``mark``: the fleet's, recorded or not."""
+    needle = f"{MARK_ENV}={mark}".encode()
+    found: list[ProcessRecord] = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if needle in environ.split(b"\0"):
+            pid = int(entry.name)
+            record = ProcessRecord(f"pid {pid}", "marked", pid, start_ticks(pid), "")
+            if pid != os.getpid() and is_alive(record):
+                found.append(record)
+    return found
+
+
 def _parent_pids() -> dict[int, int]:
     """pid -> parent pid for every process visible in /proc."""
     parents: dict[int, int] = {}
@@ -168,6 +193,8 @@ def stop(records: Sequence[ProcessRecord], *, timeout: float = 5.0) -> list[Proc
     """SIGTERM every live process and its descendants, SIGKILL what is left after ``timeout``;
     returns the survivors (an empty list when everything is gone)."""
     records = [*records, *descendants(records)]
+    seen: set[int] = set()
+    records = [r for r in records if not (r.pid in seen or seen.add(r.pid))]  # first of each pid
     for record in records:
         _signal(record, signal.SIGTERM)
     deadline = time.monotonic() + timeout

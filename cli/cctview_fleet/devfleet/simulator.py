@@ -47,6 +47,7 @@ def camsim_command() -> list[str]:
 def start_simulator(
     folder: Path,
     *,
+    mark: str,
     https: bool,
     catalog: Path | None = None,
     cameras: int | None = None,
@@ -66,7 +67,7 @@ def start_simulator(
         argv += ["--catalog", str(catalog)]
     if seed is not None:
         argv += ["--seed", str(seed)]
-    record = spawn("camsim", "camsim", argv, folder / "camsim.log")
+    record = spawn("camsim", "camsim", argv, folder / "camsim.log", mark=mark)
     try:
         url = wait_for_log_line(record, LISTENING, timeout=30)["url"].rstrip("/")
         ca_file = ""

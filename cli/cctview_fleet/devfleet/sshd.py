@@ -127,7 +127,13 @@ def write_config(
 
 
 def start_sshd(
-    node: str, folder: Path, host_key: Path, authorized_keys: Path, env: Mapping[str, str]
+    node: str,
+    folder: Path,
+    host_key: Path,
+    authorized_keys: Path,
+    env: Mapping[str, str],
+    *,
+    mark: str,
 ) -> ProcessRecord:
     """Start the node's sshd on a free loopback port; retries when the port was taken."""
     binary = sshd_path()
@@ -137,7 +143,7 @@ def start_sshd(
         port = free_port(HOST)
         config = write_config(folder, port, host_key, authorized_keys, env)
         argv = [str(binary), "-D", "-e", "-f", str(config)]
-        record = spawn(f"sshd {node}", "sshd", argv, log, port=port, node=node)
+        record = spawn(f"sshd {node}", "sshd", argv, log, mark=mark, port=port, node=node)
         try:
             wait_for_log_line(record, rf"Server listening on {HOST} port {port}", timeout=10)
         except ProcessStartError:
