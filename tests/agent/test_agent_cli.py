@@ -1,0 +1,163 @@
+"""The agent's command line: bad settings and flags are one ``error:`` line and exit 2, no
+traceback; ``status`` works while the agent is down; ``assign`` validates before it writes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from cctview_agent.main import SUBCOMMANDS, main
+from tests.agent.agentproc import run_cli, write_config
+
+CAMERA = {
+    "id": "cam-1",
+    "name": "Worth St @ Centre St",
+    "latitude": 40.71,
+    "longitude": -74.0,
+    "area": "Manhattan",
+    "is_online": True,
+    "image_url": "http://127.0.0.1:9/api/cameras/cam-1/image",
+}
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("setting", "needle"),
+    [
+        ("poll_interval = -1", "poll_interval"),
+        ("poll_interval = 'fast'", "poll_interval"),
+        ("period = 7", "period"),
+        ("grace = -2", "grace"),
+        ("timeout = 0", "timeout"),
+        ("timeout = 600", "timeout"),
+        ("max_frame_bytes = 10", "max_frame_bytes"),
+        ("reserve_bytes = 1.5", "reserve_bytes"),
+        ("frozen_after = 0", "frozen_after"),
+        ("data_dir = ''", "data_dir"),
+        ("pol_interval = 1", "unknown setting 'pol_interval'"),
+        ("poll_interval = ", "not valid TOML"),
+    ],
+)
+def test_bad_setting_is_refused_with_one_line(tmp_path, capsys, setting, needle) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(setting + "\n")
+    assert main(["--config", str(config), "run"]) == 2
+    assert needle in _one_line_error(capsys)
+
+
+def test_bad_setting_in_a_real_process_has_no_traceback(tmp_path) -> None:
+    config = write_config(tmp_path, period=7)
+    result = run_cli(config, "run")
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("error: ")
+    assert "must divide an hour" in result.stderr.decode()
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+
+
+def test_missing_ca_file_is_refused_at_start(tmp_path) -> None:
+    (tmp_path / "assignment.json").write_text(json.dumps([CAMERA]))
+    config = write_config(tmp_path, ca_file=str(tmp_path / "nope.pem"))
+    result = run_cli(config, "run")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.decode().startswith("error: ca_file ")
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_missing_config_and_bad_flag(tmp_path, capsys) -> None:
+    assert main(["--config", str(tmp_path / "nope.toml"), "status"]) == 2
+    assert "does not exist" in _one_line_error(capsys)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(tmp_path / "nope.toml"), "status", "--jsn"])
+    assert exit_info.value.code == 2
+    assert "--jsn" in _one_line_error(capsys)
+
+
+def test_config_defaults_to_the_environment(tmp_path, capsys, monkeypatch) -> None:
+    config = write_config(tmp_path)
+    monkeypatch.setenv("CCTVIEW_AGENT_CONFIG", str(config))
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["running"] is False
+    assert status["node"] == "node-test"
+    assert status["active_volume"] == str((tmp_path / "data").resolve())
+    assert status["last_synced_period"] is None
+
+
+def test_status_reports_newest_sync_receipt(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    for key in ("20250404T120000Z-3600s", "20250404T130000Z-3600s"):
+        receipt = tmp_path / "data" / "synced" / "cam-1" / f"{key}.json"
+        receipt.parent.mkdir(parents=True, exist_ok=True)
+        receipt.write_text("{}")
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["last_synced_period"] == "20250404T130000Z-3600s"
+    assert main(["--config", str(config), "status"]) == 0
+    assert "NOT RUNNING" in capsys.readouterr().out
+
+
+def test_reload_without_agent_says_so(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    assert main(["--config", str(config), "reload"]) == 3
+    assert "no agent is running" in _one_line_error(capsys)
+
+
+def test_assign_writes_validated_file_and_show_prints_it(tmp_path, capsys, monkeypatch) -> None:
+    config = write_config(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps([CAMERA]).encode())))
+    assert main(["--config", str(config), "assign", "-"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cameras"] == 1 and summary["added"] == 1 and summary["reloaded"] is False
+    assert main(["--config", str(config), "assign", "--show"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == [CAMERA]
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        (b"[{", "not valid JSON"),
+        (json.dumps([{**CAMERA, "image_url": None}]).encode(), "no http(s) image_url"),
+        (json.dumps([CAMERA, CAMERA]).encode(), "appears twice"),
+        (json.dumps({"a": 1}).encode(), "not a JSON array"),
+    ],
+)
+def test_bad_assignment_is_refused_and_old_one_kept(tmp_path, capsys, monkeypatch, payload, needle):
+    config = write_config(tmp_path)
+    current = tmp_path / "assignment.json"
+    current.write_text(json.dumps([CAMERA]))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(payload)))
+    assert main(["--config", str(config), "assign", "-"]) != 0
+    assert needle in _one_line_error(capsys)
+    assert json.loads(current.read_text()) == [CAMERA]
+
+
+def test_assign_needs_dash(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    assert main(["--config", str(config), "assign"]) == 2
+    assert "stdin" in _one_line_error(capsys)
+
+
+def test_subcommand_registry_shape() -> None:
+    # Other features add their subcommand with one line in SUBCOMMANDS.
+    for module in SUBCOMMANDS:
+        assert callable(module.add_parser)
+
+
+def test_real_assignment_from_the_catalog_is_accepted(
+    tmp_path, capsys, monkeypatch, real_catalog_path: Path
+) -> None:
+    config = write_config(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(real_catalog_path.read_bytes())))
+    assert main(["--config", str(config), "assign", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["cameras"] == 922
