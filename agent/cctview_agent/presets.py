@@ -1,102 +1,50 @@
-"""Named camera selections ("presets") as documented polygons, with pure-Python geometry.
+"""Named camera selections ("presets") as documented polygons.
 
-Why polygons and not the API's ``area`` label: the label is wrong for a few cameras (bridge
-cameras labelled with the borough at the far end, two Battery cameras labelled Brooklyn and
-Bronx, a Staten Island camera labelled Queens), and the list grows over time, so a selection
-must follow where a camera *is*. The borough polygons are drawn from geography: their shared
-edges run down the middle of the rivers and bays that separate the boroughs (the Hudson, the
+Why polygons and not the API's ``area`` label: the label is wrong for a few cameras (bridge cameras
+labelled with the borough at the far end, two Battery cameras labelled Brooklyn and Bronx, a Staten
+Island camera labelled Queens; docs/presets.md lists all 14), and the list grows over time, so a
+selection must follow where a camera *is*. The borough polygons are drawn from geography: their
+shared edges run down the middle of the rivers and bays that separate the boroughs (the Hudson, the
 East and Harlem Rivers, Newtown Creek, Jamaica Bay, the Narrows) and along the land border of
-Brooklyn and Queens, so a waterfront-highway camera (FDR Drive, West St, the Major Deegan) falls
-in its own borough and never in the one across the water. The five polygons tile the city
-without overlap; every point is in at most one borough.
+Brooklyn and Queens, so a waterfront-highway camera (FDR Drive, West St, the Major Deegan) falls in
+its own borough and never in the one across the water. The five polygons tile the city without
+overlap; every point is in at most one borough.
 
-Vertices are ``(longitude, latitude)`` in WGS84, the GeoJSON order. They are accurate to about
-100 m on the water and follow the land border of Brooklyn and Queens street by street only where
-cameras are near it; docs/presets.md lists the counts they give on the April 2025 camera list.
-The module has no dependencies: it is imported by the node agent as well as the CLI.
+Vertices are ``(longitude, latitude)`` in WGS84, the GeoJSON order; the geometry is in
+:mod:`cctview_agent.geometry`. The water borders are accurate to about 100 m; the land border of
+Brooklyn and Queens follows its streets closely only where cameras are near it. docs/presets.md
+lists the counts on the April 2025 camera list. No dependencies: the node agent imports this module
+as well as the CLI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cctview_agent.cameras import Camera
+from cctview_agent.geometry import (  # re-exported: selections build Regions from GeoJSON
+    LonLat,
+    Polygon,
+    Region,
+    Ring,
+    clip_ring,
+    point_in_ring,
+)
 
-LonLat = tuple[float, float]
-Ring = tuple[LonLat, ...]
-
-
-def point_in_ring(lon: float, lat: float, ring: Sequence[LonLat]) -> bool:
-    """Ray casting (even-odd): does a ray going east from the point cross the ring an odd
-    number of times? The ring may be open or closed (a repeated first vertex is harmless)."""
-    inside = False
-    count = len(ring)
-    j = count - 1
-    for i in range(count):
-        xi, yi = ring[i]
-        xj, yj = ring[j]
-        if (yi > lat) != (yj > lat):
-            x_cross = xi + (lat - yi) * (xj - xi) / (yj - yi)
-            if lon < x_cross:
-                inside = not inside
-        j = i
-    return inside
-
-
-def clip_ring(ring: Sequence[LonLat], a: LonLat, b: LonLat) -> Ring:
-    """The part of ``ring`` on the right of the directed line ``a -> b`` (Sutherland-Hodgman
-    against one half-plane). Used to cut Manhattan at a street line; the street grid is
-    tilted about 29 degrees, so a cut at a fixed latitude would be wrong by several blocks."""
-
-    def side(p: LonLat) -> float:
-        return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
-
-    def crossing(p: LonLat, q: LonLat) -> LonLat:
-        sp, sq = side(p), side(q)
-        t = sp / (sp - sq)
-        return (p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
-
-    result: list[LonLat] = []
-    count = len(ring)
-    for i in range(count):
-        current, following = ring[i], ring[(i + 1) % count]
-        current_in, following_in = side(current) <= 0, side(following) <= 0
-        if current_in:
-            result.append(current)
-        if current_in != following_in:
-            result.append(crossing(current, following))
-    return tuple(result)
-
-
-@dataclass(frozen=True, slots=True)
-class Polygon:
-    """One polygon: an exterior ring and optional holes, GeoJSON style."""
-
-    exterior: Ring
-    holes: tuple[Ring, ...] = ()
-
-    def contains(self, lon: float, lat: float) -> bool:
-        if not point_in_ring(lon, lat, self.exterior):
-            return False
-        return not any(point_in_ring(lon, lat, hole) for hole in self.holes)
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    """A set of polygons (a GeoJSON MultiPolygon); a point is inside if any polygon holds it."""
-
-    polygons: tuple[Polygon, ...]
-
-    def contains(self, lon: float, lat: float) -> bool:
-        return any(polygon.contains(lon, lat) for polygon in self.polygons)
-
-    def contains_camera(self, camera: Camera) -> bool:
-        return self.contains(camera.longitude, camera.latitude)
-
-    def select(self, cameras: Iterable[Camera]) -> list[Camera]:
-        """The cameras inside, in the order given."""
-        return [camera for camera in cameras if self.contains_camera(camera)]
+__all__ = [
+    "BOROUGH_PRESETS",
+    "PRESETS",
+    "LonLat",
+    "Polygon",
+    "Preset",
+    "Region",
+    "Ring",
+    "borough_of",
+    "clip_ring",
+    "get_preset",
+    "point_in_ring",
+]
 
 
 @dataclass(frozen=True, slots=True)

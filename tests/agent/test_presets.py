@@ -7,16 +7,8 @@ from pathlib import Path
 import pytest
 
 from cctview_agent.cameras import Camera, load_cameras
-from cctview_agent.presets import (
-    BOROUGH_PRESETS,
-    PRESETS,
-    Polygon,
-    Region,
-    borough_of,
-    clip_ring,
-    get_preset,
-    point_in_ring,
-)
+from cctview_agent.geometry import Polygon, Region, clip_ring, point_in_ring
+from cctview_agent.presets import BOROUGH_PRESETS, PRESETS, borough_of, get_preset
 
 # The counts the polygons give on nyc-dot-cameras.source.json (docs/presets.md). A change to a
 # polygon that moves any of them must be deliberate: update the docs with it.
