@@ -377,3 +377,12 @@ def test_installed_cameras_command_end_to_end(real_catalog_path: Path, tmp_path:
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("error: unknown camera set 'nowhere'")
     assert "Traceback" not in bad.stderr
+
+
+def test_help_lists_every_preset_with_its_boundary() -> None:
+    result = CliRunner().invoke(app, ["cameras", "--help"], env={"COLUMNS": "2000"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())  # undo rich's wrapping and box padding
+    for name, preset in PRESETS.items():
+        assert f"{name}: {' '.join(preset.boundary.split()[:6])}" in text, name
+    assert "--catalog PATH|URL" in text and "--bbox MINLON,MINLAT,MAXLON,MAXLAT" in text
