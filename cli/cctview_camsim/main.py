@@ -33,7 +33,7 @@ faults (--faults SPEC, or POST /_sim/faults {{"spec": SPEC}} at run time):
   (hang=ID1+ID2). Ids are assigned first, then fractions in order, each camera at most one
   fault; which cameras a fraction picks is fixed by --seed.
   offline: the same "camera offline" JPEG for every camera. 404. 5xx: 500/502/503 in turn.
-  hang: no response until the client gives up (at most --hang-limit s). drip: the frame at
+  hang: no response until the client gives up (504 after --hang-limit s). drip: the frame at
   ~512 B/s. truncate: Content-Length larger than the body, or a JPEG cut before EOI (in turn).
   html: 200 text/html error page. reset: TCP RST mid-body. oversize: a 5 MiB body.
   frozen: the camera's last frame, forever.
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--hang-limit",
         type=_positive_seconds,
         default=DEFAULT_HANG_LIMIT,
-        help="seconds after which hang/drip drop the connection (60)",
+        help="seconds after which hang answers 504 and drip closes (60)",
     )
     return parser
 
