@@ -7,10 +7,10 @@ archive is laid out before a byte is read (:func:`plan_tar`): its length goes in
 frame file only when the upload reaches it. A node with 1 GiB of memory ships an hour of frames
 (~75 MB) with one frame (~20 KB) in memory at a time.
 
-:func:`digest_tar` is the verification pass made before upload: it reads every frame, checks its
-size and BLAKE2b digest against the manifest (a frame changed or lost on disk stops the period
-here, before anything is sent), and computes the SHA-256 and MD5 that S3 will be held to, for the
-whole object and for each multipart part.
+Every frame is checked against the manifest (size and BLAKE2b) before its bytes count as sent:
+a frame changed or lost on disk stops the period, and nothing is stored for it.
+:func:`digest_tar` computes, before the upload, the SHA-256 that S3 will be held to (for the
+whole object and for each multipart part), and the MD5s (S3's ETags) where they are needed.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ import base64
 import bisect
 import hashlib
 import io
+import os
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cctview_agent.errors import ManifestError
 from cctview_agent.layout import DataLayout
@@ -39,7 +41,7 @@ class TarSegment:
     offset: int
     length: int
     literal: bytes | None = None
-    path: Path | None = None
+    path: str | None = None  # a str, not a Path: 3,600 Path joins an hour cost more than the tar
     size: int = 0  # the frame's size per the manifest (path segments)
     digest: str = ""  # the frame's BLAKE2b per the manifest (path segments)
 
@@ -67,19 +69,50 @@ def member_name(camera_id: str, frame_name: str) -> str:
     return f"{camera_id}/{frame_name}"
 
 
+def _static_header() -> tuple[bytes, int]:
+    """The fields every frame's header shares, and their byte sum (for the checksum)."""
+    block = bytearray(BLOCK)
+    block[100:108] = b"0000644\0"  # mode
+    block[108:116] = b"0000000\0"  # uid
+    block[116:124] = b"0000000\0"  # gid
+    block[148:156] = b" " * 8  # the checksum field counts as spaces while summing
+    block[156:157] = tarfile.REGTYPE
+    block[257:265] = tarfile.POSIX_MAGIC  # "ustar\0" + version "00"
+    return bytes(block), sum(block)
+
+
+_STATIC_HEADER, _STATIC_SUM = _static_header()
+
+
+def tar_header(name: str, size: int, mtime: int) -> bytes:
+    """The header of a regular file: a plain ustar block built directly (tarfile's ``tobuf`` is
+    ten times slower, which shows at 3,600 frames an hour); tarfile's GNU form for long names."""
+    encoded = name.encode()
+    if len(encoded) >= 100:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = size, mtime, 0o644
+        return info.tobuf(format=tarfile.GNU_FORMAT, encoding="utf-8", errors="strict")
+    size_field, mtime_field = b"%011o\0" % size, b"%011o\0" % mtime
+    block = bytearray(_STATIC_HEADER)
+    block[0 : len(encoded)] = encoded
+    block[124:136] = size_field
+    block[136:148] = mtime_field
+    checksum = _STATIC_SUM + sum(encoded) + sum(size_field) + sum(mtime_field)
+    block[148:156] = b"%06o\0 " % checksum
+    return bytes(block)
+
+
 def plan_tar(layout: DataLayout, manifest: Manifest) -> TarPlan:
     """Lay out the tar of ``manifest``'s frames, in time order, from the manifest alone."""
     segments: list[TarSegment] = []
     offset = 0
+    folder = str(layout.period_dir(manifest.camera_id, manifest.period))
     for frame in sorted(manifest.frames, key=lambda f: (f.ts_ms, f.name)):
-        info = tarfile.TarInfo(member_name(manifest.camera_id, frame.name))
-        info.size = frame.size
-        info.mtime = frame.ts_ms // 1000
-        info.mode = 0o644
-        header = info.tobuf(format=tarfile.GNU_FORMAT, encoding="utf-8", errors="strict")
+        name = member_name(manifest.camera_id, frame.name)
+        header = tar_header(name, frame.size, frame.ts_ms // 1000)
         segments.append(TarSegment(offset, len(header), literal=header))
         offset += len(header)
-        path = layout.period_dir(manifest.camera_id, manifest.period) / frame.name
+        path = os.path.join(folder, frame.name)
         segments.append(
             TarSegment(offset, frame.size, path=path, size=frame.size, digest=frame.digest)
         )
@@ -97,30 +130,32 @@ def read_frame(segment: TarSegment) -> bytes:
     """A frame's bytes, checked against the manifest's size and digest."""
     assert segment.path is not None
     try:
-        data = segment.path.read_bytes()
+        with open(segment.path, "rb") as file:
+            data = file.read()
     except FileNotFoundError:
         raise ManifestError(
             f"frame {segment.path} is listed in its manifest but missing on disk; "
             "the period is not uploaded (its other frames stay where they are)",
-            path=segment.path,
+            path=Path(segment.path),
         ) from None
     except OSError as exc:
         raise ManifestError(
-            f"cannot read frame {segment.path}: {exc.strerror or exc}", path=segment.path
+            f"cannot read frame {segment.path}: {exc.strerror or exc}", path=Path(segment.path)
         ) from exc
     if len(data) != segment.size or frame_digest(data) != segment.digest:
         raise ManifestError(
             f"frame {segment.path} does not match its manifest (size or digest differs); "
             "the period is not uploaded",
-            path=segment.path,
+            path=Path(segment.path),
         )
     return data
 
 
 class TarReader(io.RawIOBase):
     """A read-only, seekable file over ``[start, end)`` of a planned tar (a whole object or a
-    multipart part). Frames are read from disk as the position reaches them; the bytes are not
-    re-verified here, :func:`digest_tar` did that, and S3 checks the upload against its digest."""
+    multipart part). Frames are read from disk as the position reaches them and each is checked
+    against the manifest as it is loaded (a mismatch raises ManifestError, which aborts the
+    request, so no object is created); the MD5 of the stream is kept for the ETag check."""
 
     def __init__(
         self,
@@ -138,6 +173,8 @@ class TarReader(io.RawIOBase):
         self._pos = start
         self._on_read = on_read
         self._cached: tuple[int, bytes] | None = None
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5_pos = start  # the stream's MD5 covers [start, _md5_pos)
 
     def readable(self) -> bool:
         return True
@@ -154,6 +191,8 @@ class TarReader(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: self._start, io.SEEK_CUR: self._pos, io.SEEK_END: self._end}[whence]
         self._pos = min(max(base + offset, self._start), self._end)
+        if self._pos == self._start:
+            self._md5, self._md5_pos = hashlib.md5(usedforsecurity=False), self._start
         return self._pos - self._start
 
     def _segment_bytes(self, index: int) -> bytes:
@@ -161,15 +200,14 @@ class TarReader(io.RawIOBase):
         if segment.literal is not None:
             return segment.literal
         if self._cached is None or self._cached[0] != index:
-            assert segment.path is not None
-            try:
-                self._cached = (index, segment.path.read_bytes())
-            except OSError as exc:
-                raise ManifestError(
-                    f"frame {segment.path} vanished during upload: {exc.strerror or exc}",
-                    path=segment.path,
-                ) from exc
+            self._cached = (index, read_frame(segment))
         return self._cached[1]
+
+    @property
+    def md5(self) -> bytes | None:
+        """MD5 of the bytes read, if they were read once through from the start to the end
+        (botocore rewinds to the start on a retry, which starts the hash over)."""
+        return self._md5.digest() if self._md5_pos == self._end else None
 
     def read(self, size: int = -1) -> bytes:
         remaining = self._end - self._pos
@@ -182,14 +220,16 @@ class TarReader(io.RawIOBase):
             data = self._segment_bytes(index)
             inner = self._pos - segment.offset
             piece = data[inner : inner + (want - got)]
-            if not piece:  # a file shorter than its manifest says; digest_tar catches this first
-                raise ManifestError(f"frame {segment.path} is shorter than its manifest says")
             pieces.append(piece)
             got += len(piece)
             self._pos += len(piece)
+        data = b"".join(pieces)
+        if self._md5_pos == self._pos - got:
+            self._md5.update(data)
+            self._md5_pos = self._pos
         if self._on_read is not None and got:
             self._on_read(got)
-        return b"".join(pieces)
+        return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
@@ -205,7 +245,7 @@ class PartDigest:
     start: int
     end: int
     sha256: bytes
-    md5: bytes
+    md5: bytes | None
 
     @property
     def size(self) -> int:
@@ -216,7 +256,13 @@ class PartDigest:
         return base64.b64encode(self.sha256).decode()
 
     @property
+    def etag_bytes(self) -> bytes:
+        assert self.md5 is not None, "part digests always include the MD5"
+        return self.md5
+
+    @property
     def etag(self) -> str:
+        assert self.md5 is not None, "part digests always include the MD5"
         return self.md5.hex()
 
 
@@ -226,7 +272,7 @@ class TarDigests:
 
     size: int
     sha256: bytes
-    md5: bytes
+    md5: bytes | None  # None when not computed: a single PUT takes it from the upload stream
     parts: tuple[PartDigest, ...]
 
     @property
@@ -241,8 +287,9 @@ class TarDigests:
     def expected_etag(self) -> str:
         """S3's ETag: the MD5 for one PUT, MD5-of-part-MD5s plus ``-N`` for a multipart upload."""
         if not self.multipart:
+            assert self.md5 is not None, "digest_tar(with_md5=True) gives the ETag"
             return self.md5.hex()
-        joined = hashlib.md5(b"".join(p.md5 for p in self.parts), usedforsecurity=False)
+        joined = hashlib.md5(b"".join(p.etag_bytes for p in self.parts), usedforsecurity=False)
         return f"{joined.hexdigest()}-{len(self.parts)}"
 
     @property
@@ -261,42 +308,82 @@ def part_ranges(size: int, part_size: int | None) -> list[tuple[int, int]]:
     return [(start, min(start + part_size, size)) for start in range(0, size, part_size)]
 
 
-def _chunks(plan: TarPlan) -> Iterator[bytes]:
-    for segment in plan.segments:
-        yield segment.literal if segment.literal is not None else read_frame(segment)
+def _raw(segment: TarSegment) -> bytes:
+    assert segment.path is not None
+    try:
+        with open(segment.path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise ManifestError(
+            f"cannot read frame {segment.path}: {exc.strerror or exc}; the period is not uploaded",
+            path=Path(segment.path),
+        ) from exc
 
 
-def digest_tar(plan: TarPlan, part_size: int | None = None) -> TarDigests:
-    """Read every frame once, verify it against the manifest, and hash the archive as S3 will."""
-    whole_sha, whole_md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    ranges = part_ranges(plan.size, part_size)
-    if len(ranges) == 1:  # one PUT: the part is the object, hash once
-        for chunk in _chunks(plan):
-            whole_sha.update(chunk)
-            whole_md5.update(chunk)
-        sha, md5 = whole_sha.digest(), whole_md5.digest()
-        return TarDigests(plan.size, sha, md5, (PartDigest(1, 0, plan.size, sha, md5),))
-    parts: list[PartDigest] = []
-    index = 0
-    part_sha, part_md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    position = 0
-    for chunk in _chunks(plan):
-        whole_sha.update(chunk)
-        whole_md5.update(chunk)
+class _Hasher:
+    """SHA-256 (and MD5) of the whole archive and of each part, fed in order."""
+
+    def __init__(self, ranges: list[tuple[int, int]], with_md5: bool) -> None:
+        self.ranges = ranges
+        self.with_md5 = with_md5
+        self.whole = self._new()
+        self.part = self._new()
+        self.parts: list[PartDigest] = []
+        self.position = 0
+
+    def _new(self) -> list[Any]:
+        return [hashlib.sha256(), *([hashlib.md5(usedforsecurity=False)] if self.with_md5 else [])]
+
+    def feed(self, chunk: bytes) -> None:
+        for digest in self.whole:
+            digest.update(chunk)
+        if len(self.ranges) == 1:  # one PUT: the part is the object
+            self.position += len(chunk)
+            return
         view = memoryview(chunk)
         while view:
-            take = min(len(view), ranges[index][1] - position)
-            part_sha.update(view[:take])
-            part_md5.update(view[:take])
+            start, end = self.ranges[len(self.parts)]
+            take = min(len(view), end - self.position)
+            for digest in self.part:
+                digest.update(view[:take])
             view = view[take:]
-            position += take
-            if position == ranges[index][1]:
-                start, end = ranges[index]
-                parts.append(
-                    PartDigest(index + 1, start, end, part_sha.digest(), part_md5.digest())
-                )
-                index += 1
-                part_sha, part_md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    if position != plan.size:
-        raise ManifestError(f"tar plan is inconsistent: {position} of {plan.size} bytes read")
-    return TarDigests(plan.size, whole_sha.digest(), whole_md5.digest(), tuple(parts))
+            self.position += take
+            if self.position == end:
+                sha, md5 = self._finish(self.part)
+                self.parts.append(PartDigest(len(self.parts) + 1, start, end, sha, md5))
+                self.part = self._new()
+
+    def _finish(self, digests: list[Any]) -> tuple[bytes, bytes | None]:
+        return digests[0].digest(), digests[1].digest() if self.with_md5 else None
+
+    def result(self, size: int) -> TarDigests:
+        if self.position != size:
+            raise ManifestError(f"tar plan is inconsistent: {self.position} of {size} bytes read")
+        sha, md5 = self._finish(self.whole)
+        parts = tuple(self.parts) or (PartDigest(1, 0, size, sha, md5),)
+        return TarDigests(size, sha, md5, parts)
+
+
+def digest_tar(plan: TarPlan, part_size: int | None = None, *, full: bool = True) -> TarDigests:
+    """Hash the archive as S3 will, reading every frame once.
+
+    ``full`` also checks each frame against the manifest (size, BLAKE2b) and computes the MD5s
+    (S3's ETag); multipart uploads need both here. A single PUT passes ``full=False``: its
+    upload stream checks the frames and computes the MD5 as it goes (:class:`TarReader`), and
+    this pass only computes the SHA-256 that must be sent ahead of the body. That halves the
+    work before the first byte leaves, which is most of a camera-hour's sync time."""
+    ranges = part_ranges(plan.size, part_size)
+    hasher = _Hasher(ranges, with_md5=full or len(ranges) > 1)
+    load = read_frame if full or len(ranges) > 1 else _raw
+    pending: list[bytes] = []
+    held = 0
+    for segment in plan.segments:
+        chunk = segment.literal if segment.literal is not None else load(segment)
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= 1 << 20:  # hash in ~1 MiB pieces: fewer calls, little memory
+            hasher.feed(b"".join(pending))
+            pending, held = [], 0
+    if pending:
+        hasher.feed(b"".join(pending))
+    return hasher.result(plan.size)

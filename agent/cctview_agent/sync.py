@@ -38,7 +38,7 @@ from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ManifestError, SyncError, VerificationError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
-from cctview_agent.packing import digest_tar, plan_tar
+from cctview_agent.packing import TarPlan, digest_tar, plan_tar
 from cctview_agent.periods import HOUR, Period
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
 from cctview_agent.synclock import sync_locks
@@ -72,6 +72,7 @@ class PendingPeriod:
     manifest_path: Path
     manifest: Manifest
     target: PeriodObject
+    plan: TarPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,8 @@ def scan(
             first = min((f.ts_ms for f in manifest.frames), default=period.start_ms)
             node = manifest.node or options.node
             target = PeriodObject(camera_id, period, node, first)
-            pending.append(PendingPeriod(layout, path, manifest, target))
+            plan = plan_tar(layout, manifest)
+            pending.append(PendingPeriod(layout, path, manifest, target, plan))
     return pending, receipted, broken
 
 
@@ -235,44 +237,54 @@ class Syncer:
         head = self.uploader.head(key)
         if head is None:
             upload()
-            sent = True
-        elif self.uploader.matches(head, expected) is None:
-            sent = False
         else:
+            self._accept_existing(key, head, expected)
+        self.uploader.verify(key, expected)
+        return head is None
+
+    def _accept_existing(self, key: str, head: dict[str, Any], expected: Expected) -> None:
+        """An object already at our key must be ours, byte for byte; it is never replaced."""
+        problem = self.uploader.matches(head, expected)
+        if problem is not None:
             raise VerificationError(
-                f"s3://{self.options.bucket}/{key} already holds a different object; it is "
-                "not overwritten and the local period is kept",
+                f"s3://{self.options.bucket}/{key} already holds a different object ({problem}); "
+                "it is not overwritten and the local period is kept",
                 key=key,
             )
+
+    def _ship_tar(self, pending: PendingPeriod, key: str) -> tuple[Expected, bool]:
+        """The tar in S3 and verified: resumed, uploaded, or found; ``(expected, sent)``."""
+        manifest, plan = pending.manifest, pending.plan
+        part_size = self.uploader.part_size_for(plan.size)
+        upload_id = self.open_uploads.pop(key, None)
+        head = None if upload_id is not None else self.uploader.head(key)
+        if head is not None:  # an earlier run got this far: it must be the same bytes
+            expected = expected_for(digest_tar(plan, part_size))
+            self._accept_existing(key, head, expected)
+            self.uploader.verify(key, expected)
+            return expected, False
+        digests = digest_tar(plan, part_size, full=False)
+        if upload_id is not None:
+            self.uploader.finish_multipart(key, upload_id, plan, digests)
+            self.resumed += 1
+            expected = expected_for(digests)
+        else:
+            metadata = {
+                "camera": manifest.camera_id,
+                "period": manifest.period.key,
+                "node": pending.target.node,
+                "frames": str(len(manifest.frames)),
+                "sha256": digests.sha256.hex(),
+            }
+            expected = self.uploader.put_tar(key, plan, digests, metadata)
         self.uploader.verify(key, expected)
-        return sent
+        return expected, True
 
     def ship(self, pending: PendingPeriod) -> PeriodOutcome:
         """Upload, verify, write the receipt, then (if asked) delete: one period."""
         manifest, target, prefix = pending.manifest, pending.target, self.options.prefix
         tar_key, manifest_key = target.tar_key(prefix), target.manifest_key(prefix)
-        plan = plan_tar(pending.layout, manifest)
-        digests = digest_tar(plan, self.uploader.part_size_for(plan.size))
-        tar_expected = expected_for(digests)
-        metadata = {
-            "camera": manifest.camera_id,
-            "period": manifest.period.key,
-            "node": target.node,
-            "frames": str(len(manifest.frames)),
-            "sha256": digests.sha256.hex(),
-        }
-        upload_id = self.open_uploads.pop(tar_key, None)
-        if upload_id is not None:
-            self.uploader.finish_multipart(tar_key, upload_id, plan, digests)
-            self.resumed += 1
-            self.uploader.verify(tar_key, tar_expected)
-            sent = True
-        else:
-            sent = self._ensure(
-                tar_key,
-                tar_expected,
-                lambda: self.uploader.put_tar(tar_key, plan, digests, metadata),
-            )
+        tar_expected, sent = self._ship_tar(pending, tar_key)
         manifest_bytes = pending.manifest_path.read_bytes()
         if Manifest.from_json(manifest_bytes, source=str(pending.manifest_path)) != manifest:
             raise ManifestError(f"{pending.manifest_path} changed during the sync")
@@ -297,7 +309,7 @@ class Syncer:
             manifest.period.key,
             "uploaded" if sent else "present",
             frames=len(manifest.frames),
-            bytes=plan.size,
+            bytes=pending.plan.size,
             key=tar_key,
             deleted=deleted,
         )
@@ -341,7 +353,7 @@ def run_sync(
                 p.manifest.period.key,
                 "would-upload",
                 frames=len(p.manifest.frames),
-                bytes=plan_tar(p.layout, p.manifest).size,
+                bytes=p.plan.size,
                 key=p.target.tar_key(options.prefix),
             )
             for p in pending
@@ -361,7 +373,7 @@ def run_sync(
         )
     with sync_locks(roots):
         pending, receipted, broken = scan(roots, options)
-        total = sum(plan_tar(p.layout, p.manifest).size for p in pending)
+        total = sum(p.plan.size for p in pending)
         emit({"event": "start", **base, "periods": len(pending), "bytes": total})
         client = client if client is not None else make_client(options.endpoint_url, options.region)
         throttle = _progress_throttle(options.bwlimit, emit)

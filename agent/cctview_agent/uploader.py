@@ -1,14 +1,15 @@
 """Put a packed period into S3 and prove it arrived: one PUT, or a multipart upload when large.
 
-Every upload carries the SHA-256 computed while the frames were verified (``ChecksumSHA256``;
-S3 refuses a body that does not hash to it) and is made with ``If-None-Match: *`` so an existing
+Every upload carries the SHA-256 computed from the frames beforehand (``ChecksumSHA256``; S3
+refuses a body that does not hash to it) and is made with ``If-None-Match: *`` so an existing
 object is never replaced. Afterwards ``HeadObject`` must report the expected size, the ETag S3
 computed itself (the MD5 for one PUT, MD5 of part MD5s for multipart; skipped under SSE-KMS where
 the ETag is no MD5), and the checksum. The ETag matters for emulators: moto stores the checksum
 a client sends without recomputing it, but computes the ETag from the bytes it received.
 
-boto3 is imported lazily (inside :func:`make_client`) so ``cctview-agent run`` never loads it;
-botocore's errors become :class:`SyncError` here, at the boundary.
+botocore (from the ``s3`` extra, boto3) is imported lazily, inside :func:`make_client`, so
+``cctview-agent run`` never loads it; botocore's errors become :class:`SyncError` here, at the
+boundary.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cctview_agent.errors import SyncError, VerificationError
-from cctview_agent.packing import PartDigest, TarDigests, TarPlan
+from cctview_agent.packing import PartDigest, TarDigests, TarPlan, digest_tar
 
 # An hour of one camera is ~75 MB: one PUT. Only much longer or larger periods go multipart,
 # so a camera-period costs two PUT requests (tar + manifest).
@@ -39,9 +40,9 @@ _CREDENTIALS_HINT = (
 
 def make_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
     """An S3 client with short timeouts: an unreachable endpoint fails in seconds, not minutes."""
-    try:
-        import boto3
+    try:  # botocore alone: boto3's session would also import s3transfer, a fifth of start-up
         import botocore.config
+        import botocore.session
     except ImportError as exc:
         raise SyncError(
             "cctview-agent sync needs boto3; install it with: pip install 'cctview-agent[s3]'"
@@ -53,9 +54,13 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
         # We send our own SHA-256; botocore must not add a CRC of its own (a second read pass).
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
+        # The body is covered by the signed x-amz-checksum-sha256 header, which S3 verifies;
+        # signing the payload too would make botocore read and hash every byte once more
+        # (it does so on plain http, i.e. emulators, whatever the checksum).
+        s3={"payload_signing_enabled": False},
     )
     with translate_errors(endpoint_url or "S3", "opening an S3 client"):
-        return boto3.session.Session().client(
+        return botocore.session.get_session().create_client(
             "s3", endpoint_url=endpoint_url or None, region_name=region or None, config=config
         )
 
@@ -258,11 +263,11 @@ class Uploader:
 
     def put_tar(
         self, key: str, plan: TarPlan, digests: TarDigests, metadata: dict[str, str]
-    ) -> None:
-        """Upload the planned tar: one PUT, or multipart when ``digests`` has several parts."""
+    ) -> Expected:
+        """Upload the planned tar: one PUT, or multipart when ``digests`` has several parts.
+        Returns what the object must look like (the MD5 of a single PUT comes from its stream)."""
         import botocore.exceptions as bce
 
-        expected = expected_for(digests)
         if digests.multipart:
             upload_id = self._call(
                 "create_multipart_upload",
@@ -273,13 +278,14 @@ class Uploader:
                 Metadata=metadata,
             )["UploadId"]
             self.finish_multipart(key, upload_id, plan, digests)
-            return
+            return expected_for(digests)
+        body = plan.open(on_read=self.throttle)
         self.requests["put_object"] = self.requests.get("put_object", 0) + 1
         try:
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=plan.open(on_read=self.throttle),
+                Body=body,
                 ContentLength=plan.size,
                 ContentType="application/x-tar",
                 ChecksumAlgorithm="SHA256",
@@ -290,9 +296,15 @@ class Uploader:
         except bce.ClientError as exc:
             if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise translate(exc, self.where, f"uploading {key}") from exc
+            expected = expected_for(digest_tar(plan))
             self._on_conflict(key, expected)
+            return expected
         except bce.BotoCoreError as exc:
             raise translate(exc, self.where, f"uploading {key}") from exc
+        md5 = body.md5
+        if md5 is None:  # the body was not read through once; hash it again to be sure
+            return expected_for(digest_tar(plan))
+        return Expected(plan.size, md5.hex(), digests.sha256_b64)
 
     def finish_multipart(
         self, key: str, upload_id: str, plan: TarPlan, digests: TarDigests
