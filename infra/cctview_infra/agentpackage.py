@@ -54,10 +54,12 @@ def sha256_file(path: Path) -> str:
 
 
 def build_agent_wheel(agent_dir: Path, out_dir: Path) -> AgentWheel:
-    """Build ``agent_dir`` into a wheel in ``out_dir`` (replacing older ones there).
+    """Build ``agent_dir`` into ``out_dir/<sha256>/<wheel>`` and return it.
 
     The sources are copied to a scratch folder first, so the build neither writes into the
-    checkout nor sees build leftovers or caches that would change the bytes.
+    checkout nor sees build leftovers or caches that would change the bytes. The result lands in
+    a folder named by its digest with an atomic rename, so two programs (or tests) building at
+    once never see each other's half-written wheel.
     """
     if not (agent_dir / "pyproject.toml").is_file():
         raise ConfigError(
@@ -65,24 +67,30 @@ def build_agent_wheel(agent_dir: Path, out_dir: Path) -> AgentWheel:
             path=agent_dir,
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*.whl"):
-        old.unlink()
     env = dict(os.environ, SOURCE_DATE_EPOCH=REPRODUCIBLE_EPOCH, PYTHONHASHSEED="0")
     with tempfile.TemporaryDirectory(prefix="cctview-agent-build-") as scratch:
         source = Path(scratch) / "agent"
+        built = Path(scratch) / "wheel"
         shutil.copytree(agent_dir, source, ignore=_SKIP)
         command = [
             sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-            "--wheel-dir", str(out_dir), str(source),
+            "--wheel-dir", str(built), str(source),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ConfigError(f"building the agent wheel from {agent_dir} failed: {last}")
-    wheels = sorted(out_dir.glob("cctview_agent-*.whl"))
-    if len(wheels) != 1:
-        raise ConfigError(f"building the agent wheel left {len(wheels)} wheels in {out_dir}")
-    return AgentWheel(path=wheels[0], sha256=sha256_file(wheels[0]))
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ConfigError(f"building the agent wheel from {agent_dir} failed: {last}")
+        wheels = sorted(built.glob("cctview_agent-*.whl"))
+        if len(wheels) != 1:
+            raise ConfigError(f"building the agent wheel gave {len(wheels)} wheels, not one")
+        digest = sha256_file(wheels[0])
+        target = out_dir / digest / wheels[0].name
+        if not target.exists():
+            target.parent.mkdir(exist_ok=True)
+            staged = target.parent / f".{wheels[0].name}.{os.getpid()}.tmp"
+            shutil.copyfile(wheels[0], staged)
+            os.replace(staged, target)
+    return AgentWheel(path=target, sha256=digest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,11 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         'step "done: $NODE runs $(cctview-agent --version 2>/dev/null || echo cctview-agent)"\n'
         'for key in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$key"; done\n'
     )
+    if len(script.encode()) > USER_DATA_LIMIT:
+        raise ConfigError(
+            f"the user data of {spec.node} is {len(script.encode())} bytes, over EC2's limit of "
+            f"{USER_DATA_LIMIT}; shorten the agent's systemd unit"
+        )
     return script
 
 

@@ -60,8 +60,8 @@ def render_plan(plan: Plan, description: str) -> None:
     )
     console.print(
         f"{plan.frames_per_day:,} frames/day at {plan.fps:g} fps x {plan.frame_bytes / 1000:g} KB"
-        f" = {plan.gib_per_day:,.1f} GiB/day; a {plan.data_volume_gib} GiB data volume holds "
-        f"{plan.volume_hours:,.1f} h of a node's cameras; S3 keeps {plan.retention_days} days"
+        f" = {plan.gib_per_day:,.1f} GiB/day; each node's {plan.data_volume_gib} GiB data "
+        f"volume holds {plan.volume_hours:,.1f} h of frames; S3 keeps {plan.retention_days} days"
     )
     rows = [
         _row(f"EC2 {plan.prices.instance_type}", plan.ec2),

@@ -1,0 +1,229 @@
+"""The fleet the program declares, under Pulumi's mocks: counts, invariants, outputs, ownership."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from cctview_infra.agentpackage import AgentWheel
+from tests.infra.mocks import (
+    ATTACHMENT,
+    BUCKET,
+    INSTANCE,
+    ROLE,
+    SG,
+    VOLUME,
+    FleetMocks,
+    declare,
+    dev_settings,
+)
+
+
+@pytest.fixture(scope="module")
+def dev_fleet(agent_wheel: AgentWheel, agent_unit: str) -> tuple[FleetMocks, dict[str, Any]]:
+    return declare(dev_settings(), agent_wheel, agent_unit)
+
+
+@pytest.mark.parametrize("nodes", [1, 12])
+def test_resource_counts(nodes: int, agent_wheel: AgentWheel, agent_unit: str) -> None:
+    mocks, outputs = declare(dev_settings(node_count=nodes), agent_wheel, agent_unit)
+    counts = Counter(r.type for r in mocks.registered)
+    assert counts[INSTANCE] == nodes
+    assert counts[VOLUME] == nodes
+    assert counts[ATTACHMENT] == nodes
+    assert counts[BUCKET] == 1
+    assert counts[ROLE] == 1
+    assert counts[SG] == 1
+    assert counts["aws:ec2/keyPair:KeyPair"] == 1
+    assert counts["aws:iam/instanceProfile:InstanceProfile"] == 1
+    assert counts["aws:s3/bucketObjectv2:BucketObjectv2"] == 1
+    assert len(outputs["nodes"]) == nodes
+
+
+def test_outputs_are_what_stack_import_reads(dev_fleet: tuple[FleetMocks, dict[str, Any]]) -> None:
+    mocks, outputs = dev_fleet
+    bucket = mocks.of_type(BUCKET)[0].outputs["bucket"]
+    assert outputs["bucket"] == bucket
+    assert outputs["prefix"] == "cctview"
+    assert outputs["region"] == "us-east-1"
+    assert outputs["sshUser"] == "admin"
+    assert outputs["fleetTag"] == {"key": "cctview:fleet", "value": "dev"}
+    assert [n["name"] for n in outputs["nodes"]] == [f"node-{i:02d}" for i in range(1, 13)]
+    first = outputs["nodes"][0]
+    instance = mocks.of_type(INSTANCE)[0]
+    assert first["instanceId"] and first["instanceId"].startswith("i-")
+    assert first["publicIp"] == instance.outputs["publicIp"]
+    assert first["publicDns"] == instance.outputs["publicDns"]
+    assert first["availabilityZone"] == "us-east-1a"
+
+
+def test_instances_are_t2_standard_imdsv2_encrypted_and_tagged(
+    dev_fleet: tuple[FleetMocks, dict[str, Any]],
+) -> None:
+    mocks, _ = dev_fleet
+    for index, instance in enumerate(mocks.of_type(INSTANCE)):
+        name, inputs = instance.name, instance.inputs
+        assert inputs["instanceType"] == "t2.micro", name
+        assert inputs["creditSpecification"] == {"cpuCredits": "standard"}, name
+        assert inputs["metadataOptions"]["httpTokens"] == "required", name
+        assert inputs["rootBlockDevice"]["encrypted"] is True, name
+        assert inputs["ami"] == "ami-0debian12000000001", name
+        assert inputs["availabilityZone"] == "us-east-1a", name
+        assert inputs["tags"]["cctview:fleet"] == "dev", name
+        assert inputs["tags"]["cctview:node"] == f"node-{index + 1:02d}", name
+        assert inputs["rootBlockDevice"]["tags"]["cctview:fleet"] == "dev", name
+
+
+def test_instances_survive_new_amis_and_replace_delete_first(
+    dev_fleet: tuple[FleetMocks, dict[str, Any]],
+) -> None:
+    mocks, _ = dev_fleet
+    for instance in mocks.declared_of_type(INSTANCE):
+        assert {"ami", "userData"} <= set(instance.ignore_changes), instance.name
+        assert instance.delete_before_replace, instance.name
+
+
+def test_data_volumes_are_encrypted_tagged_protected_and_attached(
+    dev_fleet: tuple[FleetMocks, dict[str, Any]],
+) -> None:
+    mocks, _ = dev_fleet
+    volumes = mocks.of_type(VOLUME)
+    for index, volume in enumerate(volumes):
+        node = f"node-{index + 1:02d}"
+        assert volume.inputs["encrypted"] is True, volume.name
+        assert volume.inputs["size"] == 8 and volume.inputs["type"] == "gp3", volume.name
+        assert volume.inputs["availabilityZone"] == "us-east-1a", volume.name
+        wanted = {"cctview:fleet": "dev", "cctview:node": node, "cctview:generation": "1"}
+        assert wanted.items() <= volume.inputs["tags"].items(), volume.name
+    for declared in mocks.declared_of_type(VOLUME):
+        assert declared.protect and declared.retain_on_delete, declared.name
+        assert "tags" in declared.ignore_changes, declared.name
+    attachments = mocks.of_type(ATTACHMENT)
+    instance_ids = {f"i-{i:017x}" for i in range(len(mocks.registered))}
+    volume_ids = {f"vol-{i:017x}" for i in range(len(mocks.registered))}
+    for attachment in attachments:
+        assert attachment.inputs["skipDestroy"] is True, attachment.name
+        assert attachment.inputs["instanceId"] in instance_ids, attachment.name
+        assert attachment.inputs["volumeId"] in volume_ids, attachment.name
+    assert len({a.inputs["volumeId"] for a in attachments}) == len(volumes)
+
+
+def test_security_group_opens_only_ssh_from_the_allowed_cidrs(
+    dev_fleet: tuple[FleetMocks, dict[str, Any]],
+) -> None:
+    mocks, _ = dev_fleet
+    (group,) = mocks.of_type(SG)
+    (rule,) = group.inputs["ingress"]
+    assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 22, 22)
+    assert rule["cidrBlocks"] == ["203.0.113.7/32"]
+    assert "ipv6CidrBlocks" not in rule
+    (egress,) = group.inputs["egress"]
+    assert egress["protocol"] == "-1" and egress["cidrBlocks"] == ["0.0.0.0/0"]
+
+
+def test_role_may_only_use_s3_on_the_prefix(dev_fleet: tuple[FleetMocks, dict[str, Any]]) -> None:
+    mocks, outputs = dev_fleet
+    (role,) = mocks.of_type(ROLE)
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    (policy,) = mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+    document = json.loads(policy.inputs["policy"])
+    bucket = outputs["bucket"]
+    actions = {a for s in document["Statement"] for a in s["Action"]}
+    assert all(a.startswith("s3:") for a in actions), actions
+    assert not {"s3:DeleteObject", "s3:PutBucketPolicy", "s3:*"} & actions
+    resources = [r for s in document["Statement"] for r in s["Resource"]]
+    assert resources == [
+        f"arn:aws:s3:::{bucket}/cctview/*",
+        f"arn:aws:s3:::{bucket}",
+        f"arn:aws:s3:::{bucket}/_agent/*",
+    ]
+    listing = document["Statement"][1]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["cctview/*", "cctview/"]}}
+    agent = document["Statement"][2]
+    assert agent["Action"] == ["s3:GetObject"]  # nodes read the agent, never write it
+
+
+def test_bucket_is_private_encrypted_owner_enforced_and_aborts_uploads(
+    dev_fleet: tuple[FleetMocks, dict[str, Any]],
+) -> None:
+    mocks, _ = dev_fleet
+    (block,) = mocks.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                 "restrictPublicBuckets"):  # fmt: skip
+        assert block.inputs[flag] is True, flag
+    (owner,) = mocks.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    assert owner.inputs["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    (sse,) = mocks.of_type(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    rule = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert rule == {"sseAlgorithm": "AES256"}
+    (lifecycle,) = mocks.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    (abort,) = lifecycle.inputs["rules"]  # lifecycleDays 0: no expiry rule
+    assert abort["status"] == "Enabled"
+    assert abort["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    (bucket,) = mocks.of_type(BUCKET)
+    assert bucket.inputs["forceDestroy"] is False
+
+
+def test_lifecycle_days_expire_only_frames(agent_wheel: AgentWheel, agent_unit: str) -> None:
+    mocks, _ = declare(dev_settings(node_count=1, lifecycle_days=90), agent_wheel, agent_unit)
+    (lifecycle,) = mocks.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    expire = lifecycle.inputs["rules"][1]
+    assert expire["filter"] == {"prefix": "cctview/"}
+    assert expire["expiration"] == {"days": 90}
+
+
+def test_agent_wheel_is_uploaded_by_digest(
+    dev_fleet: tuple[FleetMocks, dict[str, Any]], agent_wheel: AgentWheel
+) -> None:
+    mocks, outputs = dev_fleet
+    (obj,) = mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert obj.inputs["key"] == f"_agent/{agent_wheel.sha256}/{agent_wheel.filename}"
+    assert obj.inputs["serverSideEncryption"] == "AES256"
+    assert outputs["agentPackage"] == {"key": obj.inputs["key"], "sha256": agent_wheel.sha256}
+
+
+def test_pinned_ami_and_zone_skip_the_lookups(agent_wheel: AgentWheel, agent_unit: str) -> None:
+    settings = dev_settings(node_count=1, ami_id="ami-0123456789abcdef0",
+                            availability_zone="us-east-1c")  # fmt: skip
+    mocks, _ = declare(settings, agent_wheel, agent_unit)
+    tokens = [token for token, _ in mocks.calls]
+    assert "aws:ec2/getAmi:getAmi" not in tokens
+    assert "aws:index/getAvailabilityZones:getAvailabilityZones" not in tokens
+    (instance,) = mocks.of_type(INSTANCE)
+    assert instance.inputs["ami"] == "ami-0123456789abcdef0"
+    assert mocks.of_type(VOLUME)[0].inputs["availabilityZone"] == "us-east-1c"
+
+
+def test_after_rotation_pulumi_leaves_the_cli_volumes_alone(
+    agent_wheel: AgentWheel, agent_unit: str
+) -> None:
+    """node-01: rotated, generation 1 retired; node-02: rotated, generation 1 still draining;
+    node-03: never rotated."""
+    existing = [
+        ("vol-0000000000000aaa2", "node-01", 2),
+        ("vol-0000000000000bbb1", "node-02", 1),
+        ("vol-0000000000000bbb2", "node-02", 2),
+        ("vol-0000000000000ccc1", "node-03", 1),
+    ]
+    mocks, _ = declare(dev_settings(node_count=3), agent_wheel, agent_unit, existing)
+    volumes = {r.inputs["tags"]["cctview:node"] for r in mocks.of_type(VOLUME)}
+    assert volumes == {"node-02", "node-03"}  # node-01's generation 1 is gone: not recreated
+    attached = {r.name for r in mocks.of_type(ATTACHMENT)}
+    assert attached == {"cctview-dev-node-03-data-attachment"}  # no re-attaching after rotation
+    assert len(mocks.of_type(INSTANCE)) == 3
+    user_data = {r.inputs["tags"]["cctview:node"]: r.inputs["userData"]
+                 for r in mocks.of_type(INSTANCE)}  # fmt: skip
+    assert "VOLUME_ID=''" in user_data["node-01"]
+    assert "rotate-volumes" in user_data["node-01"]
+    looked_up = [
+        args for token, args in mocks.calls if token == "aws:ebs/getEbsVolumes:getEbsVolumes"
+    ]
+    filters = {f["name"]: f["values"] for f in looked_up[0]["filters"]}
+    assert filters["tag:cctview:fleet"] == ["dev"]
+    assert filters["tag-key"] == ["cctview:generation"]

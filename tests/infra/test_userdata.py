@@ -1,0 +1,165 @@
+"""The first-boot script and the agent wheel it installs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cctview_agent import __version__ as agent_version
+from cctview_agent.blockdevices import volume_label
+from cctview_agent.config import config_from_mapping
+from cctview_agent.errors import ConfigError
+from cctview_infra.agentpackage import AgentWheel, build_agent_wheel, sha256_file
+from cctview_infra.userdata import USER_DATA_LIMIT, UserDataSpec, render_user_data
+from tests.infra.mocks import REPO
+
+VOLUME = "vol-0123456789abcdef0"
+
+
+def spec_for(wheel: AgentWheel, volume_id: str | None = VOLUME) -> UserDataSpec:
+    return UserDataSpec(
+        node="node-07",
+        region="us-east-1",
+        bucket="frames-bucket",
+        agent_key=wheel.key,
+        agent_sha256=wheel.sha256,
+        agent_filename=wheel.filename,
+        volume_id=volume_id,
+        volume_size_gib=8,
+        agent_period=900,
+    )
+
+
+def heredoc(script: str, path: str) -> str:
+    """The content the script writes to ``path`` (through ``path.tmp``)."""
+    match = re.search(rf"cat > {re.escape(path)}\.tmp <<'(\w+)'\n(.*?)\n\1\n", script, re.DOTALL)
+    assert match, f"the script writes no {path}"
+    return match.group(2) + "\n"
+
+
+@pytest.fixture(scope="module")
+def script(agent_wheel: AgentWheel, agent_unit: str) -> str:
+    return render_user_data(spec_for(agent_wheel), agent_unit)
+
+
+def test_script_is_valid_bash(script: str, tmp_path: Path) -> None:
+    path = tmp_path / "user-data.sh"
+    path.write_text(script)
+    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert script.startswith("#!/bin/bash\n")
+    assert len(script.encode()) < USER_DATA_LIMIT
+
+
+def test_installs_exactly_the_shipped_wheel(script: str, agent_wheel: AgentWheel) -> None:
+    assert f"AGENT_SHA256={agent_wheel.sha256}\n" in script
+    assert f"AGENT_KEY={agent_wheel.key}\n" in script
+    assert "BUCKET=frames-bucket\n" in script
+    assert 'echo "$AGENT_SHA256  $AGENT_WHEEL" | sha256sum --check --strict -' in script
+    # the digest is checked before pip sees the file
+    assert script.index("sha256sum --check") < script.index('install -q "$AGENT_WHEEL[s3]"')
+    assert "ln -sfn /opt/cctview/venv/bin/cctview-agent /usr/local/bin/cctview-agent" in script
+    assert "python3 -m venv /opt/cctview/venv" in script
+    assert "apt-get install -y -q python3 python3-venv" in script
+
+
+def test_digest_check_refuses_a_tampered_wheel(
+    script: str, agent_wheel: AgentWheel, tmp_path: Path
+) -> None:
+    """Run the script's own verification line against the real wheel and a modified copy."""
+    (line,) = [s for s in script.splitlines() if "sha256sum --check" in s]
+    good = tmp_path / agent_wheel.filename
+    shutil.copyfile(agent_wheel.path, good)
+    env = {"PATH": "/usr/bin:/bin", "AGENT_SHA256": agent_wheel.sha256, "AGENT_WHEEL": str(good)}
+    assert subprocess.run(["bash", "-c", line], env=env, capture_output=True).returncode == 0
+    with good.open("ab") as stream:
+        stream.write(b"\0")
+    assert subprocess.run(["bash", "-c", line], env=env, capture_output=True).returncode != 0
+
+
+def test_config_is_written_by_agent_config_and_accepted_by_the_agent(script: str) -> None:
+    text = heredoc(script, "/etc/cctview/agent.toml")
+    config = config_from_mapping(tomllib.loads(text))
+    assert config.node == "node-07"
+    assert config.period == 900
+    assert config.volume_mode == "block"
+    assert str(config.data_dir) == "/var/lib/cctview/data"
+    assert str(config.volumes_root) == "/mnt/cctview"
+    assert str(config.assignment) == "/etc/cctview/assignment.json"
+    assert "[ -e /etc/cctview/assignment.json ] || echo '[]' > /etc/cctview/assignment.json" in (
+        script
+    )
+
+
+def test_mounts_the_volume_by_id_and_label_never_by_device_name(script: str) -> None:
+    assert f"VOLUME_ID={VOLUME}\n" in script
+    prepare = 'volume prepare --volume-id "$VOLUME_ID" --attachment-device /dev/sdf'
+    assert prepare in script
+    assert 'volume switch --volume-id "$VOLUME_ID"' in script
+    label = volume_label(VOLUME)
+    assert f"LABEL={label} /mnt/cctview/{VOLUME} ext4 noatime,nofail 0 2" in script
+    assert "mkfs" not in script  # formatting (only when blank) is the agent's job, not a guess
+    assert "/dev/xvdf" not in script and "/dev/nvme1n1" not in script
+
+
+def test_installs_and_starts_the_agents_own_unit(script: str, agent_unit: str) -> None:
+    assert heredoc(script, "/etc/systemd/system/cctview-agent.service") == agent_unit
+    assert script.index("volume switch") < script.index("systemctl enable --now")
+    assert "systemctl daemon-reload\nsystemctl enable --now cctview-agent.service\n" in script
+    assert 'ssh-keygen -lf "$key"' in script  # host key fingerprints on the console
+
+
+def test_unit_user_is_created_when_the_unit_names_one(agent_wheel: AgentWheel) -> None:
+    unit = "[Service]\nUser=cctview\nExecStart=/usr/local/bin/cctview-agent run\n"
+    script = render_user_data(spec_for(agent_wheel), unit)
+    assert "useradd --system" in script and "chown -R cctview: /var/lib/cctview" in script
+    root = render_user_data(spec_for(agent_wheel), "[Service]\nExecStart=/bin/true\n")
+    assert "useradd" not in root
+
+
+def test_a_node_without_a_pulumi_volume_says_what_to_do(agent_wheel: AgentWheel) -> None:
+    script = render_user_data(spec_for(agent_wheel, None), "[Service]\nExecStart=/bin/true\n")
+    assert "volume prepare" not in script
+    assert "run cctview-fleet rotate-volumes $NODE --force" in script
+
+
+def test_oversized_user_data_is_refused(agent_wheel: AgentWheel) -> None:
+    with pytest.raises(ConfigError, match="over EC2's limit"):
+        render_user_data(spec_for(agent_wheel), "#" * USER_DATA_LIMIT)
+
+
+def test_wheel_is_the_checkouts_agent(agent_wheel: AgentWheel) -> None:
+    assert agent_wheel.filename == f"cctview_agent-{agent_version}-py3-none-any.whl"
+    assert sha256_file(agent_wheel.path) == agent_wheel.sha256
+    assert agent_wheel.key == f"_agent/{agent_wheel.sha256}/{agent_wheel.filename}"
+    with zipfile.ZipFile(agent_wheel.path) as wheel:
+        names = set(wheel.namelist())
+    modules = {
+        f"cctview_agent/{p.relative_to(REPO / 'agent' / 'cctview_agent').as_posix()}"
+        for p in (REPO / "agent" / "cctview_agent").rglob("*.py")
+    }
+    assert modules <= names
+    assert "cctview_agent/systemd/cctview-agent.service" in names
+
+
+def test_wheel_build_is_reproducible(
+    agent_wheel: AgentWheel, agent_snapshot: Path, tmp_path: Path
+) -> None:
+    """Same sources in another folder, touched later: the same bytes, the same key."""
+    elsewhere = shutil.copytree(agent_snapshot, tmp_path / "elsewhere" / "agent")
+    for path in elsewhere.rglob("*.py"):
+        path.touch()
+    again = build_agent_wheel(elsewhere, tmp_path / "out")
+    assert again.sha256 == agent_wheel.sha256
+    assert again.path == tmp_path / "out" / again.sha256 / again.filename
+
+
+def test_wheel_build_refuses_a_folder_without_a_project(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"has no pyproject\.toml"):
+        build_agent_wheel(tmp_path, tmp_path / "out")
