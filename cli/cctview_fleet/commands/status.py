@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.table import Table
 
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
@@ -17,19 +18,19 @@ from cctview_fleet.commands.fleetflags import (
     StackOption,
     open_fleet,
 )
-from cctview_fleet.fleetops import result_table
 from cctview_fleet.nodestatus import FleetTotals, NodeStatus, fleet_status, totals
 from cctview_fleet.render import console, print_json
 from cctview_fleet.results import FleetResult
 
 COLUMNS = (
+    "node",
     "instance",
     "agent",
-    "cameras ok/assigned",
-    "frames/min",
+    "cameras ok/all",
+    "frames /min",
     "oldest frame",
     "disk used",
-    "active volume",
+    "volume",
     "last synced",
     "version",
 )
@@ -53,6 +54,7 @@ def _row(status: NodeStatus) -> list[str]:
     if status.writing_paused:
         disk += " [red]PAUSED[/]"
     return [
+        status.node,
         status.instance_state,
         agent,
         f"{status.cameras_online}/{status.cameras_assigned}",
@@ -63,6 +65,32 @@ def _row(status: NodeStatus) -> list[str]:
         status.last_synced_period or "-",
         status.agent_version or "-",
     ]
+
+
+def status_table(
+    title: str, result: FleetResult[NodeStatus], states: dict[str, str], fleet_totals: FleetTotals
+) -> Table:
+    """Node names never wrap; an unreachable node's reason fills the row."""
+    table = Table(title=title)
+    for index, column in enumerate(COLUMNS):
+        table.add_column(column, no_wrap=index == 0, overflow="fold")
+    for name, outcome in result.items():
+        if outcome.ok and outcome.value is not None:
+            table.add_row(*_row(outcome.value))
+        else:
+            reason = str(outcome.error).removeprefix(f"{name}: ")
+            kind = type(outcome.error).__name__.removesuffix("Error").lower()
+            table.add_row(name, states.get(name, "?"), f"[red]{kind}[/]: {reason}")
+    table.add_section()
+    table.add_row(
+        "total",
+        f"{fleet_totals.reachable}/{fleet_totals.nodes} ok",
+        f"{fleet_totals.agents_running} running",
+        f"{fleet_totals.cameras_online}/{fleet_totals.cameras_assigned}",
+        f"{fleet_totals.frames_per_minute:.0f}",
+        age(fleet_totals.oldest_frame_age_s),
+    )
+    return table
 
 
 def status_document(result: FleetResult[NodeStatus], fleet_totals: FleetTotals) -> dict[str, Any]:
@@ -92,22 +120,8 @@ def status(
     if as_json:
         print_json(status_document(result, fleet_totals))
     else:
-        table = result_table(f"fleet {fleet.stack.name}", result, COLUMNS, _row)
-        table.add_section()
-        table.add_row(
-            "total",
-            f"{fleet_totals.reachable}/{fleet_totals.nodes} ok",
-            "",
-            f"{fleet_totals.agents_running} running",
-            f"{fleet_totals.cameras_online}/{fleet_totals.cameras_assigned}",
-            f"{fleet_totals.frames_per_minute:.0f}",
-            age(fleet_totals.oldest_frame_age_s),
-            "",
-            "",
-            "",
-            "",
-            "",
-        )
+        states = {node.name: node.state for node in fleet.nodes}
+        table = status_table(f"fleet {fleet.stack.name}", result, states, fleet_totals)
         console.print(table)
     result.raise_on_failure("status")
 
