@@ -38,8 +38,11 @@ _CREDENTIALS_HINT = (
 )
 
 
-def make_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """An S3 client with short timeouts: an unreachable endpoint fails in seconds, not minutes."""
+def make_client(
+    endpoint_url: str | None = None, region: str | None = None, *, session: Any = None
+) -> Any:
+    """An S3 client with short timeouts: an unreachable endpoint fails in seconds, not minutes.
+    ``session`` (a boto3 or botocore session) supplies credentials, e.g. the operator's stack."""
     try:  # botocore alone: boto3's session would also import s3transfer, a fifth of start-up
         import botocore.config
         import botocore.session
@@ -60,9 +63,11 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
         s3={"payload_signing_enabled": False},
     )
     with translate_errors(endpoint_url or "S3", "opening an S3 client"):
-        return botocore.session.get_session().create_client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region or None, config=config
-        )
+        kwargs = {"endpoint_url": endpoint_url or None, "region_name": region or None}
+        if session is not None and hasattr(session, "client"):  # boto3
+            return session.client("s3", config=config, **kwargs)
+        session = session or botocore.session.get_session()
+        return session.create_client("s3", config=config, **kwargs)
 
 
 def error_code(exc: Any) -> str:

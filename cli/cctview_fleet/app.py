@@ -78,6 +78,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "logs",
     "remote",
     "trust",
+    "sync",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cctview_fleet.commands.{_name}").register(app)
