@@ -1,0 +1,170 @@
+"""`cctview-fleet plan` on the real camera list, and the cost model behind it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cctview_fleet.app import app
+from cctview_fleet.costs import (
+    DEFAULT_PRICES,
+    PRICES_ENV,
+    free_tier_warnings,
+    load_prices,
+    prices_from_mapping,
+)
+from cctview_fleet.errors import ConfigError
+from cctview_fleet.planning import make_plan, nodes_needed
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("CCTVIEW_CATALOG", raising=False)
+    monkeypatch.delenv(PRICES_ENV, raising=False)
+
+
+def run(*args: str) -> Any:
+    result = CliRunner().invoke(app, ["plan", *args], env={"COLUMNS": "200"})
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def plan_json(catalog: Path, *args: str) -> dict[str, Any]:
+    result = run("--cameras", "lower-manhattan", "--catalog", str(catalog), "--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_lower_manhattan_needs_12_nodes(real_catalog_path: Path) -> None:
+    data = plan_json(real_catalog_path)
+    cameras = data["cameras"]
+    assert 230 <= cameras <= 240
+    assert data["cameras_per_node"] == 21
+    assert data["nodes"] == 12 == math.ceil(cameras / 21)
+    assert data["selection"] == "--cameras lower-manhattan"
+    assert data["frames_per_day"] == cameras * 86_400
+    assert data["gib_per_day"] == round(cameras * 86_400 * 20_000 / 1024**3, 3)
+    monthly = data["monthly"]
+    assert monthly["ec2"]["quantity"] == 12 * 730
+    assert monthly["ec2"]["usd"] == round((12 * 730 - 750) * 0.0116, 2)
+    assert monthly["ebs"]["quantity"] == 12 * (8 + 8)
+    assert monthly["ebs"]["usd"] == round((192 - 30) * 0.08, 2)
+    stored_gb = cameras * 86_400 * 20_000 * 30 / 1e9
+    assert monthly["s3_storage"]["quantity"] == round(stored_gb, 3)
+    puts_packed = cameras * 24 * 2 * 730 / 24
+    assert monthly["s3_requests_packed"]["quantity"] == round(puts_packed, 3)
+    puts_per_frame = cameras * 86_400 * 730 / 24
+    assert monthly["s3_requests_per_frame"]["quantity"] == round(puts_per_frame, 3)
+    # 3,600 frames per camera-hour against 2 PUTs: the packed layout's whole point.
+    assert puts_per_frame / puts_packed == 1800
+    assert monthly["total_usd_packed"] < monthly["total_usd_per_frame"]
+    assert data["prices_as_of"] == DEFAULT_PRICES.as_of
+    assert len(data["warnings"]) == 2  # EC2 hours and EBS both leave the free tier
+
+
+def test_table_prints_nodes_costs_and_warnings(real_catalog_path: Path) -> None:
+    result = run("--cameras", "lower-manhattan", "--catalog", str(real_catalog_path))
+    assert result.exit_code == 0, result.output
+    cameras = plan_json(real_catalog_path)["cameras"]
+    assert f"{cameras} cameras (--cameras lower-manhattan) at 21 per node: 12 nodes" in (
+        result.stdout
+    )
+    for line in ("EC2 t2.micro", "8,760 h", "750 h", "$92.92", "EBS", "192 GB", "$12.96",
+                 "S3 storage", "S3 PUTs, packed", "S3 PUTs, per frame", "total, packed",
+                 "total, per frame", "Monthly cost"):  # fmt: skip
+        assert line in result.stdout, line
+    assert "warning: 12 nodes x 730 h = 8,760 instance-hours a month exceeds the free tier's " in (
+        result.stderr
+    )
+    assert "warning: EBS in total 192 GB" in result.stderr
+
+
+def test_options_change_the_plan(real_catalog_path: Path) -> None:
+    base = plan_json(real_catalog_path)
+    bigger = plan_json(real_catalog_path, "--cameras-per-node", "250", "--retention-days", "7",
+                       "--frame-kb", "10", "--data-volume-gib", "22")  # fmt: skip
+    assert bigger["nodes"] == 1
+    assert bigger["monthly"]["ec2"]["usd"] == 0  # one node: inside the 750 free hours
+    assert bigger["monthly"]["ebs"]["usd"] == 0  # 8 + 22 = 30 GB: inside the free tier
+    assert bigger["warnings"] == []
+    assert bigger["gib_per_day"] == pytest.approx(base["gib_per_day"] / 2, abs=0.001)
+    stored = bigger["monthly"]["s3_storage"]["quantity"]
+    assert stored == pytest.approx(base["monthly"]["s3_storage"]["quantity"] / 2 * 7 / 30, 1e-3)
+
+
+def test_prices_file_overrides_the_table(real_catalog_path: Path, tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"ec2_hour_usd": 0.02, "as_of": "2026-11 test"}))
+    data = plan_json(real_catalog_path, "--prices", str(prices))
+    assert data["monthly"]["ec2"]["usd"] == round((12 * 730 - 750) * 0.02, 2)
+    assert data["prices_as_of"] == "2026-11 test"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--cameras", "lower-manhatan"], 2, "error: unknown camera set 'lower-manhatan'"),
+        (["--cameras", "downtown", "--cameras-per-node", "0"], 2, "--cameras-per-node"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_2(
+    real_catalog_path: Path, args: list[str], code: int, message: str
+) -> None:
+    result = run(*args, "--catalog", str(real_catalog_path))
+    assert result.exit_code == code
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_prices_file_is_one_line(real_catalog_path: Path, tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"ec2_hour": 0.02}))
+    result = run("--cameras", "downtown", "--catalog", str(real_catalog_path),
+                 "--prices", str(prices))  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {prices}: unknown price 'ec2_hour'; known: as_of, ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_prices_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "p.json"
+    path.write_text('{"s3_gb_month_usd": 0.03}')
+    monkeypatch.setenv(PRICES_ENV, str(path))
+    assert load_prices().s3_gb_month_usd == 0.03
+    assert load_prices(None).ebs_gb_month_usd == DEFAULT_PRICES.ebs_gb_month_usd
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ([], "must be a JSON object"),
+        ({"ec2_hour_usd": -1}, "ec2_hour_usd must be a non-negative number, not -1"),
+        ({"ec2_hour_usd": True}, "ec2_hour_usd must be a non-negative number"),
+        ({"as_of": 3}, "as_of must be text"),
+    ],
+)
+def test_price_overrides_are_validated(raw: Any, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        prices_from_mapping(raw)
+
+
+def test_free_tier_warnings_thresholds() -> None:
+    assert free_tier_warnings(1, 30) == []  # 730 h and 30 GB: exactly inside
+    (ec2,) = free_tier_warnings(2, 30)
+    assert ec2.startswith("2 nodes x 730 h = 1,460 instance-hours a month exceeds")
+    (ebs,) = free_tier_warnings(1, 31)
+    assert ebs.startswith("EBS in total 31 GB (root and data volumes) exceeds the free tier's 30")
+
+
+def test_nodes_needed_and_plan_guards() -> None:
+    assert [nodes_needed(n, 21) for n in (0, 1, 21, 22, 235, 252, 253)] == [0, 1, 1, 2, 12, 12, 13]
+    with pytest.raises(ConfigError, match="cameras per node must be at least 1"):
+        nodes_needed(10, 0)
+    with pytest.raises(ConfigError, match="fps = 0"):
+        make_plan(10, fps=0)
