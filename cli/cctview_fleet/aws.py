@@ -9,6 +9,8 @@ configuration still applies for anything the stack leaves unset (``AWS_PROFILE``
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -38,6 +40,21 @@ _CLIENT_CONFIG = botocore.config.Config(
     read_timeout=30,
     retries={"max_attempts": 3, "mode": "standard"},
 )
+
+_clients: dict[tuple[str | None, ...], Any] = {}
+# boto3's configuration from the environment: a client made under other values is not reused.
+_ENVIRONMENT = (
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+_clients_lock = threading.Lock()
 
 # ClientError codes that mean the caller lacks credentials or permissions.
 _CREDENTIAL_CODES = frozenset(
@@ -71,12 +88,32 @@ def session(stack: Stack) -> boto3.session.Session:
 
 
 def client(stack: Stack, service: str) -> Any:
-    """A client for ``service`` ('ec2', 's3', ...) that talks to the stack's endpoint."""
-    kwargs: dict[str, Any] = {"config": _CLIENT_CONFIG}
-    if stack.endpoint_url:
-        kwargs["endpoint_url"] = stack.endpoint_url
-    with translate_errors(stack, service):
-        return session(stack).client(service, **kwargs)
+    """A client for ``service`` ('ec2', 's3', ...) that talks to the stack's endpoint.
+
+    Clients are cached per stack settings and service: building one loads the service's model
+    (the EC2 one is large, most of a second on a busy machine), and clients are thread-safe.
+    """
+    key = (
+        service,
+        stack.name,
+        stack.region,
+        stack.endpoint_url,
+        stack.aws_profile,
+        stack.aws_access_key_id,
+        stack.aws_secret_access_key,
+        *(os.environ.get(name) for name in _ENVIRONMENT),
+    )
+    with _clients_lock:
+        cached = _clients.get(key)
+        if cached is not None:
+            return cached
+        kwargs: dict[str, Any] = {"config": _CLIENT_CONFIG}
+        if stack.endpoint_url:
+            kwargs["endpoint_url"] = stack.endpoint_url
+        with translate_errors(stack, service):
+            made = session(stack).client(service, **kwargs)
+        _clients[key] = made
+        return made
 
 
 def ec2(stack: Stack) -> Any:
