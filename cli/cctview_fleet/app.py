@@ -79,6 +79,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "remote",
     "trust",
     "sync",
+    "frames",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cctview_fleet.commands.{_name}").register(app)
