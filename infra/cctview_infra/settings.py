@@ -34,24 +34,24 @@ ENFORCEMENT_LEVELS = ("mandatory", "advisory", "disabled")
 
 # key -> an example value for the error message (``pulumi config set <key> <example>``).
 EXAMPLES: dict[str, str] = {
-    "nodeCount": "12",
-    "instanceType": "t2.micro",
-    "rootVolumeGiB": "8",
-    "dataVolumeGiB": "8",
-    "dataVolumeType": "gp3",
-    "ebsBudgetGiB": "200",
-    "sshPublicKey": '"$(cat ~/.ssh/id_ed25519.pub)"',
+    "nodeCount": "nodeCount 12",
+    "instanceType": "instanceType t2.micro",
+    "rootVolumeGiB": "rootVolumeGiB 8",
+    "dataVolumeGiB": "dataVolumeGiB 8",
+    "dataVolumeType": "dataVolumeType gp3",
+    "ebsBudgetGiB": "ebsBudgetGiB 200",
+    "sshPublicKey": 'sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"',
     "sshAllowedCidrs": "--path 'sshAllowedCidrs[0]' 203.0.113.7/32",
-    "sshUser": "admin",
-    "bucketName": "my-cctview-frames",
-    "bucketPrefix": "cctview",
-    "lifecycleDays": "0",
-    "camerasPerNode": "21",
-    "amiId": "ami-0123456789abcdef0",
-    "amiOwner": DEBIAN_OWNER,
-    "amiNameFilter": DEBIAN_12_NAME,
-    "availabilityZone": "us-east-1a",
-    "agentPeriod": "3600",
+    "sshUser": "sshUser admin",
+    "bucketName": "bucketName my-cctview-frames",
+    "bucketPrefix": "bucketPrefix cctview",
+    "lifecycleDays": "lifecycleDays 0",
+    "camerasPerNode": "camerasPerNode 21",
+    "amiId": "amiId ami-0123456789abcdef0",
+    "amiOwner": f"amiOwner {DEBIAN_OWNER}",
+    "amiNameFilter": f"amiNameFilter {DEBIAN_12_NAME}",
+    "availabilityZone": "availabilityZone us-east-1a",
+    "agentPeriod": "agentPeriod 3600",
     "policyEnforcement": "--path 'policyEnforcement.t2-family' advisory",
 }
 _VOLUME_TYPES = ("gp3", "gp2", "st1", "sc1")  # io1/io2 cost per IOPS: never for frames
@@ -109,7 +109,7 @@ class FleetSettings:
 
 def _bad(key: str, why: str) -> ConfigError:
     return ConfigError(
-        f"config {PROJECT}:{key} {why}; e.g. pulumi config set {key} {EXAMPLES[key]}", key=key
+        f"config {PROJECT}:{key} {why}; e.g. pulumi config set {EXAMPLES[key]}", key=key
     )
 
 

@@ -2,16 +2,17 @@
 
 ``cctview:fleet=<stack>`` on everything, ``cctview:node=node-NN`` on a node's instance and its
 volumes, ``cctview:generation`` on data volumes (1 is Pulumi's; 2 and up are rotate-volumes').
+The keys are the CLI's own constants, so the program and the CLI cannot drift apart.
 """
 
 from __future__ import annotations
 
+from cctview_fleet.ebsvolumes import GENERATION_TAG as GENERATION
 from cctview_fleet.inventory import FLEET_TAG as FLEET
 from cctview_fleet.inventory import NODE_TAG as NODE
 
 __all__ = ["FLEET", "GENERATION", "NODE", "ROLE", "fleet_tags", "node_name", "node_tags"]
 
-GENERATION = "cctview:generation"
 ROLE = "cctview:role"  # "node", "data", "root", "bucket", ... for people reading the console
 REQUIRED = (FLEET,)  # every taggable resource carries these (a policy checks it)
 

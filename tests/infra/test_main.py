@@ -56,7 +56,7 @@ def test_dev_stack_declares_the_documented_fleet() -> None:
         (
             {"cctview-fleet:sshAllowedCidrs": None},
             "config cctview-fleet:sshAllowedCidrs is required (there is no default that opens "
-            "SSH to the world); e.g. pulumi config set sshAllowedCidrs --path "
+            "SSH to the world); e.g. pulumi config set --path "
             "'sshAllowedCidrs[0]' 203.0.113.7/32",
         ),
         (

@@ -53,7 +53,7 @@ def test_cidrs_accept_comma_separated_and_ipv6() -> None:
             {"sshPublicKey": KEY},
             "us-east-1",
             "config cctview-fleet:sshAllowedCidrs is required (there is no default that opens "
-            "SSH to the world); e.g. pulumi config set sshAllowedCidrs --path "
+            "SSH to the world); e.g. pulumi config set --path "
             "'sshAllowedCidrs[0]' 203.0.113.7/32",
         ),
         (
@@ -61,14 +61,14 @@ def test_cidrs_accept_comma_separated_and_ipv6() -> None:
             "us-east-1",
             "config cctview-fleet:sshAllowedCidrs has '0.0.0.0/0', which opens SSH to the whole "
             "internet; name your own address or your office's range; e.g. pulumi config set "
-            "sshAllowedCidrs --path 'sshAllowedCidrs[0]' 203.0.113.7/32",
+            "--path 'sshAllowedCidrs[0]' 203.0.113.7/32",
         ),
         (
             GOOD | {"sshAllowedCidrs": "::/0"},
             "us-east-1",
             "config cctview-fleet:sshAllowedCidrs has '::/0', which opens SSH to the whole "
             "internet; name your own address or your office's range; e.g. pulumi config set "
-            "sshAllowedCidrs --path 'sshAllowedCidrs[0]' 203.0.113.7/32",
+            "--path 'sshAllowedCidrs[0]' 203.0.113.7/32",
         ),
         (
             {"sshAllowedCidrs": "203.0.113.7/32"},
