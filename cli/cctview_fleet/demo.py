@@ -32,6 +32,7 @@ from rich.live import Live
 from rich.table import Table
 
 from cctview_agent.cameras import parse_cameras_json
+from cctview_agent.layout import DataLayout
 from cctview_fleet import aws
 from cctview_fleet.devfleet.processes import ProcessRecord, is_alive
 from cctview_fleet.devfleet.state import FleetState, load_state
@@ -153,28 +154,34 @@ def watch(env: dict[str, str], seconds: float, interval: float = 4.0) -> None:
 
 def landed(state: FleetState) -> Table:
     """What is where now: frames and closed periods on each node, objects in the bucket."""
-    table = Table(title="what landed where")
-    for column in ("where", "frames (.jpg)", "manifests", "bytes"):
+    table = Table(
+        title="what landed where",
+        caption=f"node data folders: {state.folder}/nodes/<node>/data",
+    )
+    for column in ("where", "frames", "closed camera-periods", "tars in S3", "bytes"):
         table.add_column(column, justify="left" if column == "where" else "right")
     for node in state.nodes:
-        data = Path(node.folder) / "data"
-        frames = list(data.rglob("*.jpg")) if data.exists() else []
-        manifests = list(data.rglob("*manifest*.json")) if data.exists() else []
+        layout = DataLayout(Path(node.folder) / "data")
+        frames = list(layout.frames_root.rglob("*.jpg")) if layout.frames_root.exists() else []
+        closed = sum(1 for _ in layout.manifests()) if layout.manifests_root.exists() else 0
         size = sum(f.stat().st_size for f in frames)
-        table.add_row(f"{node.name}: {data}", f"{len(frames):,}", str(len(manifests)), f"{size:,}")
+        table.add_row(node.name, f"{len(frames):,}", f"{closed:,}", "", f"{size:,}")
     try:
         stack = load_stack("local")
         with aws.translate_errors(stack, "s3", f"listing s3://{stack.bucket}"):
             pages = aws.s3(stack).get_paginator("list_objects_v2").paginate(Bucket=stack.bucket)
             objects = [obj for page in pages for obj in page.get("Contents", [])]
     except CctviewError as error:  # informative only: say why S3 is not shown
-        table.add_row(f"s3: not listed ({error})", "", "", "")
+        table.add_row(f"s3: not listed ({error})", "", "", "", "")
         return table
+    tars = [o for o in objects if o["Key"].endswith(".tar")]
+    manifests = sum(1 for o in objects if o["Key"].endswith(".manifest.json"))
     table.add_row(
-        f"s3://{stack.bucket}",
-        f"{sum(1 for o in objects if o['Key'].endswith('.tar')):,} tars",
-        str(sum(1 for o in objects if "manifest" in o["Key"])),
-        f"{sum(int(o['Size']) for o in objects):,}",
+        f"s3://{stack.bucket}/{stack.prefix}",
+        "",
+        f"{manifests:,} manifests",
+        f"{len(tars):,}",
+        f"{sum(int(o['Size']) for o in tars):,}",
     )
     return table
 
@@ -188,6 +195,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, default=3, help="local nodes (3)")
     parser.add_argument("--period", type=int, default=60, help="agent period in seconds (60)")
     parser.add_argument("--seconds", type=float, default=75, help="collection time (75)")
+    parser.add_argument("--cameras", type=int, help="synthetic cameras to simulate (900)")
     parser.add_argument("--keep", action="store_true", help="keep the demo's folder afterwards")
     return parser.parse_args(argv)
 
@@ -205,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     try:
         up = ["dev", "up", "--nodes", str(args.nodes), "--period", str(args.period)]
+        if args.cameras:
+            up += ["--cameras", str(args.cameras)]
         run(up, env)
         state = load_state()
         if state is None:
@@ -234,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("\n[yellow]interrupted: stopping the local fleet[/]")
         code = 130
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a 2nd Ctrl-C must not skip this
         records = records or list(getattr(load_state(), "processes", ()))
         try:
             run(["dev", "down"], env)
@@ -255,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(home, ignore_errors=True)
         console.print(f"demo took {time.monotonic() - started:.0f} s")
+        signal.signal(signal.SIGINT, previous)
     return code
 
 

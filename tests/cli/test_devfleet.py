@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -241,3 +242,36 @@ def test_ctrl_c_during_up_stops_everything_it_started(tmp_path, monkeypatch):
     assert marked(mark) == []
     assert load_state() is None
     assert not stack_path("local").exists()
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path):
+    """`make demo` at a reduced scale: every step's real command, then nothing left running."""
+    from tests.fixtures.fleet import require_sshd
+
+    require_sshd()
+    env = {k: v for k, v in os.environ.items() if k not in ("CCTVIEW_HOME", "CCTVIEW_STACK")}
+    env["COLUMNS"] = "200"
+    argv = ["--nodes", "2", "--cameras", "80", "--seconds", "6"]
+    demo = subprocess.run(
+        [sys.executable, "-m", "cctview_fleet.demo", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    out = demo.stdout
+    assert demo.returncode == 0, out[-3000:] + demo.stderr[-2000:]
+    for command in (
+        "dev up --nodes 2",
+        "assign --stack local --cameras lower-manhattan",
+        "status --stack local",
+        "dev down",
+    ):
+        assert f"$ cctview-fleet {command}" in out
+    assert "no process left behind" in out
+    home = re.search(r"everything lives in (\S+) ", out)
+    assert home is not None
+    assert marked(str(Path(home[1]) / "local")) == []
+    assert not Path(home[1]).exists()  # removed without --keep

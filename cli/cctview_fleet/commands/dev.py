@@ -8,15 +8,19 @@ against it unchanged with `--stack local` (or CCTVIEW_STACK=local). See docs/loc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from cctview_fleet.devfleet.fleet import DownReport, ProcessStatus, UpOptions, down, status, up
-from cctview_fleet.devfleet.fleet import steps_total as up_steps
-from cctview_fleet.devfleet.state import FleetState
 from cctview_fleet.render import console, err_console, print_json, table
+
+if TYPE_CHECKING:
+    from cctview_fleet.devfleet.fleet import ProcessStatus
+    from cctview_fleet.devfleet.state import FleetState
+
+# The library (boto3, paramiko) is imported inside each command: every other command of the CLI
+# starts faster for not loading it.
 
 dev_app = typer.Typer(
     help="Run a whole fleet on this machine: emulated AWS, simulated cameras, sshd nodes."
@@ -75,13 +79,21 @@ def up_command(
         Path | None,
         typer.Option("--catalog", help="Camera list (API JSON) to serve, not the synthetic one."),
     ] = None,
+    cameras: Annotated[
+        int | None,
+        typer.Option("--cameras", help="How many synthetic cameras to serve (900).", min=1),
+    ] = None,
     https: Annotated[
         bool, typer.Option("--https/--no-https", help="Serve the cameras over HTTPS.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Start moto, the camera simulator and N sshd nodes with their agents; write stack `local`."""
-    options = UpOptions(nodes=node_count, period=period, catalog=catalog, https=https)
+    from cctview_fleet.devfleet.fleet import UpOptions, steps_total, up
+
+    options = UpOptions(
+        nodes=node_count, period=period, catalog=catalog, cameras=cameras, https=https
+    )
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -91,7 +103,7 @@ def up_command(
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("starting the local fleet", total=up_steps(node_count))
+        task = progress.add_task("starting the local fleet", total=steps_total(node_count))
 
         def on_step(description: str) -> None:
             progress.update(task, description=description, advance=1)
@@ -122,6 +134,8 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show whether each process of the local fleet still runs."""
+    from cctview_fleet.devfleet.fleet import status
+
     state, rows = status()
     if as_json:
         print_json(
@@ -162,7 +176,9 @@ def down_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Stop every process the local fleet started (by pid) and remove the stack `local`."""
-    report: DownReport = down()
+    from cctview_fleet.devfleet.fleet import down
+
+    report = down()
     if as_json:
         print_json(
             {
