@@ -126,6 +126,8 @@ def fetch_catalog_bytes(url: str, *, timeout: float, ca_file: Path | None = None
         if isinstance(reason, TimeoutError):
             raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
         text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            text = f"{reason.verify_message}; trust its CA certificate with SSL_CERT_FILE"
         raise CatalogError(str(text), source=url) from exc
     except TimeoutError as exc:
         raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
