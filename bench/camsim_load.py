@@ -3,11 +3,12 @@
 The agent benchmark runs the simulator on the same two-core machine as the agent it measures, so
 the simulator must stay well under half a core. This starts the real ``cctview-camsim`` with
 ``--https --cameras 250 --refresh 1``, polls every camera from one keep-alive aiohttp session at
-``--poll`` requests per second per camera (default 2, so every new frame is seen), and reads
-the simulator's own CPU time (utime+stime from /proc) over the measured window. Writes
-bench/results/camsim_load.json.
+``--poll`` requests per second per camera, and reads the simulator's own CPU time (utime+stime
+from /proc) over the measured window. It runs once per poll rate: 1/s (one request per frame,
+as a collector on a 1 s grid) and 2/s (every frame seen at least once, half the answers
+repeats). Writes bench/results/camsim_load.json.
 
-    flock /tmp/cctview-bench.lock .venv/bin/python bench/camsim_load.py [--seconds 30] [--poll 2]
+    flock /tmp/cctview-bench.lock .venv/bin/python bench/camsim_load.py [--seconds 30]
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def start(cameras: int, refresh: float) -> tuple[subprocess.Popen[str], str, str]:
@@ -89,7 +91,9 @@ async def load(url: str, cert: str, seconds: float, warmup: float, poll: float, 
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     wall = wall_after - wall_before
-    cpu = cpu_after - cpu_before
+    user = cpu_after[0] - cpu_before[0]
+    system = cpu_after[1] - cpu_before[1]
+    cpu = user + system
     new = after["new"] - before["new"]
     served = new + after["repeat"] - before["repeat"]
     return {
@@ -100,6 +104,8 @@ async def load(url: str, cert: str, seconds: float, warmup: float, poll: float, 
         "client_errors": counts["errors"],
         "mib_per_s": round(counts["bytes"] / wall / 2**20, 2),
         "simulator_cpu_s": round(cpu, 2),
+        "simulator_user_s": round(user, 2),
+        "simulator_system_s": round(system, 2),
         "simulator_cores": round(cpu / wall, 3),
         "cpu_ms_per_request": round(1000 * cpu / max(served, 1), 3),
         "cpu_ms_per_new_frame": round(1000 * cpu / max(new, 1), 3),
@@ -110,29 +116,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=250)
     parser.add_argument("--refresh", type=float, default=1.0)
-    parser.add_argument("--poll", type=float, default=2.0, help="requests/s per camera")
+    parser.add_argument(
+        "--poll", type=float, nargs="+", default=[1.0, 2.0], help="requests/s per camera"
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "camsim_load.json")
     args = parser.parse_args()
-    process, url, cert = start(args.cameras, args.refresh)
-    try:
-        result = asyncio.run(load(url, cert, args.seconds, args.warmup, args.poll, process.pid))
-    finally:
-        process.terminate()
-        process.wait(10)
-    result = {
+    runs = []
+    for poll in args.poll:
+        process, url, cert = start(args.cameras, args.refresh)
+        try:
+            result = asyncio.run(load(url, cert, args.seconds, args.warmup, poll, process.pid))
+        finally:
+            process.terminate()
+            process.wait(10)
+        runs.append({"poll_per_camera_per_s": poll, **result})
+        print(json.dumps(runs[-1]))
+    report = {
         "date": time.strftime("%Y-%m-%d"),
-        "command": "bench/camsim_load.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["bench/camsim_load.py", *sys.argv[1:]]),
         "refresh_s": args.refresh,
-        "poll_per_camera_per_s": args.poll,
         "https": True,
         "cpus": os.cpu_count(),
-        **result,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "runs": runs,
     }
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    for key, value in result.items():
-        print(f"{key:24} {value}")
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

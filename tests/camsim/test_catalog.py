@@ -93,3 +93,28 @@ def test_real_catalog_can_be_cut_to_its_first_cameras(camsim, real_catalog_path)
     sim = camsim(catalog=real_catalog_path, cameras=25)
     expected = [camera.id for camera in load_cameras(real_catalog_path)[:25]]
     assert sim.camera_ids == expected
+
+
+def test_camera_the_catalog_calls_offline_serves_the_placeholder(camsim, tmp_path):
+    records = [
+        {
+            "id": f"cam-{index}",
+            "name": f"Test Ave @ {index} St",
+            "latitude": 40.75,
+            "longitude": -73.99,
+            "area": "Manhattan",
+            "isOnline": "false" if index == 1 else "true",
+            "imageUrl": f"https://webcams.nyctmc.org/api/cameras/cam-{index}/image",
+        }
+        for index in range(3)
+    ]
+    path = tmp_path / "cameras.json"
+    path.write_text(json.dumps(records))
+    sim = camsim(catalog=path, cameras=None, https=True)
+    assert [record["isOnline"] for record in sim.cameras()] == ["true", "false", "true"]
+    _, _, online = sim.request("/api/cameras/cam-0/image")
+    _, _, offline = sim.request("/api/cameras/cam-1/image")
+    assert offline != online and offline[:2] == b"\xff\xd8"
+    stats = sim.stats()["cameras"]
+    assert stats["cam-1"] == {"new": 0, "repeat": 0, "faults": {"offline": 1}}
+    assert stats["cam-0"]["new"] == 1
