@@ -9,6 +9,7 @@ counted per camera and per period (status, manifests): ``timeout``, ``connect``,
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import ssl
 from pathlib import Path
 
@@ -138,12 +139,27 @@ def ssl_context(ca_file: Path | None) -> ssl.SSLContext | bool:
     return context
 
 
+TLS_READ_BUFFER = 32 * 1024
+
+
+def limit_tls_buffers() -> None:
+    """Shrink asyncio's per-connection TLS read buffer from 256 KiB to 32 KiB.
+
+    asyncio's SSLProtocol keeps a ``max_size`` bytearray per connection and asks OpenSSL for
+    ``max_size`` bytes per read; with one keep-alive connection per camera that is 64 MiB of
+    buffers for 250 cameras (a t2.micro has 1 GiB) and a large allocation per read, for frames
+    of ~20 KB. A class attribute of the stdlib, so it is set once, in the agent process only.
+    """
+    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+
+
 def open_session(ca_file: Path | None, *, user_agent: str) -> aiohttp.ClientSession:
     """The one session all cameras share: keep-alive, no cookies, no decompression.
 
     The connector has no connection cap of its own: each camera has at most one request in flight,
     so the pool never holds more than one connection per assigned camera (it is sized by N).
     """
+    limit_tls_buffers()
     connector = aiohttp.TCPConnector(
         limit=0,
         limit_per_host=0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,13 @@ from cctview_agent.fetch import FetchFailure, poll_url, validate_jpeg
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest, frame_digest
 from cctview_agent.periods import Period
-from cctview_agent.poller import BACKOFF_CAP_S, CameraPoller, PlaceholderRegistry, phase_of
+from cctview_agent.poller import (
+    BACKOFF_CAP_S,
+    PHASE_SLOTS,
+    CameraPoller,
+    PlaceholderRegistry,
+    phase_of,
+)
 from cctview_agent.storage import FrameStore, journal_path
 
 JPEG = b"\xff\xd8" + bytes(range(256)) * 8 + b"\xff\xd9"
@@ -99,8 +106,10 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
 
 
 def test_phase_is_stable_and_spread() -> None:
-    phases = {phase_of(f"cam-{i}", 1.0) for i in range(100)}
-    assert len(phases) > 90 and all(0 <= p < 1 for p in phases)
+    phases = [phase_of(f"cam-{i}", 1.0) for i in range(100)]
+    slots = Counter(phases)
+    assert len(slots) == PHASE_SLOTS and all(0 <= p < 1 for p in phases)
+    assert max(slots.values()) < 100 / PHASE_SLOTS * 2, "cameras spread over the slots"
     assert phase_of("cam-1", 1.0) == phase_of("cam-1", 1.0)
 
 
