@@ -16,14 +16,20 @@ from cctview_fleet.assign import Assignment
 from cctview_fleet.errors import ConfigError
 
 
-def plot_assignment(
-    assignment: Assignment, cameras: Mapping[str, Camera], path: Path, *, title: str
-) -> Path:
+def check_plot_path(path: Path) -> Path:
+    """Refuse a file name matplotlib cannot write, before any work is done."""
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ConfigError(
             f"--plot {path}: use a .png, .svg or .pdf file name, e.g. --plot assignment.png",
             key="plot",
         )
+    return path
+
+
+def plot_assignment(
+    assignment: Assignment, cameras: Mapping[str, Camera], path: Path, *, title: str
+) -> Path:
+    check_plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -15,6 +15,7 @@ import typer
 from cctview_agent.cameras import Camera
 from cctview_fleet import assignstore
 from cctview_fleet.assign import DEFAULT_CAMERAS_PER_NODE, Plan, nodes_needed, plan
+from cctview_fleet.assignplot import check_plot_path
 from cctview_fleet.catalog import load_catalog
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
@@ -221,6 +222,8 @@ def assign(
             f"e.g. --cameras-per-node {DEFAULT_CAMERAS_PER_NODE}",
             key="cameras-per-node",
         )
+    if plot is not None:
+        check_plot_path(plot)
     with open_fleet(stack, parallel=parallel, connect_timeout=connect_timeout) as fleet:
         selection = select_for_stack(fleet.stack, cameras, catalog, bbox, online_only)
         outcome = run_assign(fleet, selection, cameras_per_node=cameras_per_node, dry_run=dry_run)
