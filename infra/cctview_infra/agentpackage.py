@@ -10,6 +10,7 @@ object: ``pulumi up`` uploads nothing new.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -53,8 +54,25 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def source_digest(agent_dir: Path) -> str:
+    """A digest of the sources a wheel is built from (the files the build copies)."""
+    digest = hashlib.sha256()
+    for path in sorted(agent_dir.rglob("*")):
+        relative = path.relative_to(agent_dir)
+        if not path.is_file() or any(_skipped(part) for part in relative.parts):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _skipped(name: str) -> bool:
+    return bool(_SKIP("", [name]))
+
+
 def build_agent_wheel(agent_dir: Path, out_dir: Path) -> AgentWheel:
-    """Build ``agent_dir`` into ``out_dir/<sha256>/<wheel>`` and return it.
+    """The wheel of ``agent_dir`` at ``out_dir/<sha256>/<wheel>``, built unless the same
+    sources were built there before (``pulumi up`` runs the program twice: preview, update).
 
     The sources are copied to a scratch folder first, so the build neither writes into the
     checkout nor sees build leftovers or caches that would change the bytes. The result lands in
@@ -67,6 +85,17 @@ def build_agent_wheel(agent_dir: Path, out_dir: Path) -> AgentWheel:
             path=agent_dir,
         )
     out_dir.mkdir(parents=True, exist_ok=True)
+    sources = source_digest(agent_dir)
+    record = out_dir / f"sources-{sources}.json"
+    try:
+        known = json.loads(record.read_text())
+        cached = AgentWheel(
+            path=out_dir / known["sha256"] / known["filename"], sha256=known["sha256"]
+        )
+        if sha256_file(cached.path) == cached.sha256:
+            return cached
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not built yet (or a damaged record): build
     env = dict(os.environ, SOURCE_DATE_EPOCH=REPRODUCIBLE_EPOCH, PYTHONHASHSEED="0")
     with tempfile.TemporaryDirectory(prefix="cctview-agent-build-") as scratch:
         source = Path(scratch) / "agent"
@@ -90,6 +119,9 @@ def build_agent_wheel(agent_dir: Path, out_dir: Path) -> AgentWheel:
             staged = target.parent / f".{wheels[0].name}.{os.getpid()}.tmp"
             shutil.copyfile(wheels[0], staged)
             os.replace(staged, target)
+    staged_record = out_dir / f".{record.name}.{os.getpid()}.tmp"
+    staged_record.write_text(json.dumps({"sha256": digest, "filename": target.name}))
+    os.replace(staged_record, record)
     return AgentWheel(path=target, sha256=digest)
 
 

@@ -167,12 +167,16 @@ def _reset() -> None:
 
 @contextlib.contextmanager
 def mocked_pulumi(
-    config: Mapping[str, str] | None = None, *, stack: str = "dev", mocks: FleetMocks | None = None
+    config: Mapping[str, str] | None = None,
+    *,
+    stack: str = "dev",
+    mocks: FleetMocks | None = None,
+    preview: bool = False,
 ) -> Iterator[FleetMocks]:
     """Pulumi mocks plus ``config`` for the duration of a ``with`` block."""
     mocks = mocks or FleetMocks()
     _reset()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
     runtime_config.set_all_config(dict(config or {}))
     pulumi.runtime.register_stack_transformation(mocks.record)
     try:

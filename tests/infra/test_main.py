@@ -42,8 +42,9 @@ def test_every_setting_is_documented_in_the_dev_stack_file() -> None:
     assert "aws:region:" in text
 
 
-def test_dev_stack_declares_the_documented_fleet() -> None:
-    with mocked_pulumi(dev_stack_config()) as mocks:
+@pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+def test_dev_stack_declares_the_documented_fleet(preview: bool) -> None:
+    with mocked_pulumi(dev_stack_config(), preview=preview) as mocks:
         run_main_program()
     counts = Counter(r.type for r in mocks.registered)
     assert (counts[INSTANCE], counts[VOLUME], counts[ATTACHMENT]) == (12, 12, 12)

@@ -148,16 +148,24 @@ def test_wheel_is_the_checkouts_agent(agent_wheel: AgentWheel) -> None:
     assert "cctview_agent/systemd/cctview-agent.service" in names
 
 
-def test_wheel_build_is_reproducible(
+def test_wheel_build_is_reproducible_cached_and_follows_the_sources(
     agent_wheel: AgentWheel, agent_snapshot: Path, tmp_path: Path
 ) -> None:
-    """Same sources in another folder, touched later: the same bytes, the same key."""
+    """Same sources in another folder, touched later: the same bytes, the same key. Built
+    again into the same folder: the cached wheel. A changed source: a new wheel and key."""
     elsewhere = shutil.copytree(agent_snapshot, tmp_path / "elsewhere" / "agent")
     for path in elsewhere.rglob("*.py"):
         path.touch()
     again = build_agent_wheel(elsewhere, tmp_path / "out")
     assert again.sha256 == agent_wheel.sha256
     assert again.path == tmp_path / "out" / again.sha256 / again.filename
+    assert build_agent_wheel(elsewhere, tmp_path / "out") == again  # from the cache
+    init = elsewhere / "cctview_agent" / "__init__.py"
+    init.write_text(init.read_text() + "# operator's local change\n")
+    changed = build_agent_wheel(elsewhere, tmp_path / "out")
+    assert changed.sha256 != again.sha256 and changed.key != again.key
+    with zipfile.ZipFile(changed.path) as wheel:
+        assert b"operator's local change" in wheel.read("cctview_agent/__init__.py")
 
 
 def test_wheel_build_refuses_a_folder_without_a_project(tmp_path: Path) -> None:
