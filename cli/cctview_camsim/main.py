@@ -15,15 +15,20 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from cctview_agent.errors import CctviewError
 from cctview_camsim.catalog import DEFAULT_CAMERA_COUNT, load_catalog, synthetic_cameras
 from cctview_camsim.faults import KIND_HELP, parse_fault_spec
-from cctview_camsim.server import DEFAULT_HANG_LIMIT, Simulator, run
-from cctview_camsim.tls import CERT_NAME, KEY_NAME, make_certificate, server_context
+
+if TYPE_CHECKING:
+    from cctview_camsim.server import Simulator
+
+# aiohttp, Pillow and cryptography (server, frames, tls) are imported only once the flags are
+# good: --help and a bad flag answer in a fraction of the start-up time.
 
 PROG = "cctview-camsim"
+DEFAULT_HANG_LIMIT = 60.0
 
 FAULT_HELP = f"""\
 faults (--faults SPEC, or POST /_sim/faults {{"spec": SPEC}} at run time):
@@ -120,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _certificate(cert_dir: Path) -> tuple[Path, Path]:
+    from cctview_camsim.tls import CERT_NAME, KEY_NAME, make_certificate
+
     cert_path, key_path = cert_dir / CERT_NAME, cert_dir / KEY_NAME
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
@@ -127,6 +134,9 @@ def _certificate(cert_dir: Path) -> tuple[Path, Path]:
 
 
 async def _serve(args: argparse.Namespace, sim: Simulator, cert_dir: Path | None) -> None:
+    from cctview_camsim.server import run
+    from cctview_camsim.tls import server_context
+
     ssl_context = None
     cert_path = None
     if cert_dir is not None:
@@ -147,6 +157,8 @@ async def _serve(args: argparse.Namespace, sim: Simulator, cert_dir: Path | None
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cctview_camsim.server import Simulator
+
     temporary: Path | None = None
     try:
         spec = parse_fault_spec(args.faults)

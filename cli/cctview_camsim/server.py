@@ -28,7 +28,6 @@ from cctview_camsim.frames import Frame, FrameClock, FrameRenderer
 from cctview_camsim.responses import BEHAVIOURS, FaultContext, jpeg_response
 from cctview_camsim.stats import ServeStats
 
-DEFAULT_HANG_LIMIT = 60.0
 SHUTDOWN_TIMEOUT = 1.0  # seconds SIGTERM waits for open requests (hangs, drips) before closing
 
 
@@ -42,7 +41,7 @@ class Simulator:
         refresh: float,
         seed: int,
         faults: FaultSpec | None = None,
-        hang_limit: float = DEFAULT_HANG_LIMIT,
+        hang_limit: float = 60.0,
     ) -> None:
         self.cameras = {camera.id: camera for camera in cameras}
         self.seed = seed
