@@ -373,8 +373,6 @@ def run_sync(
         )
     with sync_locks(roots):
         pending, receipted, broken = scan(roots, options)
-        total = sum(p.plan.size for p in pending)
-        emit({"event": "start", **base, "periods": len(pending), "bytes": total})
         client = client if client is not None else make_client(options.endpoint_url, options.region)
         throttle = _progress_throttle(options.bwlimit, emit)
         uploader = Uploader(
@@ -390,6 +388,8 @@ def run_sync(
         uploader.check_bucket()
         syncer = Syncer(options, uploader, emit)
         aborted = syncer.settle_open_uploads(pending)
+        total = sum(p.plan.size for p in pending)
+        emit({"event": "start", **base, "periods": len(pending), "bytes": total})
         outcomes: list[PeriodOutcome] = list(broken)
         for outcome in broken:
             emit({"event": "period", **asdict(outcome)})

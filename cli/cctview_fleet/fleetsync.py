@@ -121,14 +121,19 @@ class NodeSync:
         }
 
 
-def _failed_periods(node: str, report: NodeSync) -> NodeError:
-    first = report.failures[0] if report.failures else {}
-    detail = f"; first: {first.get('camera_id')} {first.get('period')}: {first.get('error')}"
-    return NodeError(
-        node,
-        f"{report.failed} of {report.periods} periods failed and were kept locally"
-        f"{detail if first else ''}; rerun sync-s3 after fixing the cause",
-    )
+class PeriodsFailedError(NodeError):
+    """Raised when a node's sync ran to the end but some periods failed (kept locally);
+    ``report`` is the node's :class:`NodeSync`, so the periods that did go are not lost."""
+
+    def __init__(self, node: str, report: NodeSync) -> None:
+        first = report.failures[0] if report.failures else {}
+        detail = f"; first: {first.get('camera_id')} {first.get('period')}: {first.get('error')}"
+        super().__init__(
+            node,
+            f"{report.failed} of {report.periods} periods failed and were kept locally"
+            f"{detail if first else ''}; rerun sync-s3 after fixing the cause",
+        )
+        self.report = report
 
 
 def parse_event(line: str) -> dict[str, Any] | None:
@@ -163,7 +168,7 @@ def sync_node(
                 error = str(event.get("message", ""))
     except RemoteCommandError as exc:
         if summary is not None:
-            raise _failed_periods(node.name, NodeSync.from_summary(node.name, summary)) from exc
+            raise PeriodsFailedError(node.name, NodeSync.from_summary(node.name, summary)) from exc
         if error:
             raise NodeError(node.name, error) from exc
         raise
@@ -221,8 +226,9 @@ def sync_folder(
     summary = run_sync(
         [folder.resolve()], options, emit=lambda event: on_event(LOCAL_NODE, event), client=client
     )
+    on_event(LOCAL_NODE, {"event": "summary", **summary.to_dict()})
     report = NodeSync.from_summary(LOCAL_NODE, summary.to_dict())
-    failure: CctviewError | None = _failed_periods(LOCAL_NODE, report) if report.failed else None
+    failure: CctviewError | None = PeriodsFailedError(LOCAL_NODE, report) if report.failed else None
     return FleetResult(
         [NodeResult(LOCAL_NODE, value=report, error=failure, seconds=report.seconds)]
     )

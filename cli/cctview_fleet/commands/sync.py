@@ -33,9 +33,15 @@ from cctview_fleet.commands.fleetflags import (
 )
 from cctview_fleet.errors import ConfigError
 from cctview_fleet.fleetops import result_table
-from cctview_fleet.fleetsync import NodeSync, SyncRequest, sync_fleet, sync_folder
+from cctview_fleet.fleetsync import (
+    NodeSync,
+    PeriodsFailedError,
+    SyncRequest,
+    sync_fleet,
+    sync_folder,
+)
 from cctview_fleet.render import console, err_console, print_json
-from cctview_fleet.results import FleetResult
+from cctview_fleet.results import FleetResult, NodeResult
 from cctview_fleet.stacks import Stack, load_stack
 
 
@@ -60,16 +66,20 @@ class SyncDisplay:
         self._lock = threading.Lock()
 
     def __enter__(self) -> SyncDisplay:
-        self.progress.__enter__()
-        return self
+        return self  # the display starts with the first event: an early error stays one line
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(None, None, None)
+        if self._tasks:
+            self.progress.stop()
 
     def __call__(self, node: str, event: dict[str, Any]) -> None:
         with self._lock:
             kind = event.get("event")
+            if kind == "error":
+                return  # the table at the end says it, once
             if node not in self._tasks:
+                if not self._tasks:
+                    self.progress.start()
                 self._tasks[node] = self.progress.add_task(node, total=None, periods="")
                 self._done[node] = 0
             task = self._tasks[node]
@@ -88,6 +98,21 @@ class SyncDisplay:
                 self.progress.update(task, periods=f"{self._done[node]}/{total} periods")
             elif kind == "summary":
                 self.progress.update(task, completed=self.progress.tasks[task].total or 0)
+
+
+def _report(outcome: NodeResult[NodeSync]) -> NodeSync | None:
+    """The node's numbers, also when it failed with some periods (the others went)."""
+    if outcome.value is not None:
+        return outcome.value
+    return outcome.error.report if isinstance(outcome.error, PeriodsFailedError) else None
+
+
+def _json_row(name: str, outcome: NodeResult[NodeSync]) -> dict[str, Any]:
+    report = _report(outcome)
+    return {
+        **(report.to_dict() if report is not None else {"node": name}),
+        "error": None if outcome.error is None else str(outcome.error),
+    }
 
 
 def _megabytes(count: int) -> str:
@@ -179,15 +204,7 @@ def sync_s3(
                     fleet.nodes, fleet.connections, request, display, parallel=fleet.parallel
                 )
     if json_output:
-        print_json(
-            {
-                name: {
-                    **(outcome.value.to_dict() if outcome.value is not None else {"node": name}),
-                    "error": None if outcome.error is None else str(outcome.error),
-                }
-                for name, outcome in result.items()
-            }
-        )
+        print_json({name: _json_row(name, outcome) for name, outcome in result.items()})
     else:
         title = (
             f"sync-s3{' (dry run)' if dry_run else ''} to s3://{request.bucket}/{request.prefix}"
