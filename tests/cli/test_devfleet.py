@@ -106,7 +106,7 @@ def test_known_hosts_holds_each_node_key_and_a_stranger_is_refused(module_local_
     client.close()
 
 
-def test_status_then_down_stops_every_process_and_is_idempotent(local_fleet):
+def test_status_up_twice_refused_then_down_stops_every_process_idempotently(local_fleet):
     fleet = local_fleet(nodes=2)
     runner = CliRunner()
     result = runner.invoke(app, ["dev", "status", "--json"])
@@ -116,29 +116,34 @@ def test_status_then_down_stops_every_process_and_is_idempotent(local_fleet):
     assert roles == ["agent", "agent", "camsim", "moto", "sshd", "sshd"]
     assert all(p["alive"] for p in report["processes"])
 
+    twice = runner.invoke(app, ["dev", "up", "--nodes", "1"])
+    assert twice.exit_code == 1
+    assert twice.output.strip().splitlines() == [
+        f"error: a local fleet is already up in {fleet.state.folder} (6 processes); "
+        "run `cctview-fleet dev down` first"
+    ]
+    assert all(is_alive(r) for r in fleet.state.processes)  # the running fleet is untouched
+
+    # Something an SSH session left running (detached, so no longer below its sshd).
+    code, out, _ = fleet.ssh("node-01", "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!")
+    assert code == 0
+    mark = str(Path(fleet.state.folder))
+    stray = next(r for r in marked(mark) if r.pid == int(out.strip()))
+
     records = list(fleet.state.processes)
     result = runner.invoke(app, ["dev", "down"])
     assert result.exit_code == 0, result.output
-    assert "stopped 6 processes" in result.stdout
+    assert "stopped 7 processes" in result.stdout  # 6 started + the stray
     for record in records:
         assert _gone(record), f"{record.name} (pid {record.pid}) still runs after dev down"
+    assert marked(mark) == []
+    assert _gone(stray)
     assert not stack_path("local").exists()
     assert load_state() is None
 
     again = runner.invoke(app, ["dev", "down"])
     assert again.exit_code == 0
     assert "no local fleet was running" in again.stdout
-
-
-def test_up_twice_is_refused_with_one_line(local_fleet):
-    fleet = local_fleet(nodes=1)
-    result = CliRunner().invoke(app, ["dev", "up", "--nodes", "1"])
-    assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [
-        f"error: a local fleet is already up in {fleet.state.folder} (4 processes); "
-        "run `cctview-fleet dev down` first"
-    ]
-    assert all(is_alive(r) for r in fleet.state.processes)  # the running fleet is untouched
 
 
 def test_missing_sshd_is_one_line_naming_the_package(tmp_path, monkeypatch):

@@ -202,7 +202,7 @@ def _start(
     for name in names:
         step(f"{name}: starting sshd")
         host_key = sshd.keygen(paths[name].host_key, f"cctview-local-{name}")
-        env = nodes.node_environment(paths[name], moto_url)
+        env = nodes.node_environment(paths[name], moto_url, mark)
         record = sshd.start_sshd(
             name, paths[name].folder, paths[name].host_key, authorized_keys, env, mark=mark
         )
@@ -240,7 +240,7 @@ def _start(
             poll_interval=options.poll_interval,
         )
         agents[node.name] = nodes.start_agent(
-            node.name, node_paths, nodes.node_environment(node_paths, moto_url), mark=mark
+            node.name, node_paths, nodes.node_environment(node_paths, moto_url, mark), mark=mark
         )
         state = state.with_process(agents[node.name])
         save_state(state)

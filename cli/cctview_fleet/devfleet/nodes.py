@@ -23,7 +23,14 @@ from pathlib import Path
 
 from cctview_agent.config import AgentConfig
 from cctview_fleet.devfleet.errors import ProcessStartError
-from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, log_tail, spawn, stop
+from cctview_fleet.devfleet.processes import (
+    MARK_ENV,
+    ProcessRecord,
+    is_alive,
+    log_tail,
+    spawn,
+    stop,
+)
 
 GRACE_SECONDS = 5.0
 RESERVE_BYTES = 16 * 1024 * 1024
@@ -100,8 +107,11 @@ def mount_volume(paths: NodePaths, volume_id: str) -> Path:
     return mount
 
 
-def node_environment(paths: NodePaths, endpoint_url: str) -> dict[str, str]:
-    """What a session on the node sees: the venv's commands, the node's config, the emulator."""
+def node_environment(paths: NodePaths, endpoint_url: str, mark: str) -> dict[str, str]:
+    """What a session on the node sees: the venv's commands, the node's config, the emulator.
+
+    It carries the fleet's mark too, so ``dev down`` also finds what a session left running.
+    """
     bin_dir = Path(sys.executable).parent  # the venv's bin, not resolved through its symlink
     return {
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
@@ -110,6 +120,7 @@ def node_environment(paths: NodePaths, endpoint_url: str) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
+        MARK_ENV: mark,
     }
 
 
