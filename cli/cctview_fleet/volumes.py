@@ -262,10 +262,15 @@ class NodeRotation:
         return "deleted", snapshot_id
 
     def _drain(self, old_id: str) -> None:
-        """Wait for the old volume's periods to close and be verified in S3, then retire it."""
+        """Wait for the old volume's periods to close and be verified in S3, then retire it.
+
+        Complete but unverified periods are synced at once; open periods are waited for until
+        the agent's closer closes them (end plus grace). ``drain_timeout`` bounds the waiting,
+        never a sync: after it, the rotation stops with the old volume kept (draining).
+        """
         name = self.node.name
         deadline = time.monotonic() + self.options.drain_timeout
-        last_unverified: list[str] | None = None
+        last_synced: list[str] | None = None
         while True:
             status = self.agent.drain_status(old_id)
             if status.get("drained"):
@@ -284,37 +289,40 @@ class NodeRotation:
                     f"hand?); it is kept. Switch to the new volume, then {_resume_hint(name)}"
                 )
             unverified = list(status.get("unverified") or [])
-            if unverified:
-                if unverified == last_unverified:
-                    raise VolumeError(
-                        f"{name}: sync ran but {len(unverified)} periods of {old_id} are still "
-                        f"not verified in S3 (first: {unverified[0]}); the volume is kept. "
-                        f"Check `cctview-agent sync` on the node, then {_resume_hint(name)}"
-                    )
-                self._step(f"syncing {len(unverified)} periods of {old_id}", done=False)
-                try:
-                    self.agent.sync()
-                except NodeError as exc:
-                    raise VolumeError(
-                        f"{name}: syncing the old volume {old_id} failed, so it is kept "
-                        f"(draining): {exc}; {_resume_hint(name)}"
-                    ) from exc
-                last_unverified = unverified
-                continue
             open_periods = status.get("open") or []
+            if unverified and unverified != last_synced:
+                self._sync(old_id, len(unverified))
+                last_synced = unverified
+                continue
+            if unverified and not open_periods:
+                raise VolumeError(
+                    f"{name}: sync ran but {len(unverified)} periods of {old_id} are still "
+                    f"not verified in S3 (first: {unverified[0]}); the volume is kept. "
+                    f"Check `cctview-agent sync` on the node, then {_resume_hint(name)}"
+                )
             now = time.monotonic()
-            if now > deadline:
+            if now >= deadline:
                 raise VolumeError(
                     f"{name}: {old_id} is not drained after {self.options.drain_timeout:g} s: "
                     f"{status.get('reason') or 'periods still open'}; it is kept (draining). "
                     f"{_resume_hint(name)}"
                 )
-            closable = status.get("next_closable_at") or time.time()
+            closable = float(status.get("next_closable_at") or time.time())
             self._step(
                 f"draining {old_id}: {len(open_periods)} open periods, closable at "
                 f"{time.strftime('%H:%M:%S', time.gmtime(closable))} UTC",
                 done=False,
             )
-            wait = max(self.options.poll, min(closable - time.time(), deadline - now))
-            time.sleep(min(wait, max(0.0, deadline - now) + self.options.poll))
-            last_unverified = None
+            time.sleep(min(max(self.options.poll, closable - time.time()), deadline - now))
+
+    def _sync(self, old_id: str, count: int) -> None:
+        name = self.node.name
+        self._step(f"syncing {count} periods of {old_id}", done=False)
+        try:
+            self.agent.sync()
+        except NodeError as exc:
+            detail = str(exc).removeprefix(f"{name}: ")
+            raise VolumeError(
+                f"{name}: syncing the old volume {old_id} failed, so it is kept "
+                f"(draining): {detail}; {_resume_hint(name)}"
+            ) from exc

@@ -1,16 +1,20 @@
 """rotate-volumes: the resumable state machine against a real moto server, and the command line.
 
 The EC2 side is moto's server over HTTP; the node side is the real ``cctview-agent`` (volume
-steps, and ``sync`` to the same moto server's S3) run as a local process instead of over SSH, so
-the state machine is tested step by step without sshd. The test on the local fleet (real sshd,
-real agents collecting from the camera simulator) is in test_rotate_volumes_fleet.py.
+steps, and ``sync`` to the same moto server's S3) run in this process instead of over SSH, so
+the state machine is tested step by step without sshd. The last test runs the command on the
+local fleet: real sshd, a real agent collecting from the camera simulator, sync to moto's S3.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
-import subprocess
+import shlex
 import time
+import urllib.request
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -19,23 +23,21 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cctview_agent.layout import DataLayout
+from cctview_agent.cameras import Camera, dump_cameras, parse_cameras
+from cctview_agent.config import AgentConfig
+from cctview_agent.layout import DataLayout, frame_timestamp
+from cctview_agent.main import main as agent_main
 from cctview_agent.periods import Period
 from cctview_fleet.app import app
-from cctview_fleet.devfleet.nodes import (
-    NodePaths,
-    make_node_folder,
-    mount_volume,
-    node_environment,
-    write_agent_files,
-)
+from cctview_fleet.devfleet.nodes import NodePaths
 from cctview_fleet.ebsvolumes import Ec2Volumes
 from cctview_fleet.errors import UnreachableError, VolumeError
-from cctview_fleet.inventory import Node, discover
+from cctview_fleet.inventory import Node, discover, nodes_from_reservations
 from cctview_fleet.nodevolumes import SshNodeVolumes
-from cctview_fleet.ssh import CommandResult
+from cctview_fleet.ssh import CommandResult, Connections
 from cctview_fleet.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
 from cctview_fleet.volumes import NodeRotation, RotateOptions
+from tests.fixtures.fleet import LocalFleet
 from tests.fixtures.s3 import MotoServer, write_period
 
 PERIOD = 10
@@ -44,7 +46,8 @@ NODE = "node-01"
 
 
 class LocalConnection:
-    """Runs the node's commands as local processes with the node's environment (no SSH).
+    """Runs the node's ``cctview-agent`` commands in this process (no SSH, no process start-up):
+    the real agent code on the node's folder, with the node's environment.
 
     ``fail_before`` simulates the operator's link dropping just before a command containing the
     given text (once), which is how a rotation gets interrupted half-way.
@@ -63,16 +66,21 @@ class LocalConnection:
             self.fail_before = None
             raise UnreachableError(self.node.name, f"connection dropped during `{command}`")
         self.commands.append(command)
-        done = subprocess.run(
-            ["bash", "-c", command],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-            check=False,
-        )
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+        program, *argv = shlex.split(command)
+        assert program == "cctview-agent" and stdin is None
+        out, err = io.StringIO(), io.StringIO()
+        with (
+            pytest.MonkeyPatch.context() as patch,
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            for key, value in self.env.items():
+                patch.setenv(key, value)
+            try:
+                status = agent_main(argv)
+            except SystemExit as exit_:
+                status = int(exit_.code or 0)
+        return CommandResult(status, out.getvalue(), err.getvalue())
 
 
 def register_node(ec2: Any, fleet: str) -> str:
@@ -115,7 +123,7 @@ def register_node(ec2: Any, fleet: str) -> str:
 class Rig:
     """One node registered in moto (instance + generation-1 volume) with a node folder."""
 
-    def __init__(self, tmp_path: Path, moto: MotoServer, bucket: str) -> None:
+    def __init__(self, tmp_path: Path, moto: MotoServer, bucket: str, ec2: Any) -> None:
         self.stack = Stack(
             name=f"t{uuid.uuid4().hex[:10]}",
             endpoint_url=moto.endpoint_url,
@@ -124,14 +132,30 @@ class Rig:
             bucket=bucket,
             prefix="cctview",
         )
-        self.old_volume = register_node(moto.client("ec2"), self.stack.name)
-        self.paths: NodePaths = make_node_folder(tmp_path / NODE)
-        mount_volume(self.paths, self.old_volume)
-        write_agent_files(self.paths, NODE, period=PERIOD)
-        self.node = discover(self.stack)[0]
-        self.env = {**os.environ, **moto.env, **node_environment(self.paths, moto.endpoint_url)}
+        self.old_volume = register_node(ec2, self.stack.name)
+        self.paths = NodePaths(tmp_path / NODE)
+        (self.paths.volumes / self.old_volume).mkdir(parents=True)
+        self.paths.data.symlink_to(Path("volumes") / self.old_volume)  # as the node's first boot
+        config = AgentConfig(
+            data_dir=self.paths.data,
+            volumes_dir=self.paths.volumes,
+            volume_mode="folder",
+            period=PERIOD,
+            grace=1.0,
+            node=NODE,
+            status_file=self.paths.status,
+            log_file=self.paths.agent_log,
+        )
+        self.paths.config.parent.mkdir(parents=True)
+        self.paths.config.write_text(config.to_toml())
+        # The shared client spares loading EC2's large API model again for every test.
+        filters = [{"Name": "tag:cctview:fleet", "Values": [self.stack.name]}]
+        (self.node,) = nodes_from_reservations(
+            ec2.describe_instances(Filters=filters)["Reservations"]
+        )
+        self.env = {**moto.env, "CCTVIEW_AGENT_CONFIG": str(self.paths.config)}
         self.conn = LocalConnection(self.node, self.env)
-        self.ec2 = Ec2Volumes(self.stack, poll=0.05, timeout=20)
+        self.ec2 = Ec2Volumes(self.stack, poll=0.05, timeout=20, ec2=ec2)
 
     @property
     def old_root(self) -> Path:
@@ -165,8 +189,13 @@ def closed_periods(root: Path, count: int) -> list[Period]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, moto_server: MotoServer, s3_bucket: str) -> Rig:
-    return Rig(tmp_path, moto_server, s3_bucket)
+def rig(tmp_path: Path, moto_server: MotoServer, s3_bucket: str, ec2_client: Any) -> Rig:
+    return Rig(tmp_path, moto_server, s3_bucket, ec2_client)
+
+
+@pytest.fixture(scope="module")
+def ec2_client(moto_server: MotoServer) -> Any:
+    return moto_server.client("ec2")
 
 
 def test_rotation_switches_drains_through_sync_and_deletes_the_old_volume(
@@ -319,3 +348,103 @@ def test_cli_names_the_failed_node_and_says_how_to_resume(cli_env: Rig) -> None:
     assert '"ok": false' in result.stdout
     assert time.monotonic() - start < 30
     assert list(cli_env.volumes()) == [cli_env.old_volume]  # disk use unknown: nothing created
+
+
+# -- on the local fleet: real sshd, real agents collecting from the camera simulator ----------
+
+
+def _fetch_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _assign(fleet: LocalFleet, node: Node, cameras: list[Camera]) -> None:
+    with Connections(fleet.stack) as connections:
+        connections.get(node).check("cctview-agent assign -", stdin=dump_cameras(cameras))
+
+
+def _frames_in_s3(fleet: LocalFleet, moto: Any) -> dict[str, set[str]]:
+    """Frame names by camera in the manifests uploaded to S3 (the drained old volume's)."""
+    names: dict[str, set[str]] = {}
+    s3 = moto.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=fleet.stack.bucket):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(".manifest.json"):
+                body = s3.get_object(Bucket=fleet.stack.bucket, Key=item["Key"])["Body"].read()
+                manifest = json.loads(body)
+                names.setdefault(manifest["camera_id"], set()).update(
+                    frame[0] for frame in manifest["frames"]
+                )
+    return names
+
+
+def _frames_on(volume_root: Path) -> dict[str, set[str]]:
+    layout = DataLayout(volume_root)
+    names: dict[str, set[str]] = {}
+    for camera_id in layout.camera_ids():
+        for _dir, _subdirs, files in os.walk(layout.camera_dir(camera_id)):
+            names.setdefault(camera_id, set()).update(
+                f for f in files if frame_timestamp(f) is not None
+            )
+    return names
+
+
+@pytest.mark.sshd
+@pytest.mark.slow
+def test_rotation_during_collection_loses_no_frame_and_resumes(
+    local_fleet: Any, tmp_path: Path
+) -> None:
+    fleet = local_fleet(nodes=1, period=5, https=False, cameras=6)
+    node = discover(fleet.stack, [NODE])[0]
+    old_volume = fleet.node(NODE).volume_id
+    cameras = parse_cameras(_fetch_json(fleet.catalog_url))[:3]
+    _assign(fleet, node, cameras)
+    time.sleep(6)  # more than a period: some closed periods, one open, on the old volume
+
+    # Break S3 for the first run: sync cannot verify, so the old volume must survive.
+    save_stack(replace(fleet.stack, bucket=f"missing-{uuid.uuid4().hex[:8]}"))
+    runner = CliRunner()
+    first = runner.invoke(app, ["rotate-volumes", NODE, "--force", "--json"])
+    assert first.exit_code == 1, first.output
+    (failed,) = json.loads(first.stdout)["nodes"]
+    assert failed["error"].startswith(
+        f"{NODE}: syncing the old volume {old_volume} failed, so it is kept (draining): "
+    )
+    assert failed["error"].endswith(
+        f"; rerun `cctview-fleet rotate-volumes {NODE}` to resume (the state is in the tags)"
+    )
+    assert first.stderr.strip() == f"error: rotate-volumes failed on 1 of 1 nodes: {NODE}"
+    ec2 = Ec2Volumes(fleet.stack, poll=0.1)
+    volumes = {v.volume_id: v for v in ec2.node_volumes(NODE)}
+    assert volumes[old_volume].rotation == "draining"
+    (new_volume,) = (v.volume_id for v in volumes.values() if v.generation == 2)
+    paths = fleet.paths(NODE)
+    assert paths.data.resolve().name == new_volume  # frames already land on the new volume
+    assert (paths.volumes / old_volume / "frames").is_dir()
+
+    save_stack(fleet.stack)  # S3 is back: the rerun resumes from the tags (no --force)
+    second = runner.invoke(app, ["rotate-volumes", NODE, "--drain-timeout", "60", "--json"])
+    assert second.exit_code == 0, second.output
+    (result,) = json.loads(second.stdout)["nodes"]
+    assert (result["outcome"], result["old_fate"], result["new_volume"]) == (
+        "resumed",
+        "deleted",
+        new_volume,
+    )
+    assert old_volume not in {v.volume_id for v in ec2.node_volumes(NODE)}
+    assert not (paths.volumes / old_volume).exists()
+
+    time.sleep(2)  # collection goes on on the new volume
+    _assign(fleet, node, [])
+    time.sleep(2.5)  # requests in flight land
+    stats = _fetch_json(f"{fleet.simulator_url}/_sim/stats")["cameras"]
+    moto = MotoServer(fleet.moto_url, None, tmp_path / "unused.log")  # type: ignore[arg-type]
+    in_s3 = _frames_in_s3(fleet, moto)
+    on_new = _frames_on(paths.volumes / new_volume)
+    for camera in cameras:
+        served = stats[camera.id]
+        assert not served["faults"], f"{camera.id} had faults: {served['faults']}"
+        before, after = in_s3.get(camera.id, set()), on_new.get(camera.id, set())
+        assert min(before) < max(after), "frames on both sides of the switch"
+        # Periods of the new volume may be in S3 too: every frame counted once.
+        assert len(before | after) == served["new"] > 5, (camera.id, len(before | after), served)
