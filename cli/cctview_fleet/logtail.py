@@ -109,10 +109,14 @@ def read_node(
     lines: int | None,
     follow: bool,
     keep: Callable[[str], bool],
+    path: str | None = None,
     delays: Sequence[float] = RECONNECT_DELAYS,
 ) -> None:
-    """Put the node's log lines on ``out``; when following, reconnect until ``stop``."""
-    path = log_path(node, connections)
+    """Put the node's log lines on ``out``; when following, reconnect until ``stop``.
+
+    ``path`` is the log file; by default the agent's status names it.
+    """
+    path = path or log_path(node, connections)
     command = tail_command(path, lines=lines, follow=follow)
     attempt = 0
     while not stop.is_set():
