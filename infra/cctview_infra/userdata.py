@@ -169,8 +169,9 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         script += _volume_step(label, mount_point, user)
     else:
         script += (
-            "step \"4/5 no Pulumi data volume: rotate-volumes owns this node's volumes; "
-            'run cctview-fleet rotate-volumes $NODE --force"\n'
+            "step \"4/5 no Pulumi data volume: rotate-volumes owns this node's volumes. Attach "
+            "its newest data volume (tag cctview:node=$NODE) in EC2, then run: cctview-agent "
+            'volume prepare --volume-id VOL && cctview-agent volume switch --volume-id VOL"\n'
         )
     if user:
         script += (

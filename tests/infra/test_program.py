@@ -220,7 +220,7 @@ def test_after_rotation_pulumi_leaves_the_cli_volumes_alone(
     user_data = {r.inputs["tags"]["cctview:node"]: r.inputs["userData"]
                  for r in mocks.of_type(INSTANCE)}  # fmt: skip
     assert "VOLUME_ID=''" in user_data["node-01"]
-    assert "rotate-volumes" in user_data["node-01"]
+    assert "rotate-volumes owns this node's volumes" in user_data["node-01"]
     looked_up = [
         args for token, args in mocks.calls if token == "aws:ebs/getEbsVolumes:getEbsVolumes"
     ]

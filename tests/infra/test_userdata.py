@@ -125,8 +125,8 @@ def test_unit_user_is_created_when_the_unit_names_one(agent_wheel: AgentWheel) -
 
 def test_a_node_without_a_pulumi_volume_says_what_to_do(agent_wheel: AgentWheel) -> None:
     script = render_user_data(spec_for(agent_wheel, None), "[Service]\nExecStart=/bin/true\n")
-    assert "volume prepare" not in script
-    assert "run cctview-fleet rotate-volumes $NODE --force" in script
+    assert "volume prepare --volume-id \"$VOLUME_ID\"" not in script
+    assert "Attach its newest data volume (tag cctview:node=$NODE) in EC2" in script
 
 
 def test_oversized_user_data_is_refused(agent_wheel: AgentWheel) -> None:
