@@ -257,8 +257,16 @@ def test_unknown_host_key_is_refused_until_trusted(fleet: Any):
         known_hosts.write_text(saved)
 
 
-def test_unreachable_and_terminated_nodes_are_rows_with_reasons(local_fleet: Any):
-    fleet = local_fleet(nodes=3, cameras=10, period=60)
+def test_unreachable_and_terminated_nodes_are_rows_with_reasons(local_fleet: Any, tmp_path: Path):
+    fleet = local_fleet(nodes=3, cameras=20, period=60)
+    listed = cli("assign", "--cameras", "all", "--cameras-per-node", "1000", "--dry-run", "--json")
+    ids = sorted(i for shard in json.loads(listed.stdout)["assignment"].values() for i in shard)
+    selection = tmp_path / "six.txt"
+    selection.write_text("\n".join(ids[:6]) + "\n")
+    first = cli("assign", "--cameras", str(selection), "--cameras-per-node", "3", "--json")
+    assert first.exit_code == 0, first.output
+    before = json.loads(first.stdout)["assignment"]
+
     sshd = next(p for p in fleet.state.processes if p.role == "sshd" and p.node == "node-02")
     os.killpg(sshd.pid, signal.SIGTERM)
     aws.ec2(fleet.stack).terminate_instances(InstanceIds=[fleet.node("node-03").instance_id])
@@ -270,9 +278,25 @@ def test_unreachable_and_terminated_nodes_are_rows_with_reasons(local_fleet: Any
     nodes = {n["node"]: n for n in json.loads(result.stdout)["nodes"]}
     assert nodes["node-01"]["ok"] is True
     assert nodes["node-02"]["error_kind"] == "UnreachableError"
-    assert "connection refused" in nodes["node-02"]["error"]
+    assert "node-02: cannot connect to 127.0.0.1:" in nodes["node-02"]["error"]
     assert nodes["node-03"]["error"] == (
         f"node-03: instance {fleet.node('node-03').instance_id} is terminated: terminated on "
         "the cloud side; run `pulumi up` to replace it"
     )
     assert result.stderr == "error: status failed on 2 of 3 nodes: node-02, node-03\n"
+
+    # assign: node-02 cannot be read, so its part comes from the S3 record; node-03 is gone, so
+    # exactly its cameras move; the push reaches node-01 and fails on node-02, said in one line.
+    plan = cli("assign", "--cameras", str(selection), "--cameras-per-node", "3", "--json")
+    assert plan.exit_code == 1
+    assert plan.stderr == "error: assign failed on 1 of 2 nodes: node-02\n"
+    document = json.loads(plan.stdout)
+    assert document["current_read_from"] == {"node-01": "node", "node-02": "s3", "node-03": "s3"}
+    assert document["skipped_nodes"] == {"node-03": "terminated"}
+    moved = document["diff"]["moved"]
+    assert len(moved) == document["minimum_moves"] == len(before["node-03"]) == 2
+    assert {m["from"] for m in moved} == {"node-03"}
+    assert set(before["node-01"]) <= set(document["assignment"]["node-01"])
+    assert set(before["node-02"]) <= set(document["assignment"]["node-02"])
+    assert "error" in document["pushed"]["node-02"]
+    assert assigned_on_node(fleet, "node-01") == document["assignment"]["node-01"]
