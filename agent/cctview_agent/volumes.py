@@ -1,4 +1,4 @@
-"""Data volumes on a node: prepare a new one, switch the agent to it, drain and retire the old.
+"""Data volumes on a node: prepare a new one and switch the agent to it (drain.py retires the old).
 
     <volumes_root>/<vol-id>/            one folder (a mount point in block mode) per volume
     <volumes_root>/<vol-id>/.cctview-volume   the volume's id, written when it was prepared
@@ -12,16 +12,14 @@ volume under ``volumes_root``, so a period split by a switch ends with a manifes
 
 A volume is retired only when it is not active and every period on it has a sync receipt (the
 syncer writes one only after it verified the object in S3). That rule lives here, on the node,
-so no operator tool can delete a volume whose frames are not safe.
+so no operator tool can delete a volume whose frames are not safe (:mod:`cctview_agent.drain`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +27,9 @@ from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError, DataVolumeError
-from cctview_agent.layout import DataLayout, frame_timestamp
-from cctview_agent.periods import Period
 
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,32}$")
+FSTAB = Path("/etc/fstab")
 MARKER = ".cctview-volume"
 RETIRED_PREFIX = ".retired-"
 
@@ -136,8 +133,13 @@ def prepare_volume(
     attachment_device: str | None = None,
     size_gib: int | None = None,
     by_id_dir: Path = Path("/dev/disk/by-id"),
+    fstab: Path | None = FSTAB,
 ) -> PrepareResult:
-    """Make ``volume_id`` a usable data root under ``volumes_root``; safe to run again."""
+    """Make ``volume_id`` a usable data root under ``volumes_root``; safe to run again.
+
+    In block mode the volume also gets an ``fstab`` line (by label, ``nofail``), so a reboot
+    mounts it again before the agent starts instead of leaving an empty folder on the root disk.
+    """
     path = volume_path(config, volume_id)
     chosen = resolve_mode(config, mode, device=device)
     if retired_marker(config, volume_id).exists():
@@ -149,6 +151,7 @@ def prepare_volume(
     if chosen == "folder":
         _finish(path, volume_id)
         return PrepareResult(volume_id, path, chosen)
+    label = blockdevices.volume_label(volume_id)
     if blockdevices.is_mounted(path):
         if not _check_marker(path, volume_id):
             raise DataVolumeError(
@@ -156,6 +159,8 @@ def prepare_volume(
                 volume_id=volume_id,
             )
         (path / "frames").mkdir(exist_ok=True)
+        if fstab is not None:
+            add_fstab_line(fstab, label, path)
         return PrepareResult(volume_id, path, chosen, device=device)
     found = (
         Path(device)
@@ -171,7 +176,6 @@ def prepare_volume(
             "is it attached? wait for the attachment and retry, or pass --device",
             volume_id=volume_id,
         )
-    label = blockdevices.volume_label(volume_id)
     filesystem = blockdevices.probe(found)
     formatted = False
     if filesystem is None:
@@ -196,7 +200,33 @@ def prepare_volume(
     except DataVolumeError:
         blockdevices.umount(path)
         raise
+    if fstab is not None:
+        add_fstab_line(fstab, label, path)
     return PrepareResult(volume_id, path, chosen, str(found), formatted, mounted_now=True)
+
+
+def fstab_line(label: str, mount_point: Path) -> str:
+    """The same line the first boot writes for generation 1 (cctview_infra.userdata)."""
+    return f"LABEL={label} {mount_point} ext4 noatime,nofail 0 2"
+
+
+def add_fstab_line(fstab: Path, label: str, mount_point: Path) -> None:
+    text = fstab.read_text() if fstab.exists() else ""
+    if any(line.split()[:1] == [f"LABEL={label}"] for line in text.splitlines()):
+        return
+    if text and not text.endswith("\n"):
+        text += "\n"
+    write_atomic(fstab, f"{text}{fstab_line(label, mount_point)}\n".encode(), fsync=True)
+
+
+def remove_fstab_line(fstab: Path, label: str) -> None:
+    try:
+        lines = fstab.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    kept = [line for line in lines if line.split()[:1] != [f"LABEL={label}"]]
+    if kept != lines:
+        write_atomic(fstab, "".join(kept).encode(), fsync=True)
 
 
 # -- switch --------------------------------------------------------------------------------
@@ -255,241 +285,3 @@ def switch_volume(config: AgentConfig, volume_id: str) -> SwitchResult:
     finally:
         os.close(dir_fd)
     return SwitchResult(volume_id, previous, changed=True)
-
-
-# -- drain ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OpenPeriod:
-    camera_id: str
-    period: Period
-    frames: int
-    closable_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "camera_id": self.camera_id,
-            "period": self.period.key,
-            "frames": self.frames,
-            "closable_at": self.closable_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DrainStatus:
-    """Where the periods on one volume stand on their way to S3."""
-
-    volume_id: str
-    path: Path
-    exists: bool
-    active: bool
-    mounted: bool
-    retired: bool
-    verified: int = 0
-    unverified: tuple[str, ...] = ()  # "<camera>/<period-key>", complete but no receipt yet
-    open: tuple[OpenPeriod, ...] = field(default_factory=tuple)
-    frames: int = 0
-
-    @property
-    def drained(self) -> bool:
-        """Safe to let go: retired already, or inactive with every period verified in S3."""
-        return self.retired or (
-            self.exists and not self.active and not self.unverified and not self.open
-        )
-
-    @property
-    def next_closable_at(self) -> float | None:
-        return max((p.closable_at for p in self.open), default=None)
-
-    def reason(self) -> str:
-        """Why the volume is not drained, in one clause (empty when it is)."""
-        if self.drained:
-            return ""
-        if not self.exists:
-            return f"{self.path} does not exist (not mounted? run volume prepare to mount it)"
-        parts = []
-        if self.active:
-            parts.append("it is the active volume")
-        if self.unverified:
-            parts.append(f"{len(self.unverified)} complete periods are not yet verified in S3")
-        if self.open:
-            when = time.strftime("%H:%M:%S", time.gmtime(self.next_closable_at or 0))
-            parts.append(f"{len(self.open)} periods are still open (closable at {when} UTC)")
-        return "; ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "volume_id": self.volume_id,
-            "path": str(self.path),
-            "exists": self.exists,
-            "active": self.active,
-            "mounted": self.mounted,
-            "retired": self.retired,
-            "drained": self.drained,
-            "verified": self.verified,
-            "unverified": list(self.unverified),
-            "open": [p.to_dict() for p in self.open],
-            "next_closable_at": self.next_closable_at,
-            "frames": self.frames,
-            "reason": self.reason(),
-        }
-
-
-def _receipts(layout: DataLayout) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
-    try:
-        cameras = list(os.scandir(layout.synced_root))
-    except FileNotFoundError:
-        return found
-    for camera in cameras:
-        if camera.is_dir():
-            for name in os.listdir(camera.path):
-                if name.endswith(".json") and not name.startswith("."):
-                    found.add((camera.name, name[: -len(".json")]))
-    return found
-
-
-def _open_periods(
-    layout: DataLayout, settled: set[tuple[str, str]], length: int, grace: float
-) -> tuple[list[OpenPeriod], int]:
-    """Periods with frames but neither a manifest nor a receipt, and the number of frames."""
-    counts: dict[tuple[str, Period], int] = {}
-    total = 0
-    for camera_id in layout.camera_ids():
-        for dirpath, _dirs, names in os.walk(layout.camera_dir(camera_id)):
-            del dirpath
-            for name in names:
-                ts_ms = frame_timestamp(name)
-                if ts_ms is None:
-                    continue
-                total += 1
-                period = Period.containing(ts_ms, length)
-                if (camera_id, period.key) not in settled:
-                    counts[(camera_id, period)] = counts.get((camera_id, period), 0) + 1
-    periods = [
-        OpenPeriod(camera_id, period, frames, period.end + grace)
-        for (camera_id, period), frames in sorted(counts.items())
-    ]
-    return periods, total
-
-
-def drain_status(config: AgentConfig, volume_id: str) -> DrainStatus:
-    """Count the volume's periods: verified (receipt), complete but unverified, still open."""
-    path = volume_path(config, volume_id)
-    active = active_volume(config) == volume_id
-    retired = retired_marker(config, volume_id).exists()
-    mounted = blockdevices.is_mounted(path)
-    # An empty folder that is not a mount point is where a block volume is not mounted (yet).
-    exists = path.is_dir() and (mounted or any(path.iterdir()))
-    base = DrainStatus(volume_id, path, exists, active, mounted, retired)
-    if not exists or retired:
-        return base
-    layout = DataLayout(path)
-    receipts = _receipts(layout)
-    complete = {(camera_id, period.key) for camera_id, period, _path in layout.manifests()}
-    unverified = sorted(f"{c}/{k}" for c, k in complete - receipts)
-    open_periods, frames = _open_periods(layout, complete | receipts, config.period, config.grace)
-    return DrainStatus(
-        volume_id,
-        path,
-        exists=True,
-        active=active,
-        mounted=mounted,
-        retired=False,
-        verified=len(receipts),
-        unverified=tuple(unverified),
-        open=tuple(open_periods),
-        frames=frames,
-    )
-
-
-# -- retire --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RetireResult:
-    volume_id: str
-    mode: str
-    verified: int
-    already: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "volume_id": self.volume_id,
-            "mode": self.mode,
-            "verified": self.verified,
-            "already": self.already,
-        }
-
-
-def retire_volume(config: AgentConfig, volume_id: str, *, mode: str | None = None) -> RetireResult:
-    """Let a drained volume go: unmount it (block) or remove its folder (folder mode).
-
-    Refused while the volume is active or any period on it lacks a sync receipt; the refusal
-    says which and what to do. Running it again after success is a no-op.
-    """
-    status = drain_status(config, volume_id)
-    chosen = resolve_mode(config, mode)
-    if status.retired:
-        # Finish a removal a crash interrupted; the marker says the volume was drained.
-        if status.mounted:
-            blockdevices.umount(status.path)
-        if status.path.is_dir():
-            shutil.rmtree(status.path) if chosen == "folder" else status.path.rmdir()
-        return RetireResult(volume_id, chosen, 0, already=True)
-    if not status.drained:
-        raise DataVolumeError(
-            f"refusing to retire {volume_id}: {status.reason()}; run `cctview-agent sync` "
-            "and retry once the open periods are closed",
-            volume_id=volume_id,
-        )
-    path = status.path
-    if status.mounted:
-        blockdevices.umount(path)
-        chosen = "block"
-    elif chosen == "block":
-        raise DataVolumeError(
-            f"{path} is not a mount point, so {volume_id} is not mounted here; mount it with "
-            f"`cctview-agent volume prepare --volume-id {volume_id}` or pass --mode folder",
-            volume_id=volume_id,
-        )
-    # The marker goes first: a crash half-way through the removal leaves a volume known retired.
-    write_atomic(retired_marker(config, volume_id), f"{status.verified}\n".encode(), fsync=True)
-    if chosen == "folder":
-        shutil.rmtree(path)
-    else:
-        path.rmdir()  # the empty mount point
-    return RetireResult(volume_id, chosen, status.verified)
-
-
-# -- list ----------------------------------------------------------------------------------
-
-
-def list_volumes(config: AgentConfig) -> list[dict[str, Any]]:
-    """Every volume folder under ``volumes_root`` with its drain state and disk use."""
-    active = active_volume(config)
-    try:
-        names = sorted(os.listdir(config.volumes_root))
-    except FileNotFoundError:
-        names = []
-    rows = []
-    for name in names:
-        if not VOLUME_ID.match(name) or not (config.volumes_root / name).is_dir():
-            continue
-        status = drain_status(config, name)
-        usage = shutil.disk_usage(status.path)
-        rows.append(
-            {
-                **status.to_dict(),
-                "active": name == active,
-                "disk": {
-                    "total_bytes": usage.total,
-                    "free_bytes": usage.free,
-                    "used_percent": round((usage.total - usage.free) / usage.total * 100, 1)
-                    if usage.total
-                    else 0.0,
-                },
-            }
-        )
-    return rows

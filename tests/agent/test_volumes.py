@@ -19,20 +19,13 @@ import pytest
 from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig, config_from_mapping
+from cctview_agent.drain import drain_status, list_volumes, retire_volume
 from cctview_agent.errors import ConfigError, DataVolumeError
 from cctview_agent.layout import DataLayout
 from cctview_agent.main import main
 from cctview_agent.manifests import FrameRecord, Manifest, frame_digest
 from cctview_agent.periods import Period
-from cctview_agent.volumes import (
-    MARKER,
-    active_volume,
-    drain_status,
-    list_volumes,
-    prepare_volume,
-    retire_volume,
-    switch_volume,
-)
+from cctview_agent.volumes import MARKER, active_volume, prepare_volume, switch_volume
 
 OLD = "vol-0aaaaaaaaaaaaaaa1"
 NEW = "vol-0bbbbbbbbbbbbbbb2"
@@ -309,12 +302,20 @@ def test_block_mode_on_a_loop_device_found_by_its_ebs_id(tmp_path: Path, loop_de
     by_id = tmp_path / "by-id"
     by_id.mkdir()
     (by_id / f"{blockdevices.BY_ID_PREFIX}{blockdevices.ebs_serial(NEW)}").symlink_to(loop_device)
-    result = prepare_volume(config, NEW, by_id_dir=by_id)
+    fstab = tmp_path / "fstab"
+    fstab.write_text("# static file system information\n")
+    result = prepare_volume(config, NEW, by_id_dir=by_id, fstab=fstab)
     mount_point = tmp_path / "volumes" / NEW
+    label = blockdevices.volume_label(NEW)
+    assert fstab.read_text().splitlines() == [
+        "# static file system information",
+        f"LABEL={label} {mount_point} ext4 noatime,nofail 0 2",  # remounted after a reboot
+    ]
     assert (result.mode, result.formatted, result.mounted_now) == ("block", True, True)
     assert os.path.ismount(mount_point)
     assert blockdevices.probe(loop_device) == ("ext4", blockdevices.volume_label(NEW))
-    again = prepare_volume(config, NEW, by_id_dir=by_id)  # already mounted: nothing to do
+    again = prepare_volume(config, NEW, by_id_dir=by_id, fstab=fstab)  # mounted: nothing to do
+    assert len(fstab.read_text().splitlines()) == 2
     assert not again.formatted and not again.mounted_now
 
     switch_volume(config, NEW)
@@ -324,17 +325,18 @@ def test_block_mode_on_a_loop_device_found_by_its_ebs_id(tmp_path: Path, loop_de
 
     # Remount (as after a reboot): found again by its label, never formatted twice.
     subprocess.run(["umount", str(mount_point)], check=True)
-    remount = prepare_volume(config, NEW, by_id_dir=tmp_path / "nothing")
+    remount = prepare_volume(config, NEW, by_id_dir=tmp_path / "nothing", fstab=fstab)
     assert remount.mounted_now and not remount.formatted
     assert len(DataLayout(mount_point).frames_in(CAMERA, period)) == 5
 
     switch_volume(config, OLD)  # make NEW the old one, then drain it
     with pytest.raises(DataVolumeError, match=r"not yet verified|still open"):
-        retire_volume(config, NEW)
+        retire_volume(config, NEW, fstab=fstab)
     close_period(mount_point, period)
     write_receipt(mount_point, period)
-    retired = retire_volume(config, NEW)
+    retired = retire_volume(config, NEW, fstab=fstab)
     assert retired.mode == "block" and retired.verified == 1
+    assert fstab.read_text() == "# static file system information\n"
     assert not mount_point.exists()
     assert not any(row["volume_id"] == NEW for row in list_volumes(config))
 
@@ -346,5 +348,5 @@ def test_block_mode_refuses_to_format_a_device_holding_a_file_system(
     subprocess.run(["mkfs.ext4", "-q", "-L", "somebody", str(loop_device)], check=True)
     config = make_node(tmp_path, mode="block")
     with pytest.raises(DataVolumeError, match="refusing to format a device that holds data"):
-        prepare_volume(config, NEW, device=str(loop_device))
+        prepare_volume(config, NEW, device=str(loop_device), fstab=tmp_path / "fstab")
     assert blockdevices.probe(loop_device) == ("ext4", "somebody")

@@ -10,18 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from cctview_agent.config import load_config
+from cctview_agent.drain import drain_status, list_volumes, retire_volume
 from cctview_agent.errors import ConfigError
-from cctview_agent.volumes import (
-    check_volume_id,
-    drain_status,
-    list_volumes,
-    prepare_volume,
-    retire_volume,
-    switch_volume,
-)
+from cctview_agent.volumes import FSTAB, check_volume_id, prepare_volume, switch_volume
 
 
 def _volume_id(text: str) -> str:
@@ -51,6 +46,7 @@ def add_parser(subparsers: Any) -> None:
     )
     prepare.add_argument("--size-gib", type=int, help="the volume's size in EC2, checked on Xen")
     _mode(prepare)
+    _fstab(prepare)
     prepare.set_defaults(handler=_prepare)
 
     switch = actions.add_parser("switch", help="point data_dir at a prepared volume (atomic)")
@@ -69,6 +65,7 @@ def add_parser(subparsers: Any) -> None:
     )
     retire.add_argument("--volume-id", required=True, type=_volume_id)
     _mode(retire)
+    _fstab(retire)
     retire.set_defaults(handler=_retire)
 
     listing = actions.add_parser("list", help="the volumes under volumes_dir")
@@ -82,6 +79,15 @@ def _mode(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "block", "folder"),
         default=None,
         help="block: an EBS device; folder: a plain folder (local fleet); default: the config",
+    )
+
+
+def _fstab(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fstab",
+        type=Path,
+        default=FSTAB,
+        help=f"block mode: the fstab that remounts the volume at boot (default {FSTAB})",
     )
 
 
@@ -99,6 +105,7 @@ def _prepare(args: argparse.Namespace) -> int:
         device=device,
         attachment_device=args.attachment_device,
         size_gib=args.size_gib,
+        fstab=args.fstab,
     )
     _print(result.to_dict())
     return 0
@@ -128,7 +135,9 @@ def _drain(args: argparse.Namespace) -> int:
 
 
 def _retire(args: argparse.Namespace) -> int:
-    result = retire_volume(load_config(args.config), args.volume_id, mode=args.mode)
+    result = retire_volume(
+        load_config(args.config), args.volume_id, mode=args.mode, fstab=args.fstab
+    )
     _print(result.to_dict())
     return 0
 
