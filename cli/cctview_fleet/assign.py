@@ -24,8 +24,9 @@ from typing import Any
 
 from cctview_agent.cameras import Camera
 from cctview_fleet.errors import AssignmentError
+from cctview_fleet.planning import DEFAULT_CAMERAS_PER_NODE  # one default, shared with `plan`
 
-DEFAULT_CAMERAS_PER_NODE = 21
+__all__ = ["DEFAULT_CAMERAS_PER_NODE", "Assignment", "AssignmentDiff", "Move", "Plan", "plan"]
 
 
 @dataclass(frozen=True, slots=True)
