@@ -213,5 +213,5 @@ def _volume_step(label: str, mount_point: Path, user: str | None) -> str:
         f"grep -q {q('LABEL=' + label + ' ')} /etc/fstab || echo {q(fstab)} >> /etc/fstab\n"
     )
     if user:
-        step += f"chown {q(user)}: {q(str(mount_point))}\n"
+        step += f"chown -R {q(user)}: {q(str(mount_point))}\n"  # frames/ made by prepare
     return step

@@ -119,13 +119,14 @@ def test_unit_user_is_created_when_the_unit_names_one(agent_wheel: AgentWheel) -
     unit = "[Service]\nUser=cctview\nExecStart=/usr/local/bin/cctview-agent run\n"
     script = render_user_data(spec_for(agent_wheel), unit)
     assert "useradd --system" in script and "chown -R cctview: /var/lib/cctview" in script
+    assert f"chown -R cctview: /mnt/cctview/{VOLUME}" in script  # the agent writes frames there
     root = render_user_data(spec_for(agent_wheel), "[Service]\nExecStart=/bin/true\n")
     assert "useradd" not in root
 
 
 def test_a_node_without_a_pulumi_volume_says_what_to_do(agent_wheel: AgentWheel) -> None:
     script = render_user_data(spec_for(agent_wheel, None), "[Service]\nExecStart=/bin/true\n")
-    assert "volume prepare --volume-id \"$VOLUME_ID\"" not in script
+    assert 'volume prepare --volume-id "$VOLUME_ID"' not in script
     assert "Attach its newest data volume (tag cctview:node=$NODE) in EC2" in script
 
 
