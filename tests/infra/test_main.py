@@ -72,6 +72,11 @@ def test_dev_stack_declares_the_documented_fleet(preview: bool) -> None:
         ),
         ({"aws:region": None}, "config aws:region is required"),
         ({"cctview-fleet:nodeCuont": "3"}, "config cctview-fleet:nodeCuont is not a setting"),
+        (
+            {"cctview-fleet:policyEnforcement": json.dumps({"t2-famly": "advisory"})},
+            "config cctview-fleet:policyEnforcement names no policy 't2-famly'; policies: "
+            "t2-family, imdsv2-required,",
+        ),
     ],
 )
 def test_config_errors_stop_the_program_with_one_clean_line(
