@@ -25,7 +25,7 @@ import paramiko
 from cctview_fleet.errors import HostKeyError, NodeError, RemoteCommandError, UnreachableError
 from cctview_fleet.hostkeys import fingerprint, host_key_name
 from cctview_fleet.inventory import Node
-from cctview_fleet.stacks import Stack
+from cctview_fleet.stacks import Stack, cctview_home
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 KEEPALIVE_SECONDS = 15
@@ -61,8 +61,6 @@ class SshSettings:
     def for_stack(
         cls, stack: Stack, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     ) -> SshSettings:
-        from cctview_fleet.stacks import cctview_home
-
         known = (
             Path(stack.known_hosts).expanduser()
             if stack.known_hosts

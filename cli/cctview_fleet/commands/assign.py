@@ -6,7 +6,7 @@ the current assignment, pushes and records; this module wires flags to them and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -82,7 +82,6 @@ class AssignOutcome:
     skipped: dict[str, str]  # nodes left out of the plan, and why
     pushed: FleetResult[dict[str, Any]] | None = None
     record_key: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run_assign(

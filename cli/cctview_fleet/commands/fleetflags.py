@@ -51,7 +51,7 @@ ConnectTimeoutOption = Annotated[
 ]
 NodesArgument = Annotated[
     list[str] | None,
-    typer.Argument(metavar="[NODE]...", help="Nodes by name (default: all).", show_default=False),
+    typer.Argument(metavar="NODE", help="Nodes by name (default: all).", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
