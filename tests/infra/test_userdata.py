@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +175,31 @@ def test_wheel_build_is_reproducible_cached_and_follows_the_sources(
 def test_wheel_build_refuses_a_folder_without_a_project(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"has no pyproject\.toml"):
         build_agent_wheel(tmp_path, tmp_path / "out")
+
+
+def test_first_boot_fetches_the_wheel_from_s3_and_checks_it(
+    script: str, agent_wheel: AgentWheel, moto_server: Any, s3_bucket: str, tmp_path: Path
+) -> None:
+    """The script's own download code and digest check, against a real S3 endpoint (moto)."""
+    client = moto_server.client("s3")
+    client.put_object(Bucket=s3_bucket, Key=agent_wheel.key, Body=agent_wheel.path.read_bytes())
+    download = re.search(r"<<'(\w+)'\n(import sys\n.*?)\n\1\n", script, re.DOTALL)
+    assert download, "the script has no download step"
+    (check,) = [s for s in script.splitlines() if "sha256sum --check" in s]
+    dest = tmp_path / agent_wheel.filename
+    env = {**os.environ, **moto_server.env, "AGENT_SHA256": agent_wheel.sha256,
+           "AGENT_WHEEL": str(dest)}  # fmt: skip
+
+    def first_boot() -> int:
+        fetched = subprocess.run(
+            [sys.executable, "-", "us-east-1", s3_bucket, agent_wheel.key, str(dest)],
+            input=download.group(2), text=True, env=env, capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert fetched.returncode == 0, fetched.stderr
+        return subprocess.run(["bash", "-c", check], env=env, capture_output=True).returncode
+
+    assert first_boot() == 0
+    assert dest.read_bytes() == agent_wheel.path.read_bytes()
+    # Someone with write access to the bucket swaps the object: the node refuses it.
+    client.put_object(Bucket=s3_bucket, Key=agent_wheel.key, Body=b"PK\x03\x04 not the agent")
+    assert first_boot() != 0
