@@ -102,21 +102,22 @@ def test_hang_times_the_client_out_without_blocking_the_server(sim):
     stuck, healthy = CAMERAS.take(sim, 2)
     sim.set_faults(f"hang={stuck}")
 
-    async def both() -> tuple[BaseException | None, int, float]:
-        hung = asyncio.create_task(_get(sim, stuck, timeout=0.8))
+    async def both() -> tuple[BaseException | None, int, bool]:
+        hung = asyncio.create_task(_get(sim, stuck, timeout=1.2))
         await asyncio.sleep(0.1)
-        started = time.monotonic()
         status, _, _ = await _get(sim, healthy)
-        elapsed = time.monotonic() - started
+        # Answered while the other request still hangs: a blocked server (which would need
+        # HANG_LIMIT > 1.2 s) could only answer after the hung client gave up.
+        still_hanging = not hung.done()
         try:
             await hung
         except TimeoutError as error:
-            return error, status, elapsed
-        return None, status, elapsed
+            return error, status, still_hanging
+        return None, status, still_hanging
 
-    error, status, elapsed = asyncio.run(both())
+    error, status, still_hanging = asyncio.run(both())
     assert isinstance(error, TimeoutError)
-    assert status == 200 and elapsed < 0.5  # another camera is served meanwhile
+    assert status == 200 and still_hanging
     assert faults_of(sim, stuck) == {"hang": 1}
     # The client gave up: its handler is cancelled, nothing stays in flight.
     deadline = time.monotonic() + 3
@@ -155,9 +156,9 @@ def test_drip_sends_a_few_bytes_at_a_time(sim):
                 received += len(chunk)
             return response.content_length or 0, received
 
-    promised, received = asyncio.run(read_for(1.0))
+    promised, received = asyncio.run(read_for(1.5))
     assert promised > 15_000  # the headers promise a whole frame...
-    assert 0 < received < 2_000  # ...but about 512 bytes a second arrive
+    assert 0 < received < 2_500  # ...but about 512 bytes a second arrive
     assert faults_of(sim, slow) == {"drip": 1}
 
 
