@@ -151,14 +151,17 @@ def _open_periods(
     return periods, total
 
 
-def drain_status(config: AgentConfig, volume_id: str) -> DrainStatus:
+def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None) -> DrainStatus:
     """Count the volume's periods: verified (receipt), complete but unverified, still open."""
     path = volume_path(config, volume_id)
     active = active_volume(config) == volume_id
     retired = retired_marker(config, volume_id).exists()
     mounted = blockdevices.is_mounted(path)
-    # An empty folder that is not a mount point is where a block volume is not mounted (yet).
-    exists = path.is_dir() and (mounted or any(path.iterdir()))
+    # In block mode an empty folder that is not a mount point is where the volume is not mounted
+    # (after a reboot, on a replaced instance): "not there", never "empty, so drained".
+    exists = path.is_dir() and (
+        mounted or resolve_mode(config, mode) == "folder" or any(path.iterdir())
+    )
     base = DrainStatus(volume_id, path, exists, active, mounted, retired)
     if not exists or retired:
         return base
@@ -208,8 +211,8 @@ def retire_volume(
     Refused while the volume is active or any period on it lacks a sync receipt; the refusal
     says which and what to do. Running it again after success is a no-op.
     """
-    status = drain_status(config, volume_id)
     chosen = resolve_mode(config, mode)
+    status = drain_status(config, volume_id, mode=chosen)
     if status.retired:
         # Finish a removal a crash interrupted; the marker says the volume was drained.
         if status.mounted:

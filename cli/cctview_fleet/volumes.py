@@ -141,8 +141,10 @@ class NodeRotation:
         else:
             used = self.agent.disk_used_percent()
             if not self.options.force and (used is None or used < self.options.threshold):
-                shown = "unknown" if used is None else f"{used:g}%"
-                return Rotation(self.node.name, "skipped", used, steps=(f"disk {shown} used",))
+                shown = (
+                    "use unknown (no active volume? --force)" if used is None else f"{used:g}% used"
+                )
+                return Rotation(self.node.name, "skipped", used, steps=(f"disk {shown}",))
             old = self._active(volumes)
             old_id = old.volume_id
             new = self._create(old)
@@ -166,12 +168,10 @@ class NodeRotation:
     # -- the new volume ----------------------------------------------------------------------
 
     def _active(self, volumes: list[DataVolume]) -> DataVolume:
+        """The volume the agent writes to now: the one the rotation replaces."""
         active = self.agent.active_volume()
         if active is None:
-            raise VolumeError(
-                f"{self.node.name}: the agent's data_dir is not a link to a volume under "
-                "volumes_dir, so there is nothing to rotate; check the node's agent.toml"
-            )
+            return self._adopt(volumes)
         for volume in volumes:
             if volume.volume_id == active:
                 return volume
@@ -179,6 +179,24 @@ class NodeRotation:
             f"{self.node.name}: the active volume {active} is not a data volume of stack "
             f"{self.ec2.stack.name!r} in EC2 (tags cctview:fleet/cctview:node); tag it first"
         )
+
+    def _adopt(self, volumes: list[DataVolume]) -> DataVolume:
+        """A node without an active volume: a replaced instance whose data volume (a later
+        generation, which Pulumi does not attach) was left detached. It is attached and mounted
+        again, and then replaced and drained like any old volume, so its frames reach S3."""
+        name = self.node.name
+        if not volumes:
+            raise VolumeError(
+                f"{name}: the node has no data volume in EC2; `pulumi up` gives it generation 1"
+            )
+        latest = volumes[-1]
+        self._step(f"no active volume: attaching {latest.volume_id} to drain it", done=False)
+        latest = self.ec2.attach(latest, self.node.instance_id)
+        self.agent.prepare(
+            latest.volume_id, attachment_device=latest.device, size_gib=latest.size_gib
+        )
+        self._step(f"re-attached and mounted {latest.volume_id} (no active volume)")
+        return latest
 
     def _create(self, old: DataVolume) -> DataVolume:
         generation = old.generation + 1

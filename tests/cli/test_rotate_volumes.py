@@ -298,6 +298,24 @@ def test_keep_old_and_snapshot(rig: Rig) -> None:
     assert rig.rotate(force=False, threshold=100.0).outcome == "skipped"  # nothing pending
 
 
+def test_a_replaced_instance_gets_its_detached_volume_back_and_drained(rig: Rig) -> None:
+    """After an instance replacement the node has no active volume and its generation-2 volume
+    is detached (Pulumi attaches generation 1 only): --force re-attaches and drains it."""
+    second = rig.rotate().new_volume
+    periods = closed_periods(rig.paths.volumes / second, 1)
+    rig.ec2.detach(rig.ec2.get(second))
+    rig.paths.data.unlink()  # the new instance's first boot found no volume to link
+
+    skipped = rig.rotate(force=False, threshold=0.0)
+    assert skipped.outcome == "skipped" and "no active volume" in skipped.steps[-1]
+    rotation = rig.rotate()
+    assert (rotation.old_volume, rotation.generation, rotation.old_fate) == (second, 3, "deleted")
+    assert rig.paths.data.resolve().name == rotation.new_volume
+    assert second not in rig.volumes()
+    receipt = DataLayout(rig.paths.volumes / second).receipt_path(CAMERA, periods[0])
+    assert not receipt.parent.parent.parent.exists()  # retired only after its receipt existed
+
+
 # -- the command line ----------------------------------------------------------------------
 
 
