@@ -231,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run([*assign, "--cameras-per-node", str(per_node)], env)
         watch(env, args.seconds)
         run(["status", "--stack", "local"], env)
+        if "logs" in commands:
+            run(["logs", "--stack", "local", "--no-follow", "--tail", "2"], env)
         if "sync-s3" in commands:
             run(["sync-s3", "--stack", "local"], env)
         else:
