@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cctview_fleet.commands.stack import stack_from_outputs
 from cctview_infra.agentpackage import AgentWheel
 from tests.infra.mocks import (
     ATTACHMENT,
@@ -227,3 +228,12 @@ def test_after_rotation_pulumi_leaves_the_cli_volumes_alone(
     filters = {f["name"]: f["values"] for f in looked_up[0]["filters"]}
     assert filters["tag:cctview:fleet"] == ["dev"]
     assert filters["tag-key"] == ["cctview:generation"]
+
+
+def test_stack_import_understands_the_outputs(dev_fleet: tuple[FleetMocks, dict[str, Any]]) -> None:
+    _, outputs = dev_fleet
+    stack = stack_from_outputs("dev", json.loads(json.dumps(outputs)), ssh_key="k", known_hosts="h")
+    assert (stack.bucket, stack.prefix, stack.region, stack.ssh_user) == (
+        outputs["bucket"], "cctview", "us-east-1", "admin",
+    )  # fmt: skip
+    assert stack.fleet_tag == (outputs["fleetTag"]["key"], outputs["fleetTag"]["value"])
