@@ -129,7 +129,14 @@ class Ec2Volumes:
         return error if isinstance(error, CredentialsError) else VolumeError(str(error))
 
     def create(
-        self, node: str, *, az: str, size_gib: int, volume_type: str, generation: int, tags: dict
+        self,
+        node: str,
+        *,
+        az: str,
+        size_gib: int,
+        volume_type: str,
+        generation: int,
+        tags: Mapping[str, str],
     ) -> DataVolume:
         """An encrypted volume of the next generation; the client token makes a retry idempotent."""
         all_tags = {

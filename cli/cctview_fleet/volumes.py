@@ -33,7 +33,9 @@ from typing import Any
 from cctview_fleet.ebsvolumes import (
     FROM_TAG,
     KEEP_CHOICE_TAG,
+    ROTATION_TAG,
     SNAPSHOT_CHOICE_TAG,
+    SNAPSHOT_TAG,
     DataVolume,
     Ec2Volumes,
 )
@@ -211,7 +213,7 @@ class NodeRotation:
             size_gib=old.size_gib,
             volume_type=old.volume_type,
             generation=generation,
-            tags={"cctview:rotation": "created", FROM_TAG: old.volume_id, **choices},
+            tags={ROTATION_TAG: "created", FROM_TAG: old.volume_id, **choices},
         )
         self._step(f"created {new.volume_id} (generation {generation}, {new.az})")
         return new
@@ -255,7 +257,7 @@ class NodeRotation:
         snapshot = self.options.snapshot or old.tags.get(SNAPSHOT_CHOICE_TAG) == "yes"
         keep = self.options.keep_old or old.tags.get(KEEP_CHOICE_TAG) == "yes"
         state = old.rotation if old.rotation in OLD_SIDE else "draining"
-        snapshot_id = old.tags.get("cctview:snapshot")
+        snapshot_id = old.tags.get(SNAPSHOT_TAG)
         if state == "draining":
             self._drain(old_id)
             self.ec2.tag(old_id, rotation="retired")
