@@ -32,7 +32,7 @@ DEBIAN_OWNER = (
 DEBIAN_12_NAME = "debian-12-amd64-*"
 ENFORCEMENT_LEVELS = ("mandatory", "advisory", "disabled")
 
-# key -> an example value for the error message (``pulumi config set <key> <example>``).
+# key -> the arguments of a ``pulumi config set`` that sets it (shown in error messages).
 EXAMPLES: dict[str, str] = {
     "nodeCount": "nodeCount 12",
     "instanceType": "instanceType t2.micro",
@@ -49,7 +49,7 @@ EXAMPLES: dict[str, str] = {
     "camerasPerNode": "camerasPerNode 21",
     "amiId": "amiId ami-0123456789abcdef0",
     "amiOwner": f"amiOwner {DEBIAN_OWNER}",
-    "amiNameFilter": f"amiNameFilter {DEBIAN_12_NAME}",
+    "amiNameFilter": f"amiNameFilter '{DEBIAN_12_NAME}'",
     "availabilityZone": "availabilityZone us-east-1a",
     "agentPeriod": "agentPeriod 3600",
     "policyEnforcement": "--path 'policyEnforcement.t2-family' advisory",
