@@ -324,7 +324,7 @@ class PolicyGuard:
         declared = DeclaredResource(
             type=args.type_,
             name=args.name,
-            props=args.props,
+            props=args.props or {},  # components declare none
             parent=parent,
             protect=bool(opts.protect),
             retain_on_delete=bool(opts.retain_on_delete),

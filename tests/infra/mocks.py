@@ -125,7 +125,7 @@ class FleetMocks(pulumi.runtime.Mocks):
             DeclaredResource(
                 type=args.type_,
                 name=args.name,
-                props=args.props,
+                props=args.props or {},
                 parent=getattr(opts.parent, "_name", None),
                 protect=bool(opts.protect),
                 retain_on_delete=bool(opts.retain_on_delete),
