@@ -56,7 +56,7 @@ def render_plan(plan: Plan, description: str) -> None:
     """The plan as two short paragraphs and one cost table, both S3 layouts side by side."""
     console.print(
         f"[bold]{plan.cameras} cameras[/] ({description}) at {plan.cameras_per_node} per node: "
-        f"[bold]{plan.nodes} nodes[/]"
+        f"[bold]{plan.nodes} node{'' if plan.nodes == 1 else 's'}[/]"
     )
     console.print(
         f"{plan.frames_per_day:,} frames/day at {plan.fps:g} fps x {plan.frame_bytes / 1000:g} KB"
