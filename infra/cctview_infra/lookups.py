@@ -29,6 +29,7 @@ class ObservedVolume:
     volume_id: str
     node: str
     generation: int
+    availability_zone: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def observe_volumes(stack: str) -> list[ObservedVolume]:
             generation = int(volume_tags.get(tags.GENERATION, "1"))
         except ValueError:
             generation = 1
-        observed.append(ObservedVolume(volume_id=volume_id, node=node, generation=generation))
+        observed.append(ObservedVolume(volume_id, node, generation, volume.availability_zone or ""))
     return observed
 
 
@@ -97,6 +98,13 @@ def newest_ami(owner: str, name_filter: str) -> str:
         ],
     )
     return image.id
+
+
+def fleet_zone(observed: Iterable[ObservedVolume]) -> str | None:
+    """The zone the fleet's volumes already live in: an existing fleet stays where its data is,
+    even if the region's list of zones changes (a new zone would replace every node)."""
+    zones = sorted({v.availability_zone for v in observed if v.availability_zone})
+    return zones[0] if zones else None
 
 
 def first_zone() -> str:

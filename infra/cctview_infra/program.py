@@ -18,7 +18,13 @@ from cctview_fleet.costs import Prices, free_tier_warnings
 from cctview_infra import tags
 from cctview_infra.agentpackage import AgentWheel, build_agent_wheel
 from cctview_infra.fleet import Fleet, FleetArgs
-from cctview_infra.lookups import first_zone, newest_ami, node_volumes, observe_volumes
+from cctview_infra.lookups import (
+    first_zone,
+    fleet_zone,
+    newest_ami,
+    node_volumes,
+    observe_volumes,
+)
 from cctview_infra.policies import PolicyContext, PolicyGuard
 from cctview_infra.settings import FleetSettings
 from cctview_infra.userdata import shipped_systemd_unit
@@ -39,14 +45,15 @@ def declare_fleet(
     ).install()
     for warning in free_tier_warnings(settings.node_count, settings.ebs_total_gib, prices):
         pulumi.log.warn(warning)
+    observed = observe_volumes(settings.stack)
     fleet = Fleet(
         f"cctview-{settings.stack}",
         FleetArgs(
             settings=settings,
             ami_id=settings.ami_id or newest_ami(settings.ami_owner, settings.ami_name_filter),
-            availability_zone=settings.availability_zone or first_zone(),
+            availability_zone=settings.availability_zone or fleet_zone(observed) or first_zone(),
             agent_wheel=agent_wheel or build_agent_wheel(agent_dir, wheel_dir),
-            volumes=node_volumes(observe_volumes(settings.stack)),
+            volumes=node_volumes(observed),
             systemd_unit=systemd_unit or shipped_systemd_unit(agent_dir),
         ),
     )

@@ -110,6 +110,7 @@ class FleetMocks(pulumi.runtime.Mocks):
                     return {
                         "id": volume_id,
                         "volumeId": volume_id,
+                        "availabilityZone": "us-east-1c",
                         "tags": {
                             "cctview:fleet": "dev",
                             "cctview:node": node,

@@ -218,6 +218,10 @@ def test_after_rotation_pulumi_leaves_the_cli_volumes_alone(
     attached = {r.name for r in mocks.of_type(ATTACHMENT)}
     assert attached == {"cctview-dev-node-03-data-attachment"}  # no re-attaching after rotation
     assert len(mocks.of_type(INSTANCE)) == 3
+    # an existing fleet stays in its volumes' zone, whatever the region lists first
+    assert {r.inputs["availabilityZone"] for r in mocks.of_type(INSTANCE)} == {"us-east-1c"}
+    tokens = [token for token, _ in mocks.calls]
+    assert "aws:index/getAvailabilityZones:getAvailabilityZones" not in tokens
     user_data = {r.inputs["tags"]["cctview:node"]: r.inputs["userData"]
                  for r in mocks.of_type(INSTANCE)}  # fmt: skip
     assert "VOLUME_ID=''" in user_data["node-01"]
