@@ -3,6 +3,7 @@ OpenSSH sshd per node and the real agents."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -19,7 +20,14 @@ from typer.testing import CliRunner
 from cctview_fleet import aws
 from cctview_fleet.app import app
 from cctview_fleet.devfleet import fleet as devfleet
-from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, marked
+from cctview_fleet.devfleet.processes import (
+    ProcessRecord,
+    is_alive,
+    marked,
+    spawn,
+    stop,
+    wait_for_log_line,
+)
 from cctview_fleet.devfleet.state import load_state, state_path
 from cctview_fleet.stacks import stack_path
 
@@ -280,3 +288,48 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path):
     assert home is not None
     assert marked(str(Path(home[1]) / "local")) == []
     assert not Path(home[1]).exists()  # removed without --keep
+
+
+# -- processes: start, check and stop by pid (real processes, no sshd needed) -----------------
+
+
+def _spawn(tmp_path: Path, code: str, name: str = "probe") -> ProcessRecord:
+    record = spawn(
+        name, "probe", [sys.executable, "-c", code], tmp_path / f"{name}.log", mark=str(tmp_path)
+    )
+    wait_for_log_line(record, "ready", timeout=20)
+    return record
+
+
+def test_stop_kills_what_ignores_sigterm(tmp_path):
+    stubborn = _spawn(
+        tmp_path,
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)",
+    )
+    assert stop([stubborn], timeout=0.5) == []
+    assert _gone(stubborn)
+
+
+def test_a_recycled_pid_is_never_signalled(tmp_path):
+    real = _spawn(tmp_path, "import time; print('ready', flush=True); time.sleep(60)")
+    assert real.start_ticks is not None
+    impostor = dataclasses.replace(real, start_ticks=real.start_ticks + 1)
+    assert not is_alive(impostor)
+    assert stop([impostor], timeout=0.5) == []
+    assert is_alive(real)  # a different start time: someone else's process, left alone
+    assert stop([real]) == []
+
+
+def test_marked_processes_and_their_children_are_found_and_stopped(tmp_path):
+    parent = _spawn(
+        tmp_path,
+        "import subprocess, sys, time; "
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"
+        " for _ in range(2)]; print('ready', flush=True); time.sleep(60)",
+    )
+    found = {record.pid for record in marked(str(tmp_path))}
+    assert parent.pid in found
+    assert len(found) == 3  # the parent and both children inherit the mark
+    assert stop([parent]) == []
+    assert marked(str(tmp_path)) == []

@@ -59,9 +59,7 @@ def start_ticks(pid: int) -> int | None:
     """The kernel's start time of ``pid`` in clock ticks, or None if it is gone or unknowable."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
-    except OSError:
+    except OSError:  # gone, or no /proc on this system
         return None
     # The command name is in parentheses and may itself hold spaces or parentheses.
     after = raw[raw.rindex(")") + 2 :].split()
