@@ -82,6 +82,7 @@ class Rotation:
     generation: int | None = None
     snapshot: str | None = None
     old_fate: str = ""  # deleted | kept
+    verified: int | None = None  # periods of the old volume verified in S3 before it went
     steps: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +95,7 @@ class Rotation:
             "generation": self.generation,
             "snapshot": self.snapshot,
             "old_fate": self.old_fate,
+            "verified": self.verified,
             "steps": list(self.steps),
         }
 
@@ -119,6 +121,7 @@ class NodeRotation:
         self.options = options
         self.on_step = on_step or (lambda _node, _text: None)
         self.steps: list[str] = []
+        self.verified: int | None = None
 
     def _step(self, text: str, *, done: bool = True) -> None:
         self.on_step(self.node.name, text)
@@ -164,6 +167,7 @@ class NodeRotation:
             new.generation,
             snapshot,
             fate,
+            self.verified,
             tuple(self.steps),
         )
 
@@ -294,6 +298,7 @@ class NodeRotation:
         while True:
             status = self.agent.drain_status(old_id)
             if status.get("drained"):
+                self.verified = int(status.get("verified") or 0)
                 self.agent.retire(old_id)
                 self._step(f"retired {old_id} on the node ({status.get('verified', 0)} verified)")
                 return

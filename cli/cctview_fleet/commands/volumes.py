@@ -50,8 +50,14 @@ def _row(rotation: Rotation) -> list[str]:
         rotation.new_volume or "-",
         "-" if rotation.generation is None else str(rotation.generation),
         fate or "-",
-        rotation.steps[-1] if rotation.steps else "",
+        _detail(rotation),
     ]
+
+
+def _detail(rotation: Rotation) -> str:
+    if rotation.verified is not None:
+        return f"{rotation.verified} periods verified in S3 first"
+    return rotation.steps[-1] if rotation.steps else ""
 
 
 def rotation_document(result: FleetResult[Rotation]) -> dict[str, Any]:
