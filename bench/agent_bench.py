@@ -97,13 +97,14 @@ def measure_agent(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any
     folder = work / f"agent-{n}"
     data = Path(tempfile.mkdtemp(prefix=f"agent-{n}-", dir=args.data_root))
     folder.mkdir()
-    with running_camsim(folder / "sim", cameras=n, refresh=1.0, https=True) as sim:
+    with running_camsim(folder / "sim", cameras=n, refresh=1.0, https=not args.http) as sim:
         ids = write_assignment(sim, folder / "assignment.json", n)
+        ca_line = f'ca_file = "{sim.cert_path}"\n' if sim.cert_path else ""
         config = folder / "agent.toml"
         config.write_text(
             f'data_dir = "{data}"\nassignment = "{folder / "assignment.json"}"\n'
             f'log_file = "{folder / "agent.log"}"\nstatus_file = "{folder / "status.json"}"\n'
-            f'ca_file = "{sim.cert_path}"\nreserve_bytes = 0\nperiod = 3600\n'
+            f"{ca_line}reserve_bytes = 0\nperiod = 3600\n"
         )
         agent = subprocess.Popen(
             [sys.executable, "-m", "cctview_agent.main", "--config", str(config), "run"],
@@ -159,8 +160,9 @@ def measure_baseline(n: int, args: argparse.Namespace, work: Path) -> dict[str, 
     folder = work / f"baseline-{n}"
     data = Path(tempfile.mkdtemp(prefix=f"baseline-{n}-", dir=args.data_root))
     folder.mkdir()
-    with running_camsim(folder / "sim", cameras=n, refresh=1.0, https=True) as sim:
+    with running_camsim(folder / "sim", cameras=n, refresh=1.0, https=not args.http) as sim:
         ids = write_assignment(sim, folder / "assignment.json", n)
+        ca_args = ["--ca-file", str(sim.cert_path)] if sim.cert_path else []
         parent = subprocess.Popen(
             [
                 sys.executable,
@@ -169,8 +171,7 @@ def measure_baseline(n: int, args: argparse.Namespace, work: Path) -> dict[str, 
                 str(folder / "assignment.json"),
                 "--out",
                 str(data),
-                "--ca-file",
-                str(sim.cert_path),
+                *ca_args,
             ]
         )
         try:
@@ -238,6 +239,7 @@ def main() -> int:
         default="/dev/shm" if os.path.isdir("/dev/shm") else None,
         help="where frames go (default /dev/shm: see docs/benchmarks.md)",
     )
+    parser.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     counts = [int(n) for n in args.cameras.split(",") if n.strip()]
@@ -261,6 +263,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "command": "python " + " ".join(["bench/agent_bench.py", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "data_root": args.data_root},
+        "transport": "http" if args.http else "https",
         "agent": rows,
         "baseline": baseline,
         "ratios": {

@@ -86,6 +86,8 @@ class PeriodCloser:
         tally = self.tallies.get(key)
         if tally is None:
             tally = self.tallies[key] = PeriodTally(camera_name=name)
+        elif name and not tally.camera_name:  # adopted from disk at start-up, now polled again
+            tally.camera_name = name
         return tally
 
     # -- discovery -----------------------------------------------------------------------------

@@ -163,7 +163,7 @@ class Agent:
         except CctviewError as exc:
             self.log.error("reload_failed", error=str(exc), kept_cameras=len(self.pollers))
             return
-        current = [p.camera for p in self.pollers.values()]
+        current = [p.camera for p in self.pollers.values() if not p.stopping]
         change = diff_assignment(current, cameras)
         by_id = {camera.id: camera for camera in cameras}
         for camera_id in change.removed:
