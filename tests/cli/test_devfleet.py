@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -29,7 +30,8 @@ from cctview_fleet.devfleet.processes import (
     wait_for_log_line,
 )
 from cctview_fleet.devfleet.state import load_state, state_path
-from cctview_fleet.stacks import stack_path
+from cctview_fleet.stacks import load_stack, stack_path
+from tests.fixtures.fleet import LocalFleet, require_sshd
 
 pytestmark = pytest.mark.sshd
 
@@ -114,8 +116,29 @@ def test_known_hosts_holds_each_node_key_and_a_stranger_is_refused(module_local_
     client.close()
 
 
-def test_status_up_twice_refused_then_down_stops_every_process_idempotently(local_fleet):
-    fleet = local_fleet(nodes=2)
+@pytest.fixture
+def cli_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalFleet]:
+    """A fleet started by `cctview-fleet dev up --json` itself (the fixture uses the library)."""
+    require_sshd()
+    monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
+    try:
+        result = CliRunner().invoke(app, ["dev", "up", "--nodes", "2", "--no-https", "--json"])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        state = load_state()
+        assert state is not None and state.complete
+        assert summary["moto_url"] == state.moto_url
+        assert summary["catalog_url"].startswith("http://127.0.0.1:")
+        assert summary["ca_file"] == ""
+        assert [n["name"] for n in summary["nodes"]] == ["node-01", "node-02"]
+        assert {p["pid"] for p in summary["processes"]} == {p.pid for p in state.processes}
+        yield LocalFleet(tmp_path, state, load_stack("local"))
+    finally:
+        devfleet.down()
+
+
+def test_status_up_twice_refused_then_down_stops_every_process_idempotently(cli_fleet):
+    fleet = cli_fleet
     runner = CliRunner()
     result = runner.invoke(app, ["dev", "status", "--json"])
     assert result.exit_code == 0, result.output
@@ -167,8 +190,6 @@ def test_missing_sshd_is_one_line_naming_the_package(tmp_path, monkeypatch):
 
 
 def test_a_failing_step_stops_what_was_started(tmp_path, monkeypatch):
-    from tests.fixtures.fleet import require_sshd
-
     require_sshd()
     monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
     bad = tmp_path / "cameras.json"
@@ -224,8 +245,6 @@ def _start_up_and_wait(tmp_path: Path, processes: int) -> subprocess.Popen[bytes
 
 
 def test_down_stops_what_a_killed_dev_up_left_running(tmp_path, monkeypatch):
-    from tests.fixtures.fleet import require_sshd
-
     require_sshd()
     monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
     mark = str((tmp_path / "local").absolute())
@@ -242,8 +261,6 @@ def test_down_stops_what_a_killed_dev_up_left_running(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_during_up_stops_everything_it_started(tmp_path, monkeypatch):
-    from tests.fixtures.fleet import require_sshd
-
     require_sshd()
     monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
     mark = str((tmp_path / "local").absolute())
@@ -260,8 +277,6 @@ def test_ctrl_c_during_up_stops_everything_it_started(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path):
     """`make demo` at a reduced scale: every step's real command, then nothing left running."""
-    from tests.fixtures.fleet import require_sshd
-
     require_sshd()
     env = {k: v for k, v in os.environ.items() if k not in ("CCTVIEW_HOME", "CCTVIEW_STACK")}
     env["COLUMNS"] = "200"
