@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ def prepare_volume(
     size_gib: int | None = None,
     by_id_dir: Path = Path("/dev/disk/by-id"),
     fstab: Path | None = FSTAB,
+    device_wait: float = 30.0,
 ) -> PrepareResult:
     """Make ``volume_id`` a usable data root under ``volumes_root``; safe to run again.
 
@@ -162,18 +164,27 @@ def prepare_volume(
         if fstab is not None:
             add_fstab_line(fstab, label, path)
         return PrepareResult(volume_id, path, chosen, device=device)
-    found = (
-        Path(device)
-        if device
-        else blockdevices.find_device(
-            volume_id, attachment_device=attachment_device, size_gib=size_gib, by_id_dir=by_id_dir
+    # EC2 reports "attached" a moment before the guest's kernel and udev show the device.
+    deadline = time.monotonic() + device_wait
+    while True:
+        found = (
+            Path(device)
+            if device
+            else blockdevices.find_device(
+                volume_id,
+                attachment_device=attachment_device,
+                size_gib=size_gib,
+                by_id_dir=by_id_dir,
+            )
         )
-    )
+        if (found is not None and found.exists()) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
     if found is None or not found.exists():
         raise DataVolumeError(
-            f"no block device for {volume_id} on this node (looked for its NVMe id, its label "
-            f"{blockdevices.volume_label(volume_id)} and the attachment {attachment_device}); "
-            "is it attached? wait for the attachment and retry, or pass --device",
+            f"no block device for {volume_id} on this node after {device_wait:g} s (looked for "
+            f"its NVMe id, its label {blockdevices.volume_label(volume_id)} and the attachment "
+            f"{attachment_device}); is it attached? retry once it is, or pass --device",
             volume_id=volume_id,
         )
     filesystem = blockdevices.probe(found)

@@ -146,7 +146,9 @@ class Ec2Volumes:
             GENERATION_TAG: str(generation),
             **tags,
         }
-        token = f"cctview-{self.stack.name}-{node}-gen{generation}"[:64]
+        # One token per (replaced volume, generation): a retried call after a lost answer gets
+        # the same volume back instead of a second one.
+        token = f"cctview-{tags.get(FROM_TAG, node)}-gen{generation}"[:64]
         data = self._call(
             f"creating generation {generation} of the data volume of {node}",
             self.ec2.create_volume,
