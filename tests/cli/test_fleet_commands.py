@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_agent.cameras import load_cameras
-from cctview_fleet import aws
+from cctview_fleet import aws, ssh
 from cctview_fleet.app import app
 
 pytestmark = [pytest.mark.sshd, pytest.mark.slow]
@@ -75,8 +75,11 @@ def test_assign_then_a_node_joins_and_only_the_minimum_moves(fleet: Any, twelve_
     for name in ("node-01", "node-02"):
         assert assigned_on_node(fleet, name) == plan1["assignment"][name]
 
+    ssh.reset_connection_count()
     second = cli("assign", "--cameras", str(twelve_ids), "--cameras-per-node", "6", "--json")
     assert second.exit_code == 0, second.output
+    # Reading the current assignment and pushing the new one share one connection per node.
+    assert ssh.connections_opened() == {"node-01": 1, "node-02": 1, "node-03": 1}
     plan2 = json.loads(second.stdout)
     loads = {n: len(ids) for n, ids in plan2["assignment"].items()}
     assert loads == {"node-01": 4, "node-02": 4, "node-03": 4}
