@@ -13,7 +13,6 @@ from cctview_fleet.inventory import discover, node_from_instance
 from cctview_fleet.stacks import Stack
 from tests.fixtures.s3 import REGION, free_port
 
-
 # moto does not validate image ids unless asked to; describing its catalogue costs seconds.
 AMI = "ami-12c6146b"
 
