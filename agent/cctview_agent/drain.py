@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import DataVolumeError
 from cctview_agent.layout import DataLayout, frame_timestamp
-from cctview_agent.periods import Period
+from cctview_agent.periods import HOUR, Period
 from cctview_agent.volumes import (
     FSTAB,
     VOLUME_ID,
@@ -66,7 +67,6 @@ class DrainStatus:
     verified: int = 0
     unverified: tuple[str, ...] = ()  # "<camera>/<period-key>", complete but no receipt yet
     open: tuple[OpenPeriod, ...] = field(default_factory=tuple)
-    frames: int = 0
 
     @property
     def drained(self) -> bool:
@@ -108,7 +108,7 @@ class DrainStatus:
             "unverified": list(self.unverified),
             "open": [p.to_dict() for p in self.open],
             "next_closable_at": self.next_closable_at,
-            "frames": self.frames,
+            "open_frames": sum(p.frames for p in self.open),
             "reason": self.reason(),
         }
 
@@ -127,28 +127,46 @@ def _receipts(layout: DataLayout) -> set[tuple[str, str]]:
     return found
 
 
+def _settled_hour(
+    camera_id: str, hour_dir: Path, settled: set[tuple[str, str]], length: int
+) -> bool:
+    """True when every period of an ``<YYYY-MM-DD>/<HH>`` folder has a manifest or a receipt:
+    its frames need not be listed (in production, period = hour: one lookup per folder)."""
+    try:
+        start = datetime.strptime(f"{hour_dir.parent.name} {hour_dir.name}", "%Y-%m-%d %H")
+    except ValueError:
+        return False
+    first = int(start.replace(tzinfo=UTC).timestamp())
+    return all(
+        (camera_id, Period(first + i * length, length).key) in settled
+        for i in range(HOUR // length)
+    )
+
+
 def _open_periods(
     layout: DataLayout, settled: set[tuple[str, str]], length: int, grace: float
-) -> tuple[list[OpenPeriod], int]:
-    """Periods with frames but neither a manifest nor a receipt, and the number of frames."""
+) -> list[OpenPeriod]:
+    """Periods with frames but neither a manifest nor a receipt.
+
+    The drain loop asks this every few seconds of a volume that may hold half a million frames,
+    so hour folders whose periods are all settled are skipped without being listed.
+    """
     counts: dict[tuple[str, Period], int] = {}
-    total = 0
     for camera_id in layout.camera_ids():
-        for dirpath, _dirs, names in os.walk(layout.camera_dir(camera_id)):
-            del dirpath
-            for name in names:
+        for hour_dir in sorted(layout.camera_dir(camera_id).glob("*/*")):
+            if not hour_dir.is_dir() or _settled_hour(camera_id, hour_dir, settled, length):
+                continue
+            for name in os.listdir(hour_dir):
                 ts_ms = frame_timestamp(name)
                 if ts_ms is None:
                     continue
-                total += 1
                 period = Period.containing(ts_ms, length)
                 if (camera_id, period.key) not in settled:
                     counts[(camera_id, period)] = counts.get((camera_id, period), 0) + 1
-    periods = [
+    return [
         OpenPeriod(camera_id, period, frames, period.end + grace)
         for (camera_id, period), frames in sorted(counts.items())
     ]
-    return periods, total
 
 
 def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None) -> DrainStatus:
@@ -169,7 +187,7 @@ def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None
     receipts = _receipts(layout)
     complete = {(camera_id, period.key) for camera_id, period, _path in layout.manifests()}
     unverified = sorted(f"{c}/{k}" for c, k in complete - receipts)
-    open_periods, frames = _open_periods(layout, complete | receipts, config.period, config.grace)
+    open_periods = _open_periods(layout, complete | receipts, config.period, config.grace)
     return DrainStatus(
         volume_id,
         path,
@@ -180,7 +198,6 @@ def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None
         verified=len(receipts),
         unverified=tuple(unverified),
         open=tuple(open_periods),
-        frames=frames,
     )
 
 

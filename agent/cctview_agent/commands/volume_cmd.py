@@ -126,7 +126,7 @@ def _drain(args: argparse.Namespace) -> int:
     print(
         f"{status.volume_id}  {status.path}  {state}\n"
         f"  verified {status.verified}  complete-unverified {len(status.unverified)}  "
-        f"open {len(status.open)}  frames {status.frames}"
+        f"open {len(status.open)}"
     )
     for period in status.open:
         when = time.strftime("%H:%M:%S", time.gmtime(period.closable_at))
