@@ -18,6 +18,7 @@ from pathlib import Path
 import paramiko
 
 from cctview_fleet.devfleet.errors import (
+    DevFleetError,
     PortError,
     ProcessStartError,
     SshdMissingError,
@@ -60,7 +61,13 @@ def ssh_keygen_path() -> Path:
 
 def current_user() -> str:
     """The login the operator key is authorized for: whoever runs ``dev up`` (root in CI)."""
-    return pwd.getpwuid(os.getuid()).pw_name
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        raise DevFleetError(
+            f"user id {os.getuid()} has no entry in /etc/passwd, so sshd cannot log it in; "
+            "run `dev up` as a user with an account (e.g. add one with useradd)"
+        ) from None
 
 
 def keygen(path: Path, comment: str) -> str:
