@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from cctview_agent.errors import CctviewError
+from cctview_agent.errors import CctviewError, ConfigError
 from cctview_camsim.catalog import DEFAULT_CAMERA_COUNT, load_catalog, synthetic_cameras
 from cctview_camsim.faults import KIND_HELP, parse_fault_spec
 
@@ -130,7 +130,14 @@ def _certificate(cert_dir: Path) -> tuple[Path, Path]:
     cert_path, key_path = cert_dir / CERT_NAME, cert_dir / KEY_NAME
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
-    return make_certificate(cert_dir)
+    try:
+        return make_certificate(cert_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the TLS certificate into {cert_dir}: {exc.strerror or exc}; "
+            "give --cert-dir a writable folder",
+            key="cert-dir",
+        ) from exc
 
 
 async def _serve(args: argparse.Namespace, sim: Simulator, cert_dir: Path | None) -> None:
@@ -180,9 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     except CctviewError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_code
-    except OSError as error:  # address in use, unwritable --cert-dir
+    except OSError as error:  # address in use
         print(f"{PROG}: error: {error.strerror or error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before the server took over SIGINT
+        return 130
     finally:
         if temporary is not None:
             with contextlib.suppress(OSError):

@@ -33,6 +33,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         (["--faults", "melt=0.1"], "bad fault spec 'melt=0.1': unknown fault kind 'melt'"),
         (["--cameras", "3", "--faults", "hang=nope"], "no camera with id 'nope'"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--https", "--cert-dir", "/proc/camsim-x"], "cannot write the TLS certificate into"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(args, message):
