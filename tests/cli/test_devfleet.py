@@ -116,6 +116,55 @@ def test_known_hosts_holds_each_node_key_and_a_stranger_is_refused(module_local_
     client.close()
 
 
+def test_sftp_and_the_system_ssh_client_work_with_the_stack(module_local_fleet):
+    fleet = module_local_fleet(nodes=2)
+    node = fleet.node("node-01")
+    client = paramiko.SSHClient()
+    client.load_host_keys(fleet.stack.known_hosts)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        "127.0.0.1",
+        port=node.ssh_port,
+        username=fleet.stack.ssh_user,
+        key_filename=fleet.stack.ssh_key,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
+    try:
+        with client.open_sftp() as sftp, sftp.open(str(fleet.paths("node-01").assignment)) as f:
+            assert json.loads(f.read()) == []  # idle until `assign`
+    finally:
+        client.close()
+
+    # OpenSSH's own client, strict about host keys, with nothing but the stack's files.
+    run = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={fleet.stack.known_hosts}",
+            "-i",
+            fleet.stack.ssh_key,
+            "-p",
+            str(node.ssh_port),
+            f"{fleet.stack.ssh_user}@127.0.0.1",
+            "echo $CCTVIEW_AGENT_CONFIG $AWS_ENDPOINT_URL",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(fleet.paths("node-01").config), fleet.moto_url]
+
+
 @pytest.fixture
 def cli_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalFleet]:
     """A fleet started by `cctview-fleet dev up --json` itself (the fixture uses the library)."""
