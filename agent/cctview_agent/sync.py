@@ -215,32 +215,23 @@ class Syncer:
         self.resumed = 0
 
     def settle_open_uploads(self, pending: list[PendingPeriod]) -> int:
-        """Find multipart uploads this node left open: keep one per pending key to resume,
-        abort the rest. Other nodes' uploads are left alone (they may be running now)."""
-        ours = {safe_node(self.options.node)} | {safe_node(p.target.node) for p in pending}
+        """Find multipart uploads left open by a killed run: one per pending key is resumed;
+        others of this node are aborted. Other nodes' uploads are left alone (they may be
+        running now), and so is anything whose key this module did not make."""
+        this_node = safe_node(self.options.node)
         wanted = {p.target.tar_key(self.options.prefix) for p in pending}
         aborted = 0
         for key, upload_id in self.uploader.pending_uploads(frames_prefix(self.options.prefix)):
-            parsed = parse_key(key)
-            if parsed is None or safe_node(parsed[0].node) not in ours:
-                continue
             if key in wanted and key not in self.open_uploads:
                 self.open_uploads[key] = upload_id
+                continue
+            parsed = parse_key(key)
+            if key not in wanted and (parsed is None or safe_node(parsed[0].node) != this_node):
                 continue
             self.uploader.abort(key, upload_id)
             aborted += 1
             self.emit({"event": "aborted-upload", "key": key})
         return aborted
-
-    def _ensure(self, key: str, expected: Expected, upload: Callable[[], None]) -> bool:
-        """Upload unless an equal object is there; True if bytes were sent. Then verify."""
-        head = self.uploader.head(key)
-        if head is None:
-            upload()
-        else:
-            self._accept_existing(key, head, expected)
-        self.uploader.verify(key, expected)
-        return head is None
 
     def _accept_existing(self, key: str, head: dict[str, Any], expected: Expected) -> None:
         """An object already at our key must be ours, byte for byte; it is never replaced."""
@@ -289,13 +280,11 @@ class Syncer:
         if Manifest.from_json(manifest_bytes, source=str(pending.manifest_path)) != manifest:
             raise ManifestError(f"{pending.manifest_path} changed during the sync")
         manifest_expected = _manifest_expected(manifest_bytes)
-        self._ensure(
-            manifest_key,
-            manifest_expected,
-            lambda: self.uploader.put_bytes(
-                manifest_key, manifest_bytes, manifest_expected, ContentType="application/json"
-            ),
+        # Small: PUT straight away; If-None-Match turns an existing copy into a comparison.
+        self.uploader.put_bytes(
+            manifest_key, manifest_bytes, manifest_expected, ContentType="application/json"
         )
+        self.uploader.verify(manifest_key, manifest_expected)
         receipt = pending.layout.receipt_path(manifest.camera_id, manifest.period)
         write_atomic(
             receipt, _receipt(pending, self.options, tar_expected, manifest_expected), fsync=True
@@ -385,7 +374,6 @@ def run_sync(
             uploader.multipart_threshold = options.multipart_threshold
         if options.part_size is not None:
             uploader.part_size = options.part_size
-        uploader.check_bucket()
         syncer = Syncer(options, uploader, emit)
         aborted = syncer.settle_open_uploads(pending)
         total = sum(p.plan.size for p in pending)

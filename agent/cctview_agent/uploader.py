@@ -97,7 +97,7 @@ def translate(exc: Exception, where: str, what: str, bucket: str = "") -> SyncEr
     if isinstance(exc, bce.ClientError):
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message", "") or str(exc)
-        if code == "NoSuchBucket" or (code == "404" and what.startswith("checking bucket")):
+        if code == "NoSuchBucket":
             bucket = exc.response.get("Error", {}).get("BucketName", "") or bucket
             name = f" {bucket!r}" if bucket else ""
             return SyncError(
@@ -179,10 +179,6 @@ class Uploader:
         self.requests[operation] = self.requests.get(operation, 0) + 1
         with translate_errors(self.where, what, self.bucket):
             return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
-
-    def check_bucket(self) -> None:
-        """Fail early, with one line, on an unknown bucket, bad credentials or no endpoint."""
-        self._call("head_bucket", f"checking bucket {self.bucket!r}")
 
     def part_size_for(self, size: int) -> int | None:
         """None for a single PUT, else the part size (grown so there are at most 10,000 parts)."""
@@ -381,7 +377,8 @@ class Uploader:
             marker = int(page["NextPartNumberMarker"])
 
     def pending_uploads(self, prefix: str) -> list[tuple[str, str]]:
-        """``(key, upload id)`` of every multipart upload left open under ``prefix``."""
+        """``(key, upload id)`` of every multipart upload left open under ``prefix``. The first
+        request of a sync: an unknown bucket, bad credentials or no endpoint fail it at once."""
         found: list[tuple[str, str]] = []
         kwargs: dict[str, Any] = {"Prefix": prefix}
         while True:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from cctview_agent.config import AgentConfig
 from cctview_agent.errors import SyncError
 from cctview_agent.layout import DataLayout
 from cctview_agent.packing import TarReader, digest_tar, plan_tar
@@ -389,3 +390,59 @@ def test_bad_input_gives_one_line(
 def test_run_sync_raises_sync_error_for_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(SyncError, match="does not exist"):
         run_sync([tmp_path / "nope"], SyncOptions(bucket="b"))
+
+
+def test_kill_9_mid_single_put_leaves_nothing_then_rerun_uploads(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    data = tmp_path / "data"
+    write_period(data, CAM_A, PERIOD, 30)  # ~600 KB, one PUT
+    args = ("--bucket", s3_bucket, "--data", str(data), "--json-progress")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cctview_agent.main", "sync", *args, "--bwlimit", "150K"],
+        env={**os.environ, **moto_server.env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # wait until the body is on its way
+            if json.loads(line)["event"] == "bytes":
+                break
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    assert "Contents" not in moto_server.client().list_objects_v2(Bucket=s3_bucket)
+    rerun = agent_sync(*args, env=moto_server.env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert summary_of(rerun.stdout)["uploaded"] == 1
+    [tar] = [v for k, v in objects(moto_server, s3_bucket).items() if k.endswith(".tar")]
+    assert frames_in_tar(tar) == stored_frames(data, CAM_A, PERIOD)
+
+
+def test_config_syncs_the_data_folder_and_older_volumes(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    """data_dir links to the active volume; an older volume still mounted beside it drains too."""
+    volumes = tmp_path / "volumes"
+    write_period(volumes / "vol-old", CAM_A, PERIOD, 4)
+    write_period(volumes / "vol-new", CAM_A, PERIOD.next(), 4)
+    (tmp_path / "data").symlink_to(volumes / "vol-new")
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        AgentConfig(data_dir=tmp_path / "data", volumes_dir=volumes, node="node-07").to_toml()
+    )
+    result = agent_sync(
+        "--bucket",
+        s3_bucket,
+        "--json-progress",
+        env={**moto_server.env, "CCTVIEW_AGENT_CONFIG": str(config)},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = summary_of(result.stdout)
+    assert (summary["uploaded"], summary["node"]) == (2, "node-07")
+    assert DataLayout(volumes / "vol-old").receipt_path(CAM_A, PERIOD).exists()
+    assert DataLayout(volumes / "vol-new").receipt_path(CAM_A, PERIOD.next()).exists()
