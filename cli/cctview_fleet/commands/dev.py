@@ -125,7 +125,7 @@ def up_command(
     )
     console.print(
         "Use it with [bold]--stack local[/] (or CCTVIEW_STACK=local), e.g. "
-        "`cctview-fleet --stack local status`; stop it with `cctview-fleet dev down`."
+        "`cctview-fleet status --stack local`; stop it with `cctview-fleet dev down`."
     )
 
 
