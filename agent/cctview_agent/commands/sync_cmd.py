@@ -40,8 +40,14 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "sync", help="upload complete periods to S3, verified; optionally delete them locally"
     )
-    parser.add_argument("--bucket", default=os.environ.get("CCTVIEW_BUCKET", ""))
-    parser.add_argument("--prefix", default=os.environ.get("CCTVIEW_PREFIX", "cctview"))
+    parser.add_argument(
+        "--bucket", default=os.environ.get("CCTVIEW_BUCKET", ""), help="the stack's S3 bucket"
+    )
+    parser.add_argument(
+        "--prefix",
+        default=os.environ.get("CCTVIEW_PREFIX", "cctview"),
+        help="key prefix (default: cctview)",
+    )
     parser.add_argument(
         "--delete-local",
         action="store_true",
