@@ -140,6 +140,7 @@ def status_command(
     if as_json:
         print_json(
             {
+                **(summary(state) if state else {}),
                 "up": state is not None,
                 "complete": bool(state and state.complete),
                 "folder": state.folder if state else None,
@@ -161,14 +162,26 @@ def status_command(
         console.print("no local fleet is running; start one with `cctview-fleet dev up`")
         return
     alive = sum(r.alive for r in rows)
+    unfinished = "" if state.complete else "; `dev up` did not finish: run `cctview-fleet dev down`"
     console.print(
         table(
             f"local fleet in {state.folder}",
             ["process", "pid", "port", "state", "log"],
             _rows(rows),
-            caption=f"{alive} of {len(rows)} running",
+            caption=f"{alive} of {len(rows)} running{unfinished}",
         )
     )
+    if state.nodes:
+        console.print(
+            table(
+                "nodes",
+                ["node", "ssh", "instance", "volume", "folder"],
+                [
+                    (n.name, f"127.0.0.1:{n.ssh_port}", n.instance_id, n.volume_id, n.folder)
+                    for n in state.nodes
+                ],
+            )
+        )
 
 
 @dev_app.command("down")
