@@ -96,6 +96,7 @@ class Simulator:
 
 
 SIMULATOR = web.AppKey("simulator", Simulator)
+_NO_FRAME = Frame(version=-1, data=b"", digest="")  # for faults that send no picture
 
 
 async def get_catalog(request: web.Request) -> web.Response:
@@ -135,9 +136,6 @@ async def _answer_image(request: web.Request, sim: Simulator) -> web.StreamRespo
     frame = sim.renderer.current(camera) if needs_frame else _NO_FRAME
     context = FaultContext(frame=frame, count=count, limit=sim.hang_limit)
     return await BEHAVIOURS[kind](request, context)
-
-
-_NO_FRAME = Frame(version=-1, data=b"", digest="")
 
 
 async def get_stats(request: web.Request) -> web.Response:
