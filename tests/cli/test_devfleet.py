@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,12 +167,16 @@ def test_sftp_and_the_system_ssh_client_work_with_the_stack(module_local_fleet):
 
 
 @pytest.fixture
-def cli_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalFleet]:
-    """A fleet started by `cctview-fleet dev up --json` itself (the fixture uses the library)."""
+def cli_fleet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_catalog_path: Path
+) -> Iterator[LocalFleet]:
+    """A fleet started by `cctview-fleet dev up --json` itself (the fixture uses the library),
+    serving the real camera list over plain HTTP."""
     require_sshd()
     monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
     try:
-        result = CliRunner().invoke(app, ["dev", "up", "--nodes", "2", "--no-https", "--json"])
+        up = ["dev", "up", "--nodes", "2", "--no-https", "--catalog", str(real_catalog_path)]
+        result = CliRunner().invoke(app, [*up, "--json"])
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         state = load_state()
@@ -181,6 +186,8 @@ def cli_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local
         assert summary["ca_file"] == ""
         assert [n["name"] for n in summary["nodes"]] == ["node-01", "node-02"]
         assert {p["pid"] for p in summary["processes"]} == {p.pid for p in state.processes}
+        with urllib.request.urlopen(summary["catalog_url"], timeout=30) as response:
+            assert len(json.loads(response.read())) == 922  # the real list, as served
         yield LocalFleet(tmp_path, state, load_stack("local"))
     finally:
         devfleet.down()
