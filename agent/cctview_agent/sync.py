@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -33,18 +32,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ManifestError, SyncError, VerificationError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.packing import TarPlan, digest_tar, plan_tar
-from cctview_agent.periods import HOUR, Period
+from cctview_agent.periods import Period
+from cctview_agent.receipts import Receipt, delete_period, finish_deletions
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
 from cctview_agent.synclock import sync_locks
 from cctview_agent.uploader import Expected, Throttle, Uploader, expected_for, make_client
 
-RECEIPT_VERSION = 1
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -134,48 +132,11 @@ def data_roots(config: AgentConfig) -> list[Path]:
     return roots
 
 
-def _receipt(
-    pending: PendingPeriod, options: SyncOptions, tar: Expected, manifest: Expected
-) -> bytes:
-    body = {
-        "version": RECEIPT_VERSION,
-        "bucket": options.bucket,
-        "prefix": options.prefix,
-        "tar_key": pending.target.tar_key(options.prefix),
-        "manifest_key": pending.target.manifest_key(options.prefix),
-        "size": tar.size,
-        "etag": tar.etag,
-        "sha256": tar.checksum,
-        "manifest_sha256": manifest.checksum,
-        "frames": len(pending.manifest.frames),
-        "verified_at_ms": int(time.time() * 1000),
-    }
-    return json.dumps(body, indent=1).encode()
-
-
 def _manifest_expected(data: bytes) -> Expected:
     import base64
 
     sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
     return Expected(len(data), hashlib.md5(data, usedforsecurity=False).hexdigest(), sha)
-
-
-def delete_period(layout: DataLayout, manifest: Manifest, manifest_path: Path) -> int:
-    """Remove a verified period's frames (only those its manifest lists), then its manifest.
-    Frames the manifest does not list (none, normally) stay. Returns frames deleted."""
-    folder = layout.period_dir(manifest.camera_id, manifest.period)
-    deleted = 0
-    for frame in manifest.frames:
-        try:
-            (folder / frame.name).unlink()
-            deleted += 1
-        except FileNotFoundError:
-            pass
-    manifest_path.unlink(missing_ok=True)
-    if manifest.period.end % HOUR == 0:  # the hour is over: nobody writes to its folder again
-        with contextlib.suppress(OSError):  # not empty: something unlisted is kept
-            folder.rmdir()
-    return deleted
 
 
 def scan(
@@ -285,10 +246,18 @@ class Syncer:
             manifest_key, manifest_bytes, manifest_expected, ContentType="application/json"
         )
         self.uploader.verify(manifest_key, manifest_expected)
-        receipt = pending.layout.receipt_path(manifest.camera_id, manifest.period)
-        write_atomic(
-            receipt, _receipt(pending, self.options, tar_expected, manifest_expected), fsync=True
-        )
+        Receipt(
+            bucket=self.options.bucket,
+            prefix=prefix,
+            tar_key=tar_key,
+            manifest_key=manifest_key,
+            size=tar_expected.size,
+            etag=tar_expected.etag,
+            sha256=tar_expected.checksum,
+            manifest_sha256=manifest_expected.checksum,
+            frames=len(manifest.frames),
+            verified_at_ms=int(time.time() * 1000),
+        ).write(pending.layout, manifest)
         deleted = False
         if self.options.delete_local:
             delete_period(pending.layout, manifest, pending.manifest_path)
@@ -302,19 +271,6 @@ class Syncer:
             key=tar_key,
             deleted=deleted,
         )
-
-
-def _finish_deletions(receipted: list[tuple[DataLayout, Path, Period, str]]) -> int:
-    """With --delete-local, periods verified earlier (receipt present) lose their local copy."""
-    done = 0
-    for layout, path, _period, _camera in receipted:
-        try:
-            manifest = Manifest.read(path)
-        except ManifestError:
-            continue  # unreadable: keep everything, a person should look
-        delete_period(layout, manifest, path)
-        done += 1
-    return done
 
 
 def run_sync(
@@ -392,7 +348,7 @@ def run_sync(
             emit({"event": "period", **asdict(outcome)})
         deleted = sum(o.deleted for o in outcomes)
         if options.delete_local:
-            deleted += _finish_deletions(receipted)
+            deleted += finish_deletions((layout, path) for layout, path, _p, _c in receipted)
     good = [o for o in outcomes if o.status in ("uploaded", "present")]
     return SyncSummary(
         **base,
