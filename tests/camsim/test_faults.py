@@ -153,10 +153,12 @@ def test_drip_sends_a_few_bytes_at_a_time(sim):
                     chunk = await asyncio.wait_for(response.content.readany(), 0.3)
                 except TimeoutError:
                     continue
+                except aiohttp.ClientPayloadError:
+                    break  # the server's --hang-limit cut the drip: also a valid end
                 received += len(chunk)
             return response.content_length or 0, received
 
-    promised, received = asyncio.run(read_for(1.5))
+    promised, received = asyncio.run(read_for(1.2))
     assert promised > 15_000  # the headers promise a whole frame...
     assert 0 < received < 2_500  # ...but about 512 bytes a second arrive
     assert faults_of(sim, slow) == {"drip": 1}
