@@ -10,7 +10,8 @@ agent has work to report, then times, alternately and ``--reps`` times each:
   process each time: imports, EC2 discovery, SSH, the agents' ``status --json``);
 - the same command in-process (CliRunner), which leaves out interpreter start-up and imports.
 
-It reports medians and the ratio all/one (target <= 1.5), and the SSH connections opened per node
+It reports medians and the ratio all/one (target <= 1.5), the CLI's own CPU time (in-process, all
+threads), and the SSH connections opened per node
 by one ``status`` run, counted twice: by the CLI's own counter (in-process) and by each node's
 sshd log ("Accepted publickey" lines, for the CLI subprocess) (target 1). Results go to
 bench/results/fleet_bench.json. The fleet is stopped at the end, also on failure.
@@ -72,10 +73,16 @@ def main() -> int:
 
     runner = CliRunner()
 
-    def in_process(args: list[str]) -> float:
+    cpu_samples: dict[str, list[float]] = {"one": [], "all": []}
+
+    def in_process(args: list[str], kind: str | None = None) -> float:
+        """Wall time of the command in this process; its CPU time (all threads) is kept too."""
+        cpu = time.process_time()
         started = time.perf_counter()
         result = runner.invoke(app, args)
         elapsed = time.perf_counter() - started
+        if kind is not None:
+            cpu_samples[kind].append(time.process_time() - cpu)
         if result.exit_code != 0:
             raise SystemExit(f"status failed in-process: {result.output}")
         return elapsed
@@ -110,8 +117,8 @@ def main() -> int:
             cli_one.append(time_cli(["status", first], env))
             cli_all.append(time_cli(["status"], env))
         for _ in range(options.reps):
-            proc_one.append(in_process(["status", first]))
-            proc_all.append(in_process(["status"]))
+            proc_one.append(in_process(["status", first], "one"))
+            proc_all.append(in_process(["status"], "all"))
 
         # Connections per node for one `status` over all nodes.
         ssh.reset_connection_count()
@@ -150,6 +157,13 @@ def main() -> int:
         "dev_up_seconds": round(up_seconds, 1),
         "cli_subprocess": summary(cli_one, cli_all),
         "in_process": summary(proc_one, proc_all),
+        # The CLI's own CPU (every thread of this process) per status run: what the operator's
+        # machine spends; the rest of the wall time is the nodes' sshd and agent, which on this
+        # machine share its cores (on AWS each node has its own).
+        "in_process_client_cpu": {
+            "one_node_median_s": round(statistics.median(cpu_samples["one"]), 3),
+            "all_nodes_median_s": round(statistics.median(cpu_samples["all"]), 3),
+        },
         "connections_per_node": {
             "cli_counter": counted,
             "sshd_accepted_logins": by_sshd,
@@ -166,6 +180,8 @@ def main() -> int:
         f"{cli_summary['all_nodes_median_s']:.2f} s  ratio {cli_summary['ratio']:.2f}\n"
         f"  in-process  : {proc_summary['one_node_median_s']:.2f} s vs "
         f"{proc_summary['all_nodes_median_s']:.2f} s  ratio {proc_summary['ratio']:.2f}\n"
+        f"  client CPU  : {result['in_process_client_cpu']['one_node_median_s']:.3f} s vs "
+        f"{result['in_process_client_cpu']['all_nodes_median_s']:.3f} s\n"
         f"  SSH connections per node: max {result['connections_per_node']['max']}\n"
         f"written to {RESULTS.relative_to(REPO)}"
     )
