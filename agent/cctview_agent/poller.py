@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 BACKOFF_CAP_S = 60.0
 ON_TIME_S = 0.1
 TINY_FRAME_BYTES = 1024
-PHASE_SLOTS = 10  # a "camera offline" card compresses to almost nothing
+PHASE_SLOTS = 4
 
 
 class ScheduleStats:
