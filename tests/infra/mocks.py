@@ -10,6 +10,7 @@ and the config are all reset).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import runpy
@@ -176,14 +177,20 @@ def mocked_pulumi(
 ) -> Iterator[FleetMocks]:
     """Pulumi mocks plus ``config`` for the duration of a ``with`` block."""
     mocks = mocks or FleetMocks()
+    # Pulumi's runtime uses the thread's current event loop; a test that ran asyncio.run()
+    # before this one left none (3.11 only makes one implicitly if none was ever set).
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     _reset()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
-    runtime_config.set_all_config(dict(config or {}))
-    pulumi.runtime.register_stack_transformation(mocks.record)
     try:
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
+        runtime_config.set_all_config(dict(config or {}))
+        pulumi.runtime.register_stack_transformation(mocks.record)
         yield mocks
     finally:
         _reset()
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def run_main_program() -> None:
