@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from cctview_agent.layout import DataLayout
 from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject
 from cctview_agent.sync import SyncOptions, run_sync
+from cctview_agent.uploader import make_client
 from cctview_fleet.app import app
 from cctview_fleet.dataset import Dataset, extract, iter_frames, list_periods
 from cctview_fleet.errors import ManifestError
@@ -33,19 +35,41 @@ def cli(*args: str) -> Any:
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.fixture
-def uploaded(tmp_path: Path, s3_bucket: str, s3_env: dict[str, str]) -> Path:
-    """Four camera-periods over two days, plus one camera-period in two halves (two nodes)."""
-    data = tmp_path / "node-01"
+@pytest.fixture(scope="module")
+def uploaded_bucket(
+    moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """Four camera-periods over two days, plus one camera-period in two halves (two nodes),
+    uploaded once for the module by the real sync; tests that change objects use their own."""
+    import boto3
+
+    root = tmp_path_factory.mktemp("dataset")
+    bucket = f"test-ds-{uuid.uuid4().hex[:12]}"
+    moto_server.client().create_bucket(Bucket=bucket)
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client = make_client(moto_server.endpoint_url, session=session)
+    data = root / "node-01"
     for camera, period, count in ((CAM_A, H13, 8), (CAM_B, H13, 5), (CAM_A, H14, 6)):
         write_period(data, camera, period, count, step_ms=5000)
     write_period(data, CAM_A, NEXT_DAY, 4, step_ms=5000)
-    half = tmp_path / "node-02"
+    half = root / "node-02"
     write_period(half, CAM_A, H13, 3, node="node-02", first_offset_ms=45_000, step_ms=5000)
-    for root, node in ((data, "node-01"), (half, "node-02")):
-        summary = run_sync([root], SyncOptions(bucket=s3_bucket, prefix="ds", node=node))
-        assert summary.failed == 0
-    return tmp_path
+    for folder, node in ((data, "node-01"), (half, "node-02")):
+        options = SyncOptions(bucket=bucket, prefix="ds", node=node)
+        assert run_sync([folder], options, client=client).failed == 0
+    return root, bucket
+
+
+@pytest.fixture
+def uploaded(uploaded_bucket: tuple[Path, str], s3_env: dict[str, str]) -> Path:
+    return uploaded_bucket[0]
+
+
+@pytest.fixture
+def s3_bucket(uploaded_bucket: tuple[Path, str]) -> str:  # the module's bucket, for these tests
+    return uploaded_bucket[1]
 
 
 def test_list_periods_by_date_hour_and_camera(uploaded: Path, s3_bucket: str) -> None:
@@ -106,8 +130,11 @@ def test_a_damaged_object_is_refused(
         offset = first.offset_data + 200
     damaged = body[:offset] + bytes([body[offset] ^ 0xFF]) + body[offset + 1 :]
     client.put_object(Bucket=s3_bucket, Key=stored.tar_key, Body=damaged)
-    with pytest.raises(ManifestError, match="does not match its manifest digest"):
-        list(Dataset(s3_bucket, "ds").period_frames(stored))
+    try:
+        with pytest.raises(ManifestError, match="does not match its manifest digest"):
+            list(Dataset(s3_bucket, "ds").period_frames(stored))
+    finally:
+        client.put_object(Bucket=s3_bucket, Key=stored.tar_key, Body=body)  # for the others
 
 
 @pytest.fixture
@@ -163,7 +190,7 @@ def test_frames_bad_input_is_one_line(args: list[str], message: str, stack: Stac
 
 
 def test_frames_unknown_bucket(stack: Stack) -> None:
-    empty = cli("frames", "ls", "--stack", "data", "--json")
+    empty = cli("frames", "ls", "--stack", "data", "--prefix", "nothing-here", "--json")
     assert empty.exit_code == 0 and json.loads(empty.stdout) == []
     missing = Stack(
         name="gone",
