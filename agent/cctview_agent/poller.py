@@ -248,9 +248,11 @@ class CameraPoller:
             self._drop(tally)
             return
         except OSError as exc:
-            agent.log.error("frame_write_failed", camera=self.camera.id, error=str(exc))
+            agent.write_failed(self.camera.id, exc)
             self._drop(tally)
             return
+        if agent.write_errno is not None:
+            agent.write_succeeded()
         self.last_stored = stored
         self.frames_stored += 1
         self.last_frame_at = now

@@ -70,6 +70,7 @@ class Agent:
         self._fpm_samples: deque[tuple[float, int]] = deque()
         self._last_synced: str | None = None
         self._receipts_at = 0.0
+        self.write_errno: int | None = None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -77,10 +78,14 @@ class Agent:
         """Everything before polling: clean crash leftovers, adopt open periods, read cameras."""
         cameras = load_assignment(self.config.assignment)
         try:
-            Path(self.store.resolve_root()).mkdir(parents=True, exist_ok=True)
+            root = Path(self.store.resolve_root())
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".write-probe.{os.getpid()}.tmp"
+            probe.write_bytes(b"")
+            probe.unlink()
         except OSError as exc:
             raise ConfigError(
-                f"data_dir {self.config.data_dir} cannot be created: {exc.strerror or exc}",
+                f"data_dir {self.config.data_dir} is not a writable folder: {exc.strerror or exc}",
                 key="data_dir",
             ) from exc
         removed = 0
@@ -180,6 +185,17 @@ class Agent:
             changed=len(change.changed),
         )
 
+    def write_failed(self, camera_id: str, exc: OSError) -> None:
+        """Log a failing frame write once per kind of error, not once per frame."""
+        if exc.errno != self.write_errno:
+            self.write_errno = exc.errno
+            self.log.error("frame_write_failed", camera=camera_id, error=str(exc))
+
+    def write_succeeded(self) -> None:
+        if self.write_errno is not None:
+            self.write_errno = None
+            self.log.info("frame_writes_recovered")
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
@@ -273,8 +289,21 @@ class Agent:
 
 def run_agent(config: AgentConfig) -> int:
     """``cctview-agent run``: hold the pid file, log, poll until a stop signal; exit code."""
-    lock = acquire(config)
-    log = open_log(config.log_file, config.log_max_bytes)
+    try:
+        lock = acquire(config)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the pid file beside status_file {config.status_file}: "
+            f"{exc.strerror or exc}",
+            key="status_file",
+        ) from exc
+    try:
+        log = open_log(config.log_file, config.log_max_bytes)
+    except OSError as exc:
+        lock.release()
+        raise ConfigError(
+            f"cannot open log_file {config.log_file}: {exc.strerror or exc}", key="log_file"
+        ) from exc
     try:
         agent = Agent(config, log)
         cameras = agent.prepare()

@@ -161,3 +161,22 @@ def test_real_assignment_from_the_catalog_is_accepted(
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(real_catalog_path.read_bytes())))
     assert main(["--config", str(config), "assign", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["cameras"] == 922
+
+
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [
+        ("data_dir", "data_dir"),
+        ("log_file", "cannot open log_file"),
+        ("status_file", "cannot write the pid file"),
+    ],
+)
+def test_unusable_paths_are_refused_at_start(tmp_path, key, needle) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    config = write_config(tmp_path, **{key: str(blocker / "below" / "x")})
+    result = run_cli(config, "run")
+    assert result.returncode == 2, result.stderr
+    err = result.stderr.decode()
+    assert err.startswith("error: ") and needle in err
+    assert len(err.strip().splitlines()) == 1
