@@ -123,7 +123,7 @@ def main() -> int:
         # Connections per node for one `status` over all nodes.
         ssh.reset_connection_count()
         in_process(["status"])
-        counted = ssh.connections_opened()
+        counted = dict(sorted(ssh.connections_opened().items()))
         before = accepted(sshd_logs)
         time_cli(["status"], env)
         after = accepted(sshd_logs)
