@@ -126,6 +126,16 @@ def plan_tar(layout: DataLayout, manifest: Manifest) -> TarPlan:
     return TarPlan(tuple(segments), offset, len(manifest.frames))
 
 
+def tar_size(manifest: Manifest) -> int:
+    """The length of :func:`plan_tar`'s archive, without laying it out (for progress totals)."""
+    size = len(END_OF_ARCHIVE)
+    for frame in manifest.frames:
+        name = member_name(manifest.camera_id, frame.name)
+        header = BLOCK if len(name.encode()) < 100 else len(tar_header(name, frame.size, 0))
+        size += header + frame.size + (-frame.size % BLOCK)
+    return size
+
+
 def read_frame(segment: TarSegment) -> bytes:
     """A frame's bytes, checked against the manifest's size and digest."""
     assert segment.path is not None

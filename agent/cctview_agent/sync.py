@@ -5,12 +5,14 @@ The rules, in the order a period meets them (docs/s3.md says the same for operat
 1. Only complete periods move: a period is complete when its manifest exists.
 2. A period with a receipt (``<data>/synced/<camera>/<period-key>.json``) is in S3 already and
    costs no request; a second sync uploads nothing.
-3. Before upload every frame is read and checked against the manifest (size, BLAKE2b); the same
-   pass computes the SHA-256 and MD5 the object must have in S3.
-4. The tar goes first, then the manifest (a manifest in S3 marks the object complete). Each is
-   looked up first (HeadObject): an object already there with the expected bytes is kept (an
-   earlier run died before its receipt), one with other bytes is a conflict and is never
-   overwritten. A multipart upload left open by a killed run is finished from where it stopped.
+3. Every frame is checked against the manifest (size, BLAKE2b) as it is read for upload; a
+   mismatch stops the period before its object exists. A pass before the upload computes the
+   SHA-256 that S3 checks the body against; the MD5 (S3's ETag) is taken from the stream.
+4. The tar goes first, then the manifest (a manifest in S3 marks the object complete). The tar
+   is looked up first (HeadObject) and every write carries ``If-None-Match: *``: an object
+   already there with the expected bytes is kept (an earlier run died before its receipt), one
+   with other bytes is a conflict and is never overwritten. A multipart upload left open by a
+   killed run is finished from where it stopped.
 5. After both objects verify (size, ETag, checksum) the receipt is written atomically; only then,
    and only with ``delete_local``, are the frames listed in the manifest deleted, then the
    manifest. A crash in between leaves a receipt and some frames; the next run finishes deleting.
@@ -36,7 +38,7 @@ from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ManifestError, SyncError, VerificationError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
-from cctview_agent.packing import TarPlan, digest_tar, plan_tar
+from cctview_agent.packing import TarPlan, digest_tar, plan_tar, tar_size
 from cctview_agent.periods import Period
 from cctview_agent.receipts import Receipt, delete_period, finish_deletions
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
@@ -64,13 +66,17 @@ class SyncOptions:
 
 @dataclass(frozen=True, slots=True)
 class PendingPeriod:
-    """A complete period without a receipt: what to upload and where it goes."""
+    """A complete period without a receipt: where it is, where it goes, how big its tar is.
+    Deliberately small: a node with a day's backlog has hundreds of these, and each manifest
+    (and its tar layout) is loaded again only while its period is shipped."""
 
     layout: DataLayout
     manifest_path: Path
-    manifest: Manifest
+    camera_id: str
+    period: Period
     target: PeriodObject
-    plan: TarPlan
+    frames: int
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +163,16 @@ def scan(
             except ManifestError as exc:
                 broken.append(PeriodOutcome(camera_id, period.key, "failed", error=str(exc)))
                 continue
-            first = min((f.ts_ms for f in manifest.frames), default=period.start_ms)
-            node = manifest.node or options.node
-            target = PeriodObject(camera_id, period, node, first)
-            plan = plan_tar(layout, manifest)
-            pending.append(PendingPeriod(layout, path, manifest, target, plan))
+            target = target_of(manifest, options)
+            size, frames = tar_size(manifest), len(manifest.frames)
+            pending.append(PendingPeriod(layout, path, camera_id, period, target, frames, size))
     return pending, receipted, broken
+
+
+def target_of(manifest: Manifest, options: SyncOptions) -> PeriodObject:
+    """The object a manifest's period goes to: its node (or this one) and its first frame."""
+    first = min((f.ts_ms for f in manifest.frames), default=manifest.period.start_ms)
+    return PeriodObject(manifest.camera_id, manifest.period, manifest.node or options.node, first)
 
 
 class Syncer:
@@ -204,9 +214,10 @@ class Syncer:
                 key=key,
             )
 
-    def _ship_tar(self, pending: PendingPeriod, key: str) -> tuple[Expected, bool]:
+    def _ship_tar(
+        self, pending: PendingPeriod, manifest: Manifest, plan: TarPlan, key: str
+    ) -> tuple[Expected, bool]:
         """The tar in S3 and verified: resumed, uploaded, or found; ``(expected, sent)``."""
-        manifest, plan = pending.manifest, pending.plan
         part_size = self.uploader.part_size_for(plan.size)
         upload_id = self.open_uploads.pop(key, None)
         head = None if upload_id is not None else self.uploader.head(key)
@@ -224,7 +235,7 @@ class Syncer:
             metadata = {
                 "camera": manifest.camera_id,
                 "period": manifest.period.key,
-                "node": pending.target.node,
+                "node": target_of(manifest, self.options).node,
                 "frames": str(len(manifest.frames)),
                 "sha256": digests.sha256.hex(),
             }
@@ -234,12 +245,18 @@ class Syncer:
 
     def ship(self, pending: PendingPeriod) -> PeriodOutcome:
         """Upload, verify, write the receipt, then (if asked) delete: one period."""
-        manifest, target, prefix = pending.manifest, pending.target, self.options.prefix
+        try:
+            manifest_bytes = pending.manifest_path.read_bytes()
+        except OSError as exc:
+            raise ManifestError(
+                f"cannot read {pending.manifest_path}: {exc.strerror or exc}",
+                path=pending.manifest_path,
+            ) from exc
+        manifest = Manifest.from_json(manifest_bytes, source=str(pending.manifest_path))
+        target, prefix = target_of(manifest, self.options), self.options.prefix
         tar_key, manifest_key = target.tar_key(prefix), target.manifest_key(prefix)
-        tar_expected, sent = self._ship_tar(pending, tar_key)
-        manifest_bytes = pending.manifest_path.read_bytes()
-        if Manifest.from_json(manifest_bytes, source=str(pending.manifest_path)) != manifest:
-            raise ManifestError(f"{pending.manifest_path} changed during the sync")
+        plan = plan_tar(pending.layout, manifest)
+        tar_expected, sent = self._ship_tar(pending, manifest, plan, tar_key)
         manifest_expected = _manifest_expected(manifest_bytes)
         # Small: PUT straight away; If-None-Match turns an existing copy into a comparison.
         self.uploader.put_bytes(
@@ -267,7 +284,7 @@ class Syncer:
             manifest.period.key,
             "uploaded" if sent else "present",
             frames=len(manifest.frames),
-            bytes=pending.plan.size,
+            bytes=plan.size,
             key=tar_key,
             deleted=deleted,
         )
@@ -294,11 +311,11 @@ def run_sync(
         pending, receipted, broken = scan(roots, options)
         outcomes = [
             PeriodOutcome(
-                p.manifest.camera_id,
-                p.manifest.period.key,
+                p.camera_id,
+                p.period.key,
                 "would-upload",
-                frames=len(p.manifest.frames),
-                bytes=p.plan.size,
+                frames=p.frames,
+                bytes=p.size,
                 key=p.target.tar_key(options.prefix),
             )
             for p in pending
@@ -332,7 +349,7 @@ def run_sync(
             uploader.part_size = options.part_size
         syncer = Syncer(options, uploader, emit)
         aborted = syncer.settle_open_uploads(pending)
-        total = sum(p.plan.size for p in pending)
+        total = sum(p.size for p in pending)
         emit({"event": "start", **base, "periods": len(pending), "bytes": total})
         outcomes: list[PeriodOutcome] = list(broken)
         for outcome in broken:
@@ -341,9 +358,7 @@ def run_sync(
             try:
                 outcome = syncer.ship(item)
             except (ManifestError, VerificationError) as exc:
-                outcome = PeriodOutcome(
-                    item.manifest.camera_id, item.manifest.period.key, "failed", error=str(exc)
-                )
+                outcome = PeriodOutcome(item.camera_id, item.period.key, "failed", error=str(exc))
             outcomes.append(outcome)
             emit({"event": "period", **asdict(outcome)})
         deleted = sum(o.deleted for o in outcomes)

@@ -19,7 +19,7 @@ import pytest
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import SyncError
 from cctview_agent.layout import DataLayout
-from cctview_agent.packing import TarReader, digest_tar, plan_tar
+from cctview_agent.packing import TarReader, digest_tar, plan_tar, tar_size
 from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key
 from cctview_agent.sync import SyncOptions, run_sync
@@ -446,3 +446,12 @@ def test_config_syncs_the_data_folder_and_older_volumes(
     assert (summary["uploaded"], summary["node"]) == (2, "node-07")
     assert DataLayout(volumes / "vol-old").receipt_path(CAM_A, PERIOD).exists()
     assert DataLayout(volumes / "vol-new").receipt_path(CAM_A, PERIOD.next()).exists()
+
+
+def test_tar_size_matches_the_layout_also_for_long_camera_ids(tmp_path: Path) -> None:
+    for camera in (CAM_A, "c" * 120):
+        manifest = write_period(tmp_path, camera, PERIOD, 5)
+        plan = plan_tar(DataLayout(tmp_path), manifest)
+        assert tar_size(manifest) == plan.size == len(plan.open().read())
+        with tarfile.open(fileobj=io.BytesIO(plan.open().read())) as archive:
+            assert archive.getnames()[0] == f"{camera}/{manifest.frames[0].name}"
