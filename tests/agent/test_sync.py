@@ -24,6 +24,7 @@ from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key
 from cctview_agent.sync import SyncOptions, run_sync
 from cctview_agent.synclock import sync_lock
+from cctview_agent.uploader import parse_rate
 from tests.fixtures.s3 import FaultyProxy, MotoServer, stored_frames, write_period
 
 PERIOD = Period(1743771600, 60)  # 2025-04-04T13:00:00Z, one minute (tests use short periods)
@@ -455,3 +456,16 @@ def test_tar_size_matches_the_layout_also_for_long_camera_ids(tmp_path: Path) ->
         assert tar_size(manifest) == plan.size == len(plan.open().read())
         with tarfile.open(fileobj=io.BytesIO(plan.open().read())) as archive:
             assert archive.getnames()[0] == f"{camera}/{manifest.frames[0].name}"
+
+
+def test_bwlimit_rates_parse() -> None:
+    assert [parse_rate(t) for t in ("0", "500K", "2M", "1.5MB", "1g", "800kib/s")] == [
+        0.0,
+        500 * 1024,
+        2 * 1024**2,
+        1.5 * 1024**2,
+        1024**3,
+        800 * 1024,
+    ]
+    with pytest.raises(ValueError, match="not a rate"):
+        parse_rate("fast")
