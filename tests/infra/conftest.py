@@ -32,11 +32,6 @@ def agent_unit() -> str:
     return shipped_systemd_unit(REPO / "agent")
 
 
-@pytest.fixture
-def repo() -> Path:
-    return REPO
-
-
 def pytest_configure(config: pytest.Config) -> None:
     # pulumi-aws warns about its own deprecated aliases (BucketV2, ...) when it is imported;
     # the program uses none of them, so the noise would only hide warnings that matter.
