@@ -13,6 +13,9 @@ import io
 import json
 import os
 import shlex
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -410,6 +413,31 @@ def _frames_on(volume_root: Path) -> dict[str, set[str]]:
     return names
 
 
+def _kill_at(fleet: LocalFleet, ec2: Ec2Volumes, state: str) -> str:
+    """Start ``cctview-fleet rotate-volumes NODE --force`` and kill -9 it once a generation-2
+    volume carries the rotation tag ``state``; returns what it printed."""
+    command = [str(Path(sys.executable).parent / "cctview-fleet"), "rotate-volumes", NODE]
+    process = subprocess.Popen(
+        [*command, "--force"],
+        env=fleet.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if any(v.rotation == state for v in ec2.node_volumes(NODE) if v.generation == 2):
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "rotate-volumes ended before it could be killed"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        output = process.communicate(timeout=10)[0].decode(errors="replace")
+    return output
+
+
 @pytest.mark.sshd
 @pytest.mark.slow
 def test_rotation_during_collection_loses_no_frame_and_resumes(
@@ -421,11 +449,18 @@ def test_rotation_during_collection_loses_no_frame_and_resumes(
     cameras = parse_cameras(_fetch_json(fleet.catalog_url))[:3]
     _assign(fleet, node, cameras)
     time.sleep(6)  # more than a period: some closed periods, one open, on the old volume
+    ec2 = Ec2Volumes(fleet.stack, poll=0.1)
 
-    # Break S3 for the first run: sync cannot verify, so the old volume must survive.
+    # 1. The operator's command is killed (-9) as soon as the new volume is attached.
+    killed = _kill_at(fleet, ec2, "attached")
+    pending = [v for v in ec2.node_volumes(NODE) if v.generation == 2]
+    assert [v.rotation in ("attached", "prepared", "switched") for v in pending] == [True], killed
+    new_volume = pending[0].volume_id
+
+    # 2. S3 is broken for the rerun: sync cannot verify, so the old volume must survive.
     save_stack(replace(fleet.stack, bucket=f"missing-{uuid.uuid4().hex[:8]}"))
     runner = CliRunner()
-    first = runner.invoke(app, ["rotate-volumes", NODE, "--force", "--json"])
+    first = runner.invoke(app, ["rotate-volumes", NODE, "--json"])  # resumes: no --force
     assert first.exit_code == 1, first.output
     (failed,) = json.loads(first.stdout)["nodes"]
     assert failed["error"].startswith(
@@ -435,15 +470,15 @@ def test_rotation_during_collection_loses_no_frame_and_resumes(
         f"; rerun `cctview-fleet rotate-volumes {NODE}` to resume (the state is in the tags)"
     )
     assert first.stderr.strip() == f"error: rotate-volumes failed on 1 of 1 nodes: {NODE}"
-    ec2 = Ec2Volumes(fleet.stack, poll=0.1)
     volumes = {v.volume_id: v for v in ec2.node_volumes(NODE)}
     assert volumes[old_volume].rotation == "draining"
-    (new_volume,) = (v.volume_id for v in volumes.values() if v.generation == 2)
+    assert [v.volume_id for v in volumes.values() if v.generation == 2] == [new_volume]
     paths = fleet.paths(NODE)
     assert paths.data.resolve().name == new_volume  # frames already land on the new volume
     assert (paths.volumes / old_volume / "frames").is_dir()
 
-    save_stack(fleet.stack)  # S3 is back: the rerun resumes from the tags (no --force)
+    # 3. S3 is back: the rerun resumes from the tags and finishes.
+    save_stack(fleet.stack)
     second = runner.invoke(app, ["rotate-volumes", NODE, "--drain-timeout", "60", "--json"])
     assert second.exit_code == 0, second.output
     (result,) = json.loads(second.stdout)["nodes"]
