@@ -31,7 +31,6 @@ def test_kill_9_loop_leaves_only_whole_frames_and_complete_manifests(camsim, tmp
     config = write_config(tmp_path, poll_interval=0.2, period=PERIOD, grace=0.3, timeout=1.0)
     data = tmp_path / "data"
     rng = random.Random(20250404)
-    seen_temporaries = 0
     for _ in range(KILLS):
         agent = start_agent(config)
         try:
@@ -40,10 +39,21 @@ def test_kill_9_loop_leaves_only_whole_frames_and_complete_manifests(camsim, tmp
             agent.kill()
         assert agent.process.returncode == -9
         report = check_data_tree(data, allow_temporaries=True)
-        seen_temporaries += len(report.temporaries)
+
         assert report.bad_frames == [], "a reader saw a partial .jpg"
         assert report.problems == [], report.problems
     assert check_data_tree(data, allow_temporaries=True).frames > 0
+
+    # What a kill in the middle of a write leaves (planted, as the kills rarely land mid-write).
+    layout = DataLayout(data)
+    camera_id = layout.camera_ids()[0]
+    planted = [
+        layout.frame_path(camera_id, 1_743_771_600_000).with_name(".1743771600000.jpg.999.tmp"),
+        layout.manifests_root / camera_id / ".20250404T130000Z-2s.json.999.tmp",
+    ]
+    for path in planted:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\xff\xd8 half a frame")
 
     # One clean run: start-up removes temporaries and closes what ended while the agent was down.
     with running_agent(config) as agent:
@@ -54,12 +64,12 @@ def test_kill_9_loop_leaves_only_whole_frames_and_complete_manifests(camsim, tmp
     started = next(
         e for e in log_events(tmp_path / "agent.log")[::-1] if e["event"] == "agent_started"
     )
-    assert started["temporaries_removed"] >= 0
+    assert started["temporaries_removed"] >= len(planted)
+    assert not any(path.exists() for path in planted)
     report = check_data_tree(data)
     assert report.problems == []
     assert report.temporaries == []
     # Every period that ended (plus grace) before the stop has its manifest; none is missing.
-    layout = DataLayout(data)
     closed = {(cid, per) for cid, per, _ in layout.manifests()}
     for camera_id in layout.camera_ids():
         for dirpath, _dirs, names in os.walk(layout.camera_dir(camera_id)):
