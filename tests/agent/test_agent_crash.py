@@ -39,7 +39,6 @@ def test_kill_9_loop_leaves_only_whole_frames_and_complete_manifests(camsim, tmp
             agent.kill()
         assert agent.process.returncode == -9
         report = check_data_tree(data, allow_temporaries=True)
-
         assert report.bad_frames == [], "a reader saw a partial .jpg"
         assert report.problems == [], report.problems
     assert check_data_tree(data, allow_temporaries=True).frames > 0
