@@ -285,6 +285,8 @@ class CameraPoller:
             return
         self.last_stored = None
         self.frames_stored -= 1
+        if self.frames_stored == 0:
+            self.last_frame_at = None  # the only "frame" it had was the placeholder
         self.placeholders += 1
         self.agent.frames_total -= 1
         tally = self.agent.closer.tally(stored.root, self.camera.id, stored.period)
