@@ -117,6 +117,7 @@ def test_offline_placeholders_are_counted_not_stored(fault_run: dict) -> None:
         assert served >= 2
         assert served - 1 <= camera["placeholders"] <= served
         assert camera["frames_stored"] == 0, "a placeholder was kept as a frame"
+        assert camera["last_frame_age_s"] is None
         assert camera["state"] == "offline"
         assert not list(
             DataLayout(fault_run["folder"] / "data").frames_root.glob(f"{camera_id}/*/*/*.jpg")
