@@ -69,6 +69,7 @@ def test_second_agent_on_same_config_is_refused(camsim, tmp_path) -> None:
         assert len(second.stderr.decode().strip().splitlines()) == 1
         status = run_cli(config, "status", "--json")
         assert json.loads(status.stdout)["running"] is True
+        wait_for(lambda: agent.status()["totals"]["frames_stored"] >= 1, 10, "a frame")
         assert agent.terminate()[0] == 0
     after = json.loads(run_cli(config, "status", "--json").stdout)
     assert after["running"] is False
