@@ -51,7 +51,7 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         config = write_config(
             folder,
             poll_interval=0.5,
-            timeout=1.0,
+            timeout=1.5,
             period=5,
             grace=0.5,
             frozen_after=2.0,

@@ -51,7 +51,8 @@ def test_assign_reloads_without_a_gap(camsim, tmp_path) -> None:
     kept = frame_times(data, keep)
     assert len(kept) >= 12
     holes = [b - a for a, b in itertools.pairwise(kept)]
-    assert max(holes) < 1000, f"the unchanged camera had a {max(holes)} ms hole across reload"
+    # No hole a manifest would call a gap (3 poll intervals), across two reloads.
+    assert max(holes) < 1500, f"the unchanged camera had a {max(holes)} ms hole across reload"
     assert frame_times(data, add), "the added camera never stored a frame"
     assert all(ts < (reloaded_at + 1.0) * 1000 for ts in frame_times(data, drop))
     events = [e["event"] for e in log_events(tmp_path / "agent.log")]

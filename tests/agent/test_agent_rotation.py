@@ -54,7 +54,7 @@ def test_link_swap_splits_a_period_across_volumes(camsim, tmp_path) -> None:
         assert before and after, "frames on both volumes"
         assert max(before) < switched_at_ms + 300 and min(after) > switched_at_ms - 300
         holes = [b - a for a, b in itertools.pairwise(sorted(before + after))]
-        assert max(holes) < 600, f"a {max(holes)} ms hole at the switch"
+        assert max(holes) < 750, f"a {max(holes)} ms hole (3 intervals: a gap) at the switch"
         for volume in (old, new):
             halves = DataLayout(volume).frames_in(camera_id, split)
             if halves:  # the split period is closed on each volume holding part of it
