@@ -166,7 +166,7 @@ def render_plan(outcome: AssignOutcome, *, dry_run: bool) -> None:
     console.print(
         table(
             title,
-            ("node", "cameras", "added", "removed", "moved in", "moved out", "was read from", ""),
+            ("node", "cameras", "added", "removed", "moved in", "moved out", "read from", "note"),
             rows,
             caption=caption,
         )
