@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -129,8 +130,8 @@ def main() -> int:
         after = accepted(sshd_logs)
         by_sshd = {node: after[node] - before[node] for node in sorted(after)}
     finally:
-        report = devfleet.down()
-        del report
+        devfleet.down()  # raises when a process would not stop; then its files stay for a look
+        shutil.rmtree(home, ignore_errors=True)
 
     def summary(one: list[float], many: list[float]) -> dict[str, Any]:
         one_median, all_median = statistics.median(one), statistics.median(many)
