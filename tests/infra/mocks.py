@@ -140,7 +140,8 @@ class FleetMocks(pulumi.runtime.Mocks):
         return [r for r in self.declared if r.type == token]
 
     def of_type(self, token: str) -> list[Registered]:
-        return [r for r in self.registered if r.type == token]
+        """Resources of one type sorted by name: Pulumi registers concurrently, in no set order."""
+        return sorted((r for r in self.registered if r.type == token), key=lambda r: r.name)
 
     def named(self, name: str) -> Registered:
         matches = [r for r in self.registered if r.name == name]

@@ -92,8 +92,12 @@ def test_data_volumes_are_encrypted_tagged_protected_and_attached(
 ) -> None:
     mocks, _ = dev_fleet
     volumes = mocks.of_type(VOLUME)
-    for index, volume in enumerate(volumes):
-        node = f"node-{index + 1:02d}"
+    assert sorted(v.name for v in volumes) == [
+        f"cctview-dev-node-{i:02d}-data" for i in range(1, 13)
+    ]
+    for volume in volumes:
+        # Pulumi registers resources concurrently: match each volume to its node by name, not order.
+        node = volume.name.removeprefix("cctview-dev-").removesuffix("-data")
         assert volume.inputs["encrypted"] is True, volume.name
         assert volume.inputs["size"] == 8 and volume.inputs["type"] == "gp3", volume.name
         assert volume.inputs["availabilityZone"] == "us-east-1a", volume.name
