@@ -243,6 +243,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     counts = [int(n) for n in args.cameras.split(",") if n.strip()]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="agent-bench-") as tmp:
         work = Path(tmp)
         rows = []
@@ -262,7 +263,11 @@ def main() -> int:
         "benchmark": "agent_bench",
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "command": "python " + " ".join(["bench/agent_bench.py", *sys.argv[1:]]),
-        "machine": {"cpus": os.cpu_count(), "data_root": args.data_root},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "data_root": args.data_root,
+            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },
         "transport": "http" if args.http else "https",
         "agent": rows,
         "baseline": baseline,
