@@ -118,11 +118,29 @@ def _check_marker(path: Path, volume_id: str) -> bool:
     return True
 
 
-def _finish(path: Path, volume_id: str) -> None:
+def _finish(config: AgentConfig, path: Path, volume_id: str) -> None:
     """The marker and an empty ``frames/`` make the folder a data root the closer will visit."""
     if not _check_marker(path, volume_id):
         write_atomic(path / MARKER, f"{volume_id}\n".encode(), fsync=True)
     (path / "frames").mkdir(exist_ok=True)
+    _own_like_active(config, path)
+
+
+def _own_like_active(config: AgentConfig, path: Path) -> None:
+    """Give a new data root the owner of the active one.
+
+    ``prepare`` runs as root (it formats and mounts), while the agent runs as an unprivileged user
+    (``User=`` in its unit); without this the agent could not write a single frame after the
+    switch. The active volume's owner is the agent's user, whatever it is called.
+    """
+    if os.geteuid() != 0:
+        return
+    try:
+        active = os.stat(config.data_dir)  # follows the link to the active volume
+    except OSError:
+        return  # first volume: the installer sets ownership
+    for item in (path, path / "frames", path / MARKER):
+        os.chown(item, active.st_uid, active.st_gid)
 
 
 def prepare_volume(
@@ -151,7 +169,7 @@ def prepare_volume(
         )
     path.mkdir(parents=True, exist_ok=True)
     if chosen == "folder":
-        _finish(path, volume_id)
+        _finish(config, path, volume_id)
         return PrepareResult(volume_id, path, chosen)
     label = blockdevices.volume_label(volume_id)
     if blockdevices.is_mounted(path):
@@ -161,6 +179,7 @@ def prepare_volume(
                 volume_id=volume_id,
             )
         (path / "frames").mkdir(exist_ok=True)
+        _own_like_active(config, path)
         if fstab is not None:
             add_fstab_line(fstab, label, path)
         return PrepareResult(volume_id, path, chosen, device=device)
@@ -207,7 +226,7 @@ def prepare_volume(
         )
     blockdevices.mount(found, path)
     try:
-        _finish(path, volume_id)
+        _finish(config, path, volume_id)
     except DataVolumeError:
         blockdevices.umount(path)
         raise

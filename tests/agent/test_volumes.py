@@ -391,3 +391,16 @@ def test_block_mode_refuses_to_format_a_device_holding_a_file_system(
     with pytest.raises(DataVolumeError, match="refusing to format a device that holds data"):
         prepare_volume(config, NEW, device=str(loop_device), fstab=tmp_path / "fstab")
     assert blockdevices.probe(loop_device) == ("ext4", "somebody")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a folder's owner needs root")
+def test_prepare_as_root_gives_the_new_volume_the_agents_owner(tmp_path: Path) -> None:
+    config = make_node(tmp_path)
+    prepare_volume(config, "vol-0000000000000000a")
+    switch_volume(config, "vol-0000000000000000a")
+    active = config.data_dir.resolve()
+    for item in (active, active / "frames", active / MARKER):
+        os.chown(item, 65534, 65534)  # the agent's unprivileged user
+    result = prepare_volume(config, "vol-0000000000000000b")
+    for item in (result.path, result.path / "frames", result.path / MARKER):
+        assert (item.stat().st_uid, item.stat().st_gid) == (65534, 65534), item
