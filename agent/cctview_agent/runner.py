@@ -107,7 +107,7 @@ class Agent:
         )
         return cameras
 
-    async def main(self, cameras: list[Camera]) -> None:
+    async def main(self, cameras: list[Camera], *, reload_at_start: bool = False) -> None:
         loop = asyncio.get_running_loop()
         try:
             self.session = open_session(
@@ -130,11 +130,14 @@ class Agent:
                 group.create_task(self._every(STATUS_EVERY_S, self._status_tick))
                 for camera in cameras:
                     self._start(camera)
+                if reload_at_start:  # a SIGHUP came while starting: the file may be newer
+                    self.reload()
                 self._status_tick()
         finally:
             self._group = None
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a late reload must not kill the exit
         self.closer.close_due()
         self.store.close()
         self._status_tick(running=False)
@@ -289,6 +292,10 @@ class Agent:
 
 def run_agent(config: AgentConfig) -> int:
     """``cctview-agent run``: hold the pid file, log, poll until a stop signal; exit code."""
+    # From the moment the pid file names this process, `assign` may send SIGHUP: remember it
+    # until the event loop handles signals (SIGHUP's default action would end the process).
+    early_reload: list[int] = []
+    signal.signal(signal.SIGHUP, lambda signum, _frame: early_reload.append(signum))
     try:
         lock = acquire(config)
     except OSError as exc:
@@ -307,7 +314,7 @@ def run_agent(config: AgentConfig) -> int:
     try:
         agent = Agent(config, log)
         cameras = agent.prepare()
-        asyncio.run(agent.main(cameras))
+        asyncio.run(agent.main(cameras, reload_at_start=bool(early_reload)))
     except CctviewError as exc:
         log.error("agent_failed", error=str(exc))
         raise

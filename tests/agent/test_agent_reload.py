@@ -76,3 +76,26 @@ def test_second_agent_on_same_config_is_refused(camsim, tmp_path) -> None:
     assert after["running"] is False
     assert after["cameras"][0]["frames_stored"] >= 1
     assert "NOT RUNNING" in run_cli(config, "status").stdout.decode()
+
+
+def test_sighup_while_starting_is_not_fatal_and_applies(camsim, tmp_path) -> None:
+    """`assign` signals as soon as the pid file names the agent, maybe before its loop runs."""
+    import signal
+
+    from cctview_agent.config import load_config
+    from cctview_agent.pidfile import running_pid
+
+    sim = camsim(cameras=2)
+    first, second = sim.camera_ids
+    write_assignment_from(sim, tmp_path / "assignment.json", [first])
+    config = write_config(tmp_path)
+    settings = load_config(config)
+    with running_agent(config, wait=False) as agent:
+        wait_for(lambda: running_pid(settings) == agent.pid, 20, "the pid file", step=0.005)
+        write_assignment_from(sim, tmp_path / "assignment.json", [first, second])
+        agent.process.send_signal(signal.SIGHUP)
+        agent.wait_running()
+        wait_for(
+            lambda: {c["id"] for c in agent.status()["cameras"]} == {first, second}, 10, "both"
+        )
+        assert agent.terminate()[0] == 0
