@@ -20,26 +20,22 @@ from typing import Any
 from cctview_agent.cameras import Camera, dump_cameras, parse_cameras, parse_cameras_json
 from cctview_fleet import aws
 from cctview_fleet.assign import Assignment, Plan
-from cctview_fleet.errors import CatalogError, NodeError, RemoteCommandError, StorageServiceError
+from cctview_fleet.errors import CatalogError, NodeError, StorageServiceError
 from cctview_fleet.fleetops import DEFAULT_PARALLEL, run_on_nodes
 from cctview_fleet.inventory import Node
 from cctview_fleet.results import FleetResult
 from cctview_fleet.ssh import Connections
 from cctview_fleet.stacks import Stack
 
-SHOW_COMMAND = "cctview-agent assign --show"
-PUSH_COMMAND = "cctview-agent assign -"
 RECORD_VERSION = 1
 
 
 def read_node_assignment(node: Node, connections: Connections) -> list[Camera]:
-    result = connections.get(node).run(SHOW_COMMAND)
-    if result.exit_status != 0:
-        raise RemoteCommandError(
-            node.name, SHOW_COMMAND, result.exit_status, result.stderr or result.stdout
-        )
+    conn = connections.get(node)
+    command = conn.agent_command("assign", "--show")
+    result = conn.check(command)
     try:
-        return parse_cameras_json(result.stdout, source=f"{node.name} `{SHOW_COMMAND}`")
+        return parse_cameras_json(result.stdout, source=f"{node.name} `{command}`")
     except CatalogError as exc:
         raise NodeError(node.name, str(exc)) from exc
 
@@ -88,11 +84,8 @@ def node_payload(plan: Plan, node: str, cameras: Mapping[str, Camera]) -> str:
 
 def push_node(node: Node, connections: Connections, payload: str) -> dict[str, Any]:
     """Pipe the node's cameras into the agent; return the agent's one-line JSON summary."""
-    result = connections.get(node).run(PUSH_COMMAND, stdin=payload)
-    if result.exit_status != 0:
-        raise RemoteCommandError(
-            node.name, PUSH_COMMAND, result.exit_status, result.stderr or result.stdout
-        )
+    conn = connections.get(node)
+    result = conn.check(conn.agent_command("assign", "-"), stdin=payload)
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     try:
         summary = json.loads(lines[-1]) if lines else {}

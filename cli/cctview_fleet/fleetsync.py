@@ -25,10 +25,9 @@ from cctview_fleet.errors import CctviewError, ConfigError, NodeError, RemoteCom
 from cctview_fleet.fleetops import run_on_nodes
 from cctview_fleet.inventory import Node
 from cctview_fleet.results import FleetResult, NodeResult
-from cctview_fleet.ssh import Connections, quote
+from cctview_fleet.ssh import Connections
 from cctview_fleet.stacks import Stack
 
-AGENT = "cctview-agent"
 LOCAL_NODE = "local"
 OnEvent = Callable[[str, dict[str, Any]], None]
 
@@ -44,7 +43,8 @@ class SyncRequest:
     bwlimit: str | None = None
 
     def agent_words(self) -> list[str]:
-        words = [AGENT, "sync", "--bucket", self.bucket, "--prefix", self.prefix]
+        """The agent's arguments; the connection adds how the node runs ``cctview-agent``."""
+        words = ["sync", "--bucket", self.bucket, "--prefix", self.prefix]
         words.append("--json-progress")
         if self.delete_local:
             words.append("--delete-local")
@@ -153,7 +153,7 @@ def sync_node(
 ) -> NodeSync:
     """Run the agent's sync on one node, relaying its events; raise on failure."""
     conn = connections.get(node)
-    command = quote(*request.agent_words())
+    command = conn.agent_command(*request.agent_words())
     summary: dict[str, Any] | None = None
     error: str | None = None
     try:

@@ -11,13 +11,13 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cctview_fleet.errors import NodeError, RemoteCommandError
+from cctview_fleet.errors import NodeError
 from cctview_fleet.fleetops import DEFAULT_PARALLEL, run_on_nodes
 from cctview_fleet.inventory import Node
 from cctview_fleet.results import FleetResult
 from cctview_fleet.ssh import Connections
 
-STATUS_COMMAND = "cctview-agent status --json"
+STATUS_WORDS = ("status", "--json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +52,12 @@ def parse_status(node: Node, text: str) -> NodeStatus:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NodeError(
-            node.name, f"`{STATUS_COMMAND}` printed no JSON ({exc}); is the agent installed?"
+            node.name,
+            f"`cctview-agent status --json` printed no JSON ({exc}); is the agent installed?",
         ) from exc
     if not isinstance(raw, dict):
         raise NodeError(
-            node.name, f"`{STATUS_COMMAND}` printed {type(raw).__name__}, not an object"
+            node.name, f"`cctview-agent status --json` printed {type(raw).__name__}, not an object"
         )
     totals = raw.get("totals") or {}
     disk = raw.get("disk") or {}
@@ -108,11 +109,8 @@ def node_status(node: Node, connections: Connections) -> NodeStatus:
     problem = cloud_side_problem(node)
     if problem is not None:
         raise problem
-    result = connections.get(node).run(STATUS_COMMAND)
-    if result.exit_status != 0:
-        raise RemoteCommandError(
-            node.name, STATUS_COMMAND, result.exit_status, result.stderr or result.stdout
-        )
+    conn = connections.get(node)
+    result = conn.check(conn.agent_command(*STATUS_WORDS))
     return parse_status(node, result.stdout)
 
 

@@ -11,10 +11,9 @@ import json
 from typing import Any, Protocol
 
 from cctview_fleet.errors import NodeError, RemoteCommandError
-from cctview_fleet.ssh import NodeConnection, quote
+from cctview_fleet.ssh import NodeConnection
 from cctview_fleet.stacks import Stack
 
-AGENT = "cctview-agent"
 SYNC_TIMEOUT_S = 4 * 3600.0  # a first sync of a full volume may take a while
 
 
@@ -40,8 +39,8 @@ class SshNodeVolumes:
         self.stack = stack
         self.node = conn.node.name
 
-    def _json(self, *words: str, timeout: float = 120.0) -> Any:
-        command = quote(AGENT, *words)
+    def _json(self, *words: str, timeout: float = 120.0, root: bool = False) -> Any:
+        command = self.conn.agent_command(*words, root=root)
         result = self.conn.run(command, timeout=timeout)
         if result.exit_status != 0:
             raise RemoteCommandError(
@@ -70,10 +69,11 @@ class SshNodeVolumes:
         words = ["volume", "prepare", "--volume-id", volume_id, "--size-gib", str(size_gib)]
         if attachment_device:
             words += ["--attachment-device", attachment_device]
-        return self._json(*words, timeout=600.0)  # mkfs of a large volume takes a while
+        # mkfs of a large volume takes a while; formatting and mounting need root
+        return self._json(*words, timeout=600.0, root=True)
 
     def switch(self, volume_id: str) -> Any:
-        return self._json("volume", "switch", "--volume-id", volume_id)
+        return self._json("volume", "switch", "--volume-id", volume_id, root=True)
 
     def drain_status(self, volume_id: str) -> dict[str, Any]:
         return self._json("volume", "drain-status", "--volume-id", volume_id, "--json")
@@ -85,7 +85,9 @@ class SshNodeVolumes:
                 f"stack {self.stack.name!r} has no bucket, so the old volume cannot be synced; "
                 "run `cctview-fleet stack import` again",
             )
-        command = quote(AGENT, "sync", "--bucket", self.stack.bucket, "--prefix", self.stack.prefix)
+        command = self.conn.agent_command(
+            "sync", "--bucket", self.stack.bucket, "--prefix", self.stack.prefix
+        )
         result = self.conn.run(command, timeout=SYNC_TIMEOUT_S)
         if result.exit_status != 0:
             raise RemoteCommandError(
@@ -93,4 +95,4 @@ class SshNodeVolumes:
             )
 
     def retire(self, volume_id: str) -> Any:
-        return self._json("volume", "retire", "--volume-id", volume_id)
+        return self._json("volume", "retire", "--volume-id", volume_id, root=True)

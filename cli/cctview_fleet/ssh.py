@@ -56,6 +56,8 @@ class SshSettings:
     known_hosts: Path
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     keepalive: int = KEEPALIVE_SECONDS
+    agent: tuple[str, ...] = ("cctview-agent",)
+    agent_as_root: tuple[str, ...] = ("cctview-agent",)
 
     @classmethod
     def for_stack(
@@ -71,6 +73,8 @@ class SshSettings:
             key_file=Path(stack.ssh_key).expanduser() if stack.ssh_key else None,
             known_hosts=known,
             connect_timeout=connect_timeout,
+            agent=tuple(shlex.split(stack.agent_command)),
+            agent_as_root=tuple(shlex.split(stack.agent_root_command)),
         )
 
 
@@ -249,6 +253,12 @@ class NodeConnection:
                 self.node.name, f"connection to {self.address} closed before `{command}` ended"
             )
         return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def agent_command(self, *words: str, root: bool = False) -> str:
+        """The shell line that runs ``cctview-agent WORDS`` on this node: the one place it is
+        spelled, as the agent's user or (``root``) for formatting and mounting volumes."""
+        prefix = self.settings.agent_as_root if root else self.settings.agent
+        return quote(*prefix, *words)
 
     def check(self, command: str, stdin: str | bytes | None = None) -> CommandResult:
         """Run ``command`` and raise RemoteCommandError (with its last lines) when it fails."""

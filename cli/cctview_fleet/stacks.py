@@ -57,6 +57,11 @@ class Stack:
     ssh_user: str = "admin"
     ssh_key: str = ""  # path of the private key
     known_hosts: str = ""  # path of the fleet's known_hosts file
+    # How a command over SSH runs the agent: as the agent's own user (the unit's ``User=``) for
+    # everything that touches its files, as root for formatting and mounting volumes. The SSH user
+    # of a Debian AMI (admin) has password-less sudo; the local fleet needs neither.
+    agent_command: str = "sudo -n -u cctview cctview-agent"
+    agent_root_command: str = "sudo -n cctview-agent"
     endpoint_url: str | None = None  # AWS_ENDPOINT_URL for an emulator (moto)
     aws_profile: str | None = None
     aws_access_key_id: str | None = None  # emulator only

@@ -62,6 +62,9 @@ class LocalConnection:
         self.fail_before: str | None = None
         self.commands: list[str] = []
 
+    def agent_command(self, *words: str, root: bool = False) -> str:
+        return shlex.join(["cctview-agent", *words])
+
     def run(
         self, command: str, stdin: str | bytes | None = None, *, timeout: float | None = 120.0
     ) -> CommandResult:

@@ -38,7 +38,7 @@ def keys(moto: MotoServer, bucket: str) -> list[str]:
 def test_agent_command_line_carries_the_flags() -> None:
     request = SyncRequest("b", "p", delete_local=True, dry_run=True, bwlimit="2M")
     assert request.agent_words() == [
-        "cctview-agent", "sync", "--bucket", "b", "--prefix", "p", "--json-progress",
+        "sync", "--bucket", "b", "--prefix", "p", "--json-progress",
         "--delete-local", "--dry-run", "--bwlimit", "2M",
     ]  # fmt: skip
     assert parse_event('{"event":"bytes","sent":5}') == {"event": "bytes", "sent": 5}

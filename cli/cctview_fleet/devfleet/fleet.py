@@ -84,6 +84,9 @@ def local_stack(state: FleetState, user: str) -> Stack:
         ssh_user=user,
         ssh_key=state.ssh_key,
         known_hosts=state.known_hosts,
+        # the local nodes' agents run as the SSH user, with no sudo
+        agent_command="cctview-agent",
+        agent_root_command="cctview-agent",
         endpoint_url=state.moto_url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
