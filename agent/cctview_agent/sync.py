@@ -30,7 +30,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,39 @@ class SyncSummary:
     requests: dict[str, int] = field(default_factory=dict)
     outcomes: tuple[PeriodOutcome, ...] = ()
 
+    @property
+    def failures(self) -> tuple[PeriodOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "failed")
+
     def to_dict(self) -> dict[str, Any]:
+        """The ``summary`` event; the operator's CLI reads it back with :meth:`from_dict`."""
         data = asdict(self)
         data.pop("outcomes")
-        data["failures"] = [asdict(o) for o in self.outcomes if o.status == "failed"]
+        data["failures"] = [asdict(o) for o in self.failures]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, node: str | None = None) -> SyncSummary:
+        """A summary read back from a node's ``summary`` event (missing numbers count as 0)."""
+        numbers = {
+            f.name: int(data.get(f.name) or 0) for f in fields(cls) if f.type in ("int", int)
+        }
+        known = {f.name for f in fields(PeriodOutcome)}
+        failures = tuple(
+            PeriodOutcome(**{k: v for k, v in item.items() if k in known})
+            for item in data.get("failures", ())
+            if isinstance(item, dict)
+        )
+        return cls(
+            node=node or str(data.get("node", "")),
+            bucket=str(data.get("bucket", "")),
+            prefix=str(data.get("prefix", "")),
+            dry_run=bool(data.get("dry_run")),
+            seconds=float(data.get("seconds") or 0.0),
+            requests=dict(data.get("requests") or {}),
+            outcomes=failures,
+            **numbers,
+        )
 
 
 def data_roots(config: AgentConfig) -> list[Path]:

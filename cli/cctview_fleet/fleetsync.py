@@ -3,7 +3,7 @@
 Each node runs its own sync (its frames never cross the operator's machine) with
 ``--json-progress``; this module reads those events line by line over the node's one SSH
 connection, hands each to a callback (the progress display), and keeps the final ``summary``
-as the node's :class:`NodeSync`. A node whose sync fails, or finishes with failed periods, is a
+as the node's :class:`SyncSummary`. A node whose sync fails, or finishes with failed periods, is a
 failure in the :class:`FleetResult` with the agent's own one-line reason; the others carry on.
 
 ``--from DIR`` (a single machine without a fleet) runs the very same library code in-process,
@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cctview_agent.sync import SyncOptions, default_node, run_sync
+from cctview_agent.sync import SyncOptions, SyncSummary, default_node, run_sync
 from cctview_fleet import aws
 from cctview_fleet.errors import CctviewError, ConfigError, NodeError, RemoteCommandError
 from cctview_fleet.fleetops import run_on_nodes
@@ -55,83 +55,17 @@ class SyncRequest:
         return words
 
 
-@dataclass(frozen=True, slots=True)
-class NodeSync:
-    """One node's finished sync, from its agent's ``summary`` event."""
-
-    node: str
-    periods: int = 0
-    uploaded: int = 0
-    present: int = 0
-    already_synced: int = 0
-    failed: int = 0
-    frames: int = 0
-    bytes_uploaded: int = 0
-    bytes_verified: int = 0
-    deleted: int = 0
-    resumed_uploads: int = 0
-    aborted_uploads: int = 0
-    dry_run: bool = False
-    seconds: float = 0.0
-    failures: tuple[dict[str, Any], ...] = field(default=(), compare=False)
-
-    @classmethod
-    def from_summary(cls, node: str, summary: dict[str, Any]) -> NodeSync:
-        numbers = {
-            name: summary.get(name, 0)
-            for name in (
-                "periods",
-                "uploaded",
-                "present",
-                "already_synced",
-                "failed",
-                "frames",
-                "bytes_uploaded",
-                "bytes_verified",
-                "deleted",
-                "resumed_uploads",
-                "aborted_uploads",
-            )
-        }
-        return cls(
-            node=node,
-            dry_run=bool(summary.get("dry_run")),
-            seconds=float(summary.get("seconds", 0.0)),
-            failures=tuple(summary.get("failures", ())),
-            **{name: int(value) for name, value in numbers.items()},
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "periods": self.periods,
-            "uploaded": self.uploaded,
-            "present": self.present,
-            "already_synced": self.already_synced,
-            "failed": self.failed,
-            "frames": self.frames,
-            "bytes_uploaded": self.bytes_uploaded,
-            "bytes_verified": self.bytes_verified,
-            "deleted": self.deleted,
-            "resumed_uploads": self.resumed_uploads,
-            "aborted_uploads": self.aborted_uploads,
-            "dry_run": self.dry_run,
-            "seconds": self.seconds,
-            "failures": list(self.failures),
-        }
-
-
 class PeriodsFailedError(NodeError):
     """Raised when a node's sync ran to the end but some periods failed (kept locally);
-    ``report`` is the node's :class:`NodeSync`, so the periods that did go are not lost."""
+    ``report`` is the node's :class:`SyncSummary`, so the periods that did go are not lost."""
 
-    def __init__(self, node: str, report: NodeSync) -> None:
-        first = report.failures[0] if report.failures else {}
-        detail = f"; first: {first.get('camera_id')} {first.get('period')}: {first.get('error')}"
+    def __init__(self, node: str, report: SyncSummary) -> None:
+        first = report.failures[0] if report.failures else None
+        detail = f"; first: {first.camera_id} {first.period}: {first.error}" if first else ""
         super().__init__(
             node,
             f"{report.failed} of {report.periods} periods failed and were kept locally"
-            f"{detail if first else ''}; rerun sync-s3 after fixing the cause",
+            f"{detail}; rerun sync-s3 after fixing the cause",
         )
         self.report = report
 
@@ -150,7 +84,7 @@ def parse_event(line: str) -> dict[str, Any] | None:
 
 def sync_node(
     node: Node, connections: Connections, request: SyncRequest, on_event: OnEvent
-) -> NodeSync:
+) -> SyncSummary:
     """Run the agent's sync on one node, relaying its events; raise on failure."""
     conn = connections.get(node)
     command = conn.agent_command(*request.agent_words())
@@ -168,7 +102,9 @@ def sync_node(
                 error = str(event.get("message", ""))
     except RemoteCommandError as exc:
         if summary is not None:
-            raise PeriodsFailedError(node.name, NodeSync.from_summary(node.name, summary)) from exc
+            raise PeriodsFailedError(
+                node.name, SyncSummary.from_dict(summary, node=node.name)
+            ) from exc
         if error:
             raise NodeError(node.name, error) from exc
         raise
@@ -178,7 +114,7 @@ def sync_node(
             f"`{command}` ended without a summary; is the node's cctview-agent as new as "
             "this cctview-fleet (it needs the sync subcommand and the s3 extra)?",
         )
-    return NodeSync.from_summary(node.name, summary)
+    return SyncSummary.from_dict(summary, node=node.name)
 
 
 def sync_fleet(
@@ -188,7 +124,7 @@ def sync_fleet(
     on_event: OnEvent,
     *,
     parallel: int,
-) -> FleetResult[NodeSync]:
+) -> FleetResult[SyncSummary]:
     """Every node's sync, at most ``parallel`` at once; one node's failure never stops another."""
     return run_on_nodes(
         nodes, lambda node: sync_node(node, connections, request, on_event), parallel=parallel
@@ -197,7 +133,7 @@ def sync_fleet(
 
 def sync_folder(
     folder: Path, request: SyncRequest, on_event: OnEvent, *, stack: Stack | None
-) -> FleetResult[NodeSync]:
+) -> FleetResult[SyncSummary]:
     """Sync a local data folder (``--from DIR``) with the agent's own code, no SSH."""
     from cctview_agent.uploader import make_client, parse_rate
 
@@ -227,7 +163,7 @@ def sync_folder(
         [folder.resolve()], options, emit=lambda event: on_event(LOCAL_NODE, event), client=client
     )
     on_event(LOCAL_NODE, {"event": "summary", **summary.to_dict()})
-    report = NodeSync.from_summary(LOCAL_NODE, summary.to_dict())
+    report = summary
     failure: CctviewError | None = PeriodsFailedError(LOCAL_NODE, report) if report.failed else None
     return FleetResult(
         [NodeResult(LOCAL_NODE, value=report, error=failure, seconds=report.seconds)]

@@ -17,7 +17,7 @@ from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.periods import Period
 from cctview_fleet.app import app
-from cctview_fleet.fleetsync import NodeSync, SyncRequest, parse_event
+from cctview_fleet.fleetsync import SyncRequest, SyncSummary, parse_event
 from cctview_fleet.stacks import HOME_ENV, Stack, save_stack
 from tests.fixtures.s3 import MotoServer, stored_frames, write_period
 
@@ -43,7 +43,16 @@ def test_agent_command_line_carries_the_flags() -> None:
     ]  # fmt: skip
     assert parse_event('{"event":"bytes","sent":5}') == {"event": "bytes", "sent": 5}
     assert parse_event("warning: something") is None
-    assert NodeSync.from_summary("n", {"uploaded": 2, "failed": 1}).uploaded == 2
+    read = SyncSummary.from_dict(
+        {
+            "uploaded": 2,
+            "failed": 1,
+            "failures": [{"camera_id": "c", "period": "p", "status": "failed", "error": "x"}],
+        },
+        node="n",
+    )
+    assert (read.node, read.uploaded, read.failed, read.failures[0].error) == ("n", 2, 1, "x")
+    assert SyncSummary.from_dict(read.to_dict()) == read
 
 
 def test_from_dir_syncs_a_local_folder_and_is_idempotent(

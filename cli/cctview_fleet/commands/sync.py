@@ -34,9 +34,9 @@ from cctview_fleet.commands.fleetflags import (
 from cctview_fleet.errors import ConfigError
 from cctview_fleet.fleetops import result_table
 from cctview_fleet.fleetsync import (
-    NodeSync,
     PeriodsFailedError,
     SyncRequest,
+    SyncSummary,
     sync_fleet,
     sync_folder,
 )
@@ -100,14 +100,14 @@ class SyncDisplay:
                 self.progress.update(task, completed=self.progress.tasks[task].total or 0)
 
 
-def _report(outcome: NodeResult[NodeSync]) -> NodeSync | None:
+def _report(outcome: NodeResult[SyncSummary]) -> SyncSummary | None:
     """The node's numbers, also when it failed with some periods (the others went)."""
     if outcome.value is not None:
         return outcome.value
     return outcome.error.report if isinstance(outcome.error, PeriodsFailedError) else None
 
 
-def _json_row(name: str, outcome: NodeResult[NodeSync]) -> dict[str, Any]:
+def _json_row(name: str, outcome: NodeResult[SyncSummary]) -> dict[str, Any]:
     report = _report(outcome)
     return {
         **(report.to_dict() if report is not None else {"node": name}),
@@ -119,7 +119,7 @@ def _megabytes(count: int) -> str:
     return f"{count / 1e6:.1f}"
 
 
-def _row(report: NodeSync) -> list[str]:
+def _row(report: SyncSummary) -> list[str]:
     return [
         str(report.periods if report.dry_run else report.uploaded),
         str(report.present),
@@ -193,7 +193,7 @@ def sync_s3(
             chosen = load_stack(stack)
         request = _request(chosen, bucket, prefix, **flags)
         with display:
-            result: FleetResult[NodeSync] = sync_folder(
+            result: FleetResult[SyncSummary] = sync_folder(
                 from_dir.expanduser(), request, display, stack=chosen
             )
     else:
