@@ -93,8 +93,8 @@ def write_assignment(sim: Any, path: Path, count: int) -> list[str]:
     return [camera.id for camera in cameras]
 
 
-def measure_agent(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    folder = work / f"agent-{n}"
+def measure_agent(n: int, args: argparse.Namespace, work: Path, loop: str) -> dict[str, Any]:
+    folder = work / f"agent-{n}-{loop}"
     data = Path(tempfile.mkdtemp(prefix=f"agent-{n}-", dir=args.data_root))
     folder.mkdir()
     with running_camsim(folder / "sim", cameras=n, refresh=1.0, https=not args.http) as sim:
@@ -109,6 +109,7 @@ def measure_agent(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any
         agent = subprocess.Popen(
             [sys.executable, "-m", "cctview_agent.main", "--config", str(config), "run"],
             stdout=subprocess.DEVNULL,
+            env={**os.environ, "CCTVIEW_EVENT_LOOP": loop},
         )
         try:
             status_path = folder / "status.json"
@@ -132,6 +133,7 @@ def measure_agent(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any
     cpu = cpu1 - cpu0
     return {
         "collector": "agent",
+        "loop": loop,
         "cameras": n,
         "window_s": round(t1 - t0, 1),
         "frames": frames,
@@ -210,7 +212,7 @@ def measure_baseline(n: int, args: argparse.Namespace, work: Path) -> dict[str, 
 
 def table(rows: list[dict[str, Any]], baseline: dict[str, Any]) -> str:
     head = (
-        f"{'collector':<9} {'N':>4} {'frames':>7} {'ms CPU/frame':>12} {'% core':>7} "
+        f"{'collector':<17} {'N':>4} {'frames':>7} {'ms CPU/frame':>12} {'% core':>7} "
         f"{'peak RSS MiB':>12} {'on time':>8} {'lost':>5} {'corrupt':>7} {'baseline/agent':>14}"
     )
     lines = [head, "-" * len(head)]
@@ -220,7 +222,8 @@ def table(rows: list[dict[str, Any]], baseline: dict[str, Any]) -> str:
             ratio = f"{baseline['cpu_ms_per_frame'] / row['cpu_ms_per_frame']:.1f}x"
         on_time = row.get("polls_on_time")
         lines.append(
-            f"{row['collector']:<9} {row['cameras']:>4} {row['frames']:>7} "
+            f"{row['collector'] + (' ' + row['loop'] if 'loop' in row else ''):<17} "
+            f"{row['cameras']:>4} {row['frames']:>7} "
             f"{row['cpu_ms_per_frame'] or 0:>12.3f} {row['core_percent']:>7.2f} "
             f"{row['peak_rss_mib']:>12.1f} {'-' if on_time is None else f'{on_time:.2%}':>8} "
             f"{row.get('frames_lost', '-')!s:>5} {row['frames_corrupt']:>7} {ratio:>14}"
@@ -240,6 +243,11 @@ def main() -> int:
         help="where frames go (default /dev/shm: see docs/benchmarks.md)",
     )
     parser.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
+    parser.add_argument(
+        "--loops",
+        default="uvloop,asyncio",
+        help="event loops to measure the agent on, side by side (uvloop,asyncio)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     counts = [int(n) for n in args.cameras.split(",") if n.strip()]
@@ -247,12 +255,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="agent-bench-") as tmp:
         work = Path(tmp)
         rows = []
+        loops = [name.strip() for name in args.loops.split(",") if name.strip()]
         for n in counts:
-            print(
-                f"agent, {n} cameras: {args.warmup:.0f} s warm-up + {args.duration:.0f} s ...",
-                file=sys.stderr,
-            )
-            rows.append(measure_agent(n, args, work))
+            for loop in loops:
+                print(
+                    f"agent on {loop}, {n} cameras: {args.warmup:.0f} s warm-up + "
+                    f"{args.duration:.0f} s ...",
+                    file=sys.stderr,
+                )
+                rows.append(measure_agent(n, args, work, loop))
         if args.baseline_cameras <= 0:  # a quick look at the agent alone
             print(json.dumps(rows, indent=1))
             return 0
@@ -272,7 +283,7 @@ def main() -> int:
         "agent": rows,
         "baseline": baseline,
         "ratios": {
-            str(row["cameras"]): {
+            f"{row['cameras']}-{row['loop']}": {
                 "baseline_cpu_per_frame_over_agent": round(
                     baseline["cpu_ms_per_frame"] / row["cpu_ms_per_frame"], 1
                 )

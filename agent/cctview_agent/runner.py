@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from cctview_agent import __version__
+from cctview_agent import __version__, eventloop
 from cctview_agent.agentlog import EventLog, close_log, open_log
 from cctview_agent.assignment import diff_assignment, load_assignment
 from cctview_agent.atomicfile import remove_temporaries
@@ -104,6 +104,7 @@ class Agent:
             active_volume=self.store.current_root,
             temporaries_removed=removed,
             periods_closed=closed,
+            event_loop=eventloop.loop_factory()[0],
         )
         return cameras
 
@@ -314,7 +315,7 @@ def run_agent(config: AgentConfig) -> int:
     try:
         agent = Agent(config, log)
         cameras = agent.prepare()
-        asyncio.run(agent.main(cameras, reload_at_start=bool(early_reload)))
+        eventloop.run(agent.main(cameras, reload_at_start=bool(early_reload)))
     except CctviewError as exc:
         log.error("agent_failed", error=str(exc))
         raise
