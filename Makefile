@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml agent/pyproject.toml
 		|| { echo "need Python 3.11 or newer; on Debian: sudo apt-get install -y python3 python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e './agent[s3]' -e '.[dev]'
+	$(BIN)/pip install -q -e './agent[s3,fast]' -e '.[dev]'
 	@touch $(STAMP)
 
 test: setup

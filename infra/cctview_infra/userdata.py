@@ -148,7 +148,7 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         'boto3.client("s3", region_name=region).download_file(bucket, key, dest)',
         _HEREDOC,
         'echo "$AGENT_SHA256  $AGENT_WHEEL" | sha256sum --check --strict -',
-        f'{q(str(venv_bin / "pip"))} install -q "$AGENT_WHEEL[s3]"',
+        f'{q(str(venv_bin / "pip"))} install -q "$AGENT_WHEEL[s3,fast]"',
         f"ln -sfn {q(str(venv_bin / 'cctview-agent'))} /usr/local/bin/cctview-agent",
         'rm -f "$AGENT_WHEEL"',
         "",
