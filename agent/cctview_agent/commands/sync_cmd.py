@@ -17,15 +17,21 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cctview_agent.config import load_config
 from cctview_agent.errors import ConfigError, SyncError
-from cctview_agent.sync import SyncOptions, SyncSummary, data_roots, default_node, run_sync
-from cctview_agent.uploader import parse_rate
+
+if TYPE_CHECKING:
+    from cctview_agent.sync import SyncSummary
+
+# The sync machinery (tar streaming, botocore) is imported by the handler only: every other
+# subcommand, `status` above all (the operator asks every node for it), starts without it.
 
 
 def _rate(text: str) -> float:
+    from cctview_agent.uploader import parse_rate
+
     try:
         return parse_rate(text)
     except ValueError as exc:
@@ -98,6 +104,8 @@ def _human(summary: SyncSummary) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from cctview_agent.sync import SyncOptions, data_roots, default_node, run_sync
+
     if args.data:
         roots = [path.expanduser().absolute() for path in args.data]
         node = args.node or default_node()
