@@ -70,16 +70,16 @@ def root(
 COMMAND_MODULES: tuple[str, ...] = (
     "cameras",
     "plan",
-    "stack",
-    "dev",
-    "volumes",
+    "trust",
     "assign",
     "status",
     "logs",
     "remote",
-    "trust",
     "sync",
+    "volumes",
     "frames",
+    "stack",
+    "dev",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"cctview_fleet.commands.{_name}").register(app)
