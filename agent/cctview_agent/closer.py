@@ -28,6 +28,7 @@ from cctview_agent import __version__
 from cctview_agent.agentlog import EventLog
 from cctview_agent.config import AgentConfig
 from cctview_agent.layout import DataLayout, frame_timestamp
+from cctview_agent.layout import data_roots as layout_roots
 from cctview_agent.manifests import FrameRecord, Manifest, find_gaps, frame_digest
 from cctview_agent.periods import Period
 from cctview_agent.storage import JOURNAL_SUFFIX, FrameStore, journal_path, read_journal
@@ -51,21 +52,9 @@ TallyKey = tuple[str, str, Period]  # (resolved root, camera id, period)
 
 
 def data_roots(config: AgentConfig, store: FrameStore) -> list[str]:
-    """The resolved ``data_dir`` plus every volume folder under ``volumes_dir`` with frames."""
-    roots = [store.resolve_root()]
-    if config.volumes_dir is not None:
-        try:
-            entries = sorted(os.scandir(config.volumes_dir), key=lambda e: e.name)
-        except OSError:
-            entries = []
-        for entry in entries:
-            if (
-                entry.is_dir()
-                and os.path.isdir(os.path.join(entry.path, "frames"))
-                and os.path.realpath(entry.path) not in {os.path.realpath(r) for r in roots}
-            ):
-                roots.append(entry.path)
-    return roots
+    """The active root as the store names it (tallies are keyed by that string), then every other
+    volume under ``volumes_root`` still holding data."""
+    return [str(root) for root in layout_roots(Path(store.resolve_root()), config.volumes_root)]
 
 
 class PeriodCloser:

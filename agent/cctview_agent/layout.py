@@ -34,6 +34,32 @@ def frame_timestamp(name: str) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
+def data_roots(active: Path, volumes_root: Path) -> list[Path]:
+    """Every data folder of a node: the active one first, then each other volume folder under
+    ``volumes_root`` that holds ``frames/`` or ``manifests/`` (a rotated volume still draining).
+
+    The closer closes periods and the syncer ships them on all of these, so a period split by a
+    volume switch is complete on both halves. Folders are compared by real path, so the active
+    volume (``data_dir`` links to one of them) is listed once; paths are returned as given.
+    """
+    roots = [active]
+    seen = {os.path.realpath(active)}
+    try:
+        entries = sorted(os.scandir(volumes_root), key=lambda entry: entry.name)
+    except OSError:
+        entries = []
+    for entry in entries:
+        real = os.path.realpath(entry.path)
+        if real in seen or not entry.is_dir():
+            continue
+        if os.path.isdir(os.path.join(entry.path, "frames")) or os.path.isdir(
+            os.path.join(entry.path, "manifests")
+        ):
+            roots.append(Path(entry.path))
+            seen.add(real)
+    return roots
+
+
 @dataclass(frozen=True, slots=True)
 class DataLayout:
     """The paths of one data folder; pure path arithmetic, no I/O except the listing helpers."""

@@ -25,7 +25,6 @@ period, and a rerun picks up the rest.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import time
@@ -34,6 +33,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from cctview_agent import layout
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ManifestError, SyncError, VerificationError
 from cctview_agent.layout import DataLayout
@@ -56,6 +56,9 @@ class SyncOptions:
     prefix: str = "cctview"
     node: str = ""
     delete_local: bool = False
+    # Retention: delete the local copy of verified periods that ended more than this many seconds
+    # ago (a node's disk holds the recent hours for a quick look, S3 holds everything).
+    retain_seconds: float | None = None
     dry_run: bool = False
     bwlimit: float = 0.0  # bytes per second, 0 = unlimited
     endpoint_url: str | None = None
@@ -152,17 +155,13 @@ class SyncSummary:
 
 
 def data_roots(config: AgentConfig) -> list[Path]:
-    """The data folder and every volume still mounted beside it that holds frames or manifests,
-    resolved and without duplicates (``data_dir`` is a link to one of the volumes)."""
-    candidates = [config.data_dir]
-    with contextlib.suppress(OSError):
-        candidates += sorted(p for p in config.volumes_root.iterdir() if p.is_dir())
+    """Every data folder of the node (the active volume and any still draining), resolved."""
     roots: list[Path] = []
-    for candidate in candidates:
-        if (candidate / "manifests").is_dir() or (candidate / "frames").is_dir():
-            resolved = candidate.resolve()
-            if resolved not in roots:
-                roots.append(resolved)
+    for root in layout.data_roots(config.data_dir, config.volumes_root):
+        resolved = root.resolve()
+        has_data = (resolved / "manifests").is_dir() or (resolved / "frames").is_dir()
+        if has_data and resolved not in roots:
+            roots.append(resolved)
     return roots
 
 
@@ -392,6 +391,11 @@ def run_sync(
         deleted = sum(o.deleted for o in outcomes)
         if options.delete_local:
             deleted += finish_deletions((layout, path) for layout, path, _p, _c in receipted)
+        elif options.retain_seconds is not None:
+            cutoff = time.time() - options.retain_seconds
+            deleted += finish_deletions(
+                (layout, path) for layout, path, period, _c in receipted if period.end <= cutoff
+            )
     good = [o for o in outcomes if o.status in ("uploaded", "present")]
     return SyncSummary(
         **base,

@@ -96,6 +96,7 @@ class Fleet(pulumi.ComponentResource):
                         security_group_id=self.access.security_group_id,
                         instance_profile=self.role.profile_name,
                         bucket=self.data.bucket,
+                        prefix=s.bucket_prefix,
                         agent_key=self.agent.key,
                         agent_sha256=args.agent_wheel.sha256,
                         agent_filename=args.agent_wheel.filename,

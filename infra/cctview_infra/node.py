@@ -39,6 +39,7 @@ class NodeArgs:
     instance_profile: pulumi.Input[str]
     bucket: pulumi.Input[str]
     agent_key: pulumi.Input[str]
+    prefix: str
     agent_sha256: str
     agent_filename: str
     systemd_unit: str  # the agent's unit file (userdata.shipped_systemd_unit)
@@ -91,6 +92,7 @@ class Node(pulumi.ComponentResource):
                     volume_id=values[2] or None,
                     volume_size_gib=args.data_volume_gib,
                     agent_period=args.agent_period,
+                    prefix=args.prefix,
                 ),
                 args.systemd_unit,
             )

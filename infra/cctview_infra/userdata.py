@@ -41,6 +41,9 @@ STATE_DIR = Path("/var/lib/cctview")
 VOLUMES_DIR = Path("/mnt/cctview")
 VENV_DIR = Path("/opt/cctview/venv")
 UNIT_NAME = "cctview-agent.service"
+SYNC_UNIT_NAME = "cctview-agent-sync.service"
+SYNC_TIMER_NAME = "cctview-agent-sync.timer"
+SYNC_ENV_PATH = Path("/etc/cctview/sync.env")
 ATTACH_DEVICE = "/dev/sdf"  # the name in EC2's attachment record; the node never guesses by it
 ATTACH_WAIT_S = 900
 USER_DATA_LIMIT = 16 * 1024  # EC2 refuses larger user data (before base64)
@@ -60,6 +63,7 @@ class UserDataSpec:
     volume_id: str | None  # None: rotate-volumes owns this node's volumes (docs/infra.md)
     volume_size_gib: int
     agent_period: int = 3600
+    prefix: str = "cctview"  # where the hourly sync ships periods in the bucket
 
 
 def agent_config(spec: UserDataSpec) -> AgentConfig:
@@ -177,11 +181,22 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         script += (
             f"chown -R {q(user)}: {q(str(STATE_DIR))}\nchown {q(user)}: {q(str(ASSIGNMENT_PATH))}\n"
         )
-    script += "\n" + 'step "5/5 systemd unit"\n'
+    script += "\n" + 'step "5/5 systemd units"\n'
     script += _heredoc(Path("/etc/systemd/system") / UNIT_NAME, unit, "0644")
+    # The hourly sync (service + timer) ships in the wheel; only its settings are written here.
+    script += _heredoc(
+        SYNC_ENV_PATH, f"CCTVIEW_BUCKET={spec.bucket}\nCCTVIEW_PREFIX={spec.prefix}\n", "0644"
+    )
+    script += (
+        f"SHIPPED=$({q(str(venv_bin / 'python'))} -c 'import cctview_agent, pathlib; "
+        'print(pathlib.Path(cctview_agent.__file__).parent / "systemd")\')\n'
+        f'install -m 0644 "$SHIPPED/{SYNC_UNIT_NAME}" "$SHIPPED/{SYNC_TIMER_NAME}" '
+        "/etc/systemd/system/\n"
+    )
     script += (
         "systemctl daemon-reload\n"
         f"systemctl enable --now {UNIT_NAME}\n"
+        f"systemctl enable --now {SYNC_TIMER_NAME}\n"
         'step "done: $NODE runs $(cctview-agent --version 2>/dev/null || echo cctview-agent)"\n'
         'for key in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$key"; done\n'
     )

@@ -9,7 +9,7 @@ import pytest
 
 from cctview_agent.atomicfile import is_temporary, remove_temporaries, temporary_name, write_atomic
 from cctview_agent.errors import ConfigError, ManifestError
-from cctview_agent.layout import DataLayout, frame_timestamp
+from cctview_agent.layout import DataLayout, data_roots, frame_timestamp
 from cctview_agent.manifests import FrameRecord, Gap, Manifest, find_gaps, frame_digest
 from cctview_agent.periods import Period, validate_period_length
 
@@ -130,3 +130,16 @@ def test_remove_temporaries(tmp_path: Path) -> None:
     assert is_temporary(tmp) and not is_temporary(keep)
     assert remove_temporaries(tmp_path) == 1
     assert sorted(os.listdir(keep.parent)) == ["1.jpg"]
+
+
+def test_data_roots_list_the_active_volume_once_then_draining_ones(tmp_path: Path) -> None:
+    volumes = tmp_path / "volumes"
+    for name, sub in (("vol-a", "frames"), ("vol-b", "manifests"), ("vol-c", None)):
+        (volumes / name).mkdir(parents=True)
+        if sub:
+            (volumes / name / sub).mkdir()
+    (tmp_path / "data").symlink_to("volumes/vol-b")
+    roots = data_roots(tmp_path / "data", volumes)
+    # the active volume (vol-b, through the link) once and first; empty vol-c is no data root
+    assert roots == [tmp_path / "data", volumes / "vol-a"]
+    assert data_roots(tmp_path / "data", tmp_path / "missing") == [tmp_path / "data"]

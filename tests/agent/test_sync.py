@@ -469,3 +469,29 @@ def test_bwlimit_rates_parse() -> None:
     ]
     with pytest.raises(ValueError, match="not a rate"):
         parse_rate("fast")
+
+
+def test_retention_deletes_only_verified_periods_older_than_it(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    data = tmp_path / "data"
+    layout = DataLayout(data)
+    old, recent = PERIOD, Period.current(PERIOD.length)  # ended long ago / still open now
+    write_period(data, CAM_A, old, 5, step_ms=2000)
+    write_period(data, CAM_B, old, 5, step_ms=2000)
+    write_period(data, CAM_A, recent, 5, step_ms=1)
+    options = SyncOptions(bucket=s3_bucket, prefix="ret", node="node-01", retain_seconds=3600)
+    # nothing is in S3 yet: a run that cannot upload deletes nothing, whatever the retention
+    with pytest.raises(SyncError, match="does not exist"):
+        run_sync(
+            [data], SyncOptions(bucket="no-such-bucket", prefix="ret", node="n", retain_seconds=0)
+        )
+    assert layout.frames_in(CAM_B, old) and layout.frames_in(CAM_A, recent)
+    uploaded = run_sync([data], options)
+    assert (uploaded.uploaded, uploaded.failed) == (3, 0)
+    # verified and older than the retention: deleted, on the next run (receipts first, then age)
+    second = run_sync([data], options)
+    assert second.deleted == 2 and second.uploaded == 0
+    assert not layout.frames_in(CAM_A, old) and not layout.frames_in(CAM_B, old)
+    assert layout.receipt_path(CAM_A, old).exists()  # the record that it is safe in S3 stays
+    assert len(layout.frames_in(CAM_A, recent)) == 5  # verified but recent: kept

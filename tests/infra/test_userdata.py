@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,32 @@ def test_installs_and_starts_the_agents_own_unit(script: str, agent_unit: str) -
     assert 'ssh-keygen -lf "$key"' in script  # host key fingerprints on the console
 
 
+def test_enables_the_hourly_sync_of_the_fleet_bucket_and_prefix(
+    agent_wheel: AgentWheel, tmp_path: Path
+) -> None:
+    spec = replace(spec_for(agent_wheel), prefix="nyc/frames")
+    script = render_user_data(spec, "[Service]\nExecStart=/bin/true\n")
+    assert heredoc(script, "/etc/cctview/sync.env") == (
+        "CCTVIEW_BUCKET=frames-bucket\nCCTVIEW_PREFIX=nyc/frames\n"
+    )
+    assert "systemctl enable --now cctview-agent-sync.timer" in script
+    # the shipped units are found through the installed package, as the node's python finds it
+    line = next(x for x in script.splitlines() if x.startswith("SHIPPED=$("))
+    python = shutil.which("python3") or sys.executable
+    command = (
+        line.removeprefix("SHIPPED=$(")
+        .removesuffix(")")
+        .replace("/opt/cctview/venv/bin/python", sys.executable)
+    )
+    found = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
+    shipped = Path(found.stdout.strip())
+    assert python and (shipped / "cctview-agent-sync.timer").is_file(), shipped
+    timer = (shipped / "cctview-agent-sync.timer").read_text()
+    service = (shipped / "cctview-agent-sync.service").read_text()
+    assert "OnCalendar=" in timer and "EnvironmentFile=/etc/cctview/sync.env" in service
+    assert "cctview-agent sync --retain-days" in service
+
+
 def test_unit_user_is_created_when_the_unit_names_one(agent_wheel: AgentWheel) -> None:
     unit = "[Service]\nUser=cctview\nExecStart=/usr/local/bin/cctview-agent run\n"
     script = render_user_data(spec_for(agent_wheel), unit)
@@ -150,6 +177,9 @@ def test_wheel_is_the_checkouts_agent(agent_wheel: AgentWheel) -> None:
     }
     assert modules <= names
     assert "cctview_agent/systemd/cctview-agent.service" in names
+    # the hourly sync the first boot installs from the wheel
+    assert "cctview_agent/systemd/cctview-agent-sync.service" in names
+    assert "cctview_agent/systemd/cctview-agent-sync.timer" in names
 
 
 def test_wheel_build_is_reproducible_cached_and_follows_the_sources(

@@ -59,6 +59,13 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="delete a period's frames and manifest after its objects are verified in S3",
     )
+    parser.add_argument(
+        "--retain-days",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="delete verified periods that ended more than DAYS ago (retention; default: keep)",
+    )
     parser.add_argument("--json-progress", action="store_true", help="one JSON event per line")
     parser.add_argument(
         "--bwlimit", type=_rate, default=0.0, metavar="RATE", help="e.g. 2M (bytes/s; K, M, G)"
@@ -119,6 +126,8 @@ def handle(args: argparse.Namespace) -> int:
                 "nothing to sync (is the agent running?)",
                 key="data_dir",
             )
+    if args.retain_days is not None and args.retain_days < 0:
+        raise ConfigError(f"--retain-days must be 0 or more, not {args.retain_days:g}")
     if args.part_size is not None and args.part_size < 5 * 1024 * 1024:
         raise ConfigError("--part-size must be at least 5M (S3's smallest part)")
     options = SyncOptions(
@@ -126,6 +135,7 @@ def handle(args: argparse.Namespace) -> int:
         prefix=args.prefix,
         node=node,
         delete_local=args.delete_local,
+        retain_seconds=None if args.retain_days is None else args.retain_days * 86400,
         dry_run=args.dry_run,
         bwlimit=args.bwlimit,
         endpoint_url=args.endpoint_url,
