@@ -94,9 +94,8 @@ def write_assignment(sim: Any, path: Path, count: int) -> list[str]:
 
 
 def measure_agent(n: int, args: argparse.Namespace, work: Path, loop: str) -> dict[str, Any]:
-    folder = work / f"agent-{n}-{loop}"
+    folder = Path(tempfile.mkdtemp(prefix=f"agent-{n}-{loop}-", dir=work))  # N may repeat
     data = Path(tempfile.mkdtemp(prefix=f"agent-{n}-", dir=args.data_root))
-    folder.mkdir()
     with running_camsim(folder / "sim", cameras=n, refresh=1.0, https=not args.http) as sim:
         ids = write_assignment(sim, folder / "assignment.json", n)
         ca_line = f'ca_file = "{sim.cert_path}"\n' if sim.cert_path else ""
