@@ -314,6 +314,19 @@ def test_down_stops_what_a_killed_dev_up_left_running(tmp_path, monkeypatch):
     assert marked(mark) == []
     assert all(_gone(r) for r in left)
     assert load_state() is None
+    # nothing that names the fleet's folder runs on: sshd, whose title hides its environment
+    # (and so its mark), was the one that used to slip through
+    assert [pid for pid, line in _command_lines() if mark.encode() in line] == []
+
+
+def _command_lines() -> list[tuple[int, bytes]]:
+    lines = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            lines.append((int(entry.name), (entry / "cmdline").read_bytes()))
+        except OSError:
+            continue
+    return lines
 
 
 def test_ctrl_c_during_up_stops_everything_it_started(tmp_path, monkeypatch):

@@ -142,16 +142,29 @@ def _signal(record: ProcessRecord, sig: signal.Signals) -> None:
         pass
 
 
+def _carries_mark(entry: Path, needle: bytes, sshd_config: bytes) -> bool:
+    """The mark in the environment, or, for sshd, its config file in the fleet's folder.
+
+    sshd rewrites its process title over the memory that ``/proc/<pid>/environ`` shows, so its
+    mark is gone by the time a killed ``dev up`` leaves it unrecorded; its title still names its
+    ``-f <fleet>/nodes/<node>/etc/sshd_config``.
+    """
+    try:
+        if needle in (entry / "environ").read_bytes().split(b"\0"):
+            return True
+        cmdline = (entry / "cmdline").read_bytes()
+    except OSError:
+        return False  # gone meanwhile, or not ours to read
+    return cmdline.startswith(b"sshd") and sshd_config in cmdline
+
+
 def marked(mark: str) -> list[ProcessRecord]:
-    """Live processes whose environment carries ``mark``: the fleet's, recorded or not."""
+    """Live processes that carry ``mark``: the fleet's, recorded or not."""
     needle = f"{MARK_ENV}={mark}".encode()
+    sshd_config = f"{mark}/nodes/".encode()
     found: list[ProcessRecord] = []
     for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue  # gone meanwhile, or not ours to read
-        if needle in environ.split(b"\0"):
+        if _carries_mark(entry, needle, sshd_config):
             pid = int(entry.name)
             record = ProcessRecord(f"pid {pid}", "marked", pid, start_ticks(pid), "")
             if pid != os.getpid() and is_alive(record):
