@@ -46,6 +46,7 @@ def main() -> None:
         base = venv_with(Path(tmp) / "empty")
         agent = venv_with(Path(tmp) / "agent", str(REPO / "agent"))
         agent_s3 = venv_with(Path(tmp) / "agent-s3", f"{REPO / 'agent'}[s3]")
+        agent_node = venv_with(Path(tmp) / "agent-node", f"{REPO / 'agent'}[s3,fast]")
     mib = 1024 * 1024
     results = {
         "date": time.strftime("%Y-%m-%d"),
@@ -53,6 +54,7 @@ def main() -> None:
         "empty_venv_mib": round(base / mib, 1),
         "agent_added_mib": round((agent - base) / mib, 1),
         "agent_with_s3_added_mib": round((agent_s3 - base) / mib, 1),
+        "agent_as_nodes_install_it_added_mib": round((agent_node - base) / mib, 1),  # [s3,fast]
     }
     out = REPO / "bench" / "results" / "install_size.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
