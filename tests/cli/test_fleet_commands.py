@@ -223,6 +223,16 @@ def test_exec_gives_a_per_node_exit_code_table(fleet: Any):
         "error: `test $(hostname) = never || exit 3` failed on 2 of 2 nodes: node-01, node-03\n"
     )
     assert "node-02" not in bad.stdout
+    listed = cli("exec", "--json", "node-02", "node-03", "--", "echo $CCTVIEW_AGENT_CONFIG; exit 4")
+    assert listed.exit_code == 1
+    rows = {row["node"]: row for row in json.loads(listed.stdout)}
+    assert sorted(rows) == ["node-02", "node-03"]
+    for name, row in rows.items():
+        assert (row["exit_status"], row["stdout"], row["error"]) == (
+            4,
+            f"{fleet.paths(name).config}\n",
+            None,
+        )
 
 
 def test_ssh_opens_the_system_ssh_with_the_fleet_settings(fleet: Any):

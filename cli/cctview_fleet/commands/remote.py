@@ -19,6 +19,7 @@ from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
     ConnectTimeoutOption,
+    JsonOption,
     NodesArgument,
     ParallelOption,
     StackOption,
@@ -28,7 +29,8 @@ from cctview_fleet.errors import ConfigError, FleetError
 from cctview_fleet.fleetops import result_table, run_on_nodes
 from cctview_fleet.inventory import Node, discover
 from cctview_fleet.nodestatus import cloud_side_problem
-from cctview_fleet.render import console
+from cctview_fleet.render import console, print_json
+from cctview_fleet.results import FleetResult
 from cctview_fleet.ssh import CommandResult, SshSettings
 from cctview_fleet.stacks import Stack, load_stack
 
@@ -74,6 +76,7 @@ def exec_command(
     stack: StackOption = None,
     parallel: ParallelOption = DEFAULT_PARALLEL_VALUE,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
+    as_json: JsonOption = False,
 ) -> None:
     """Run a shell command on all (or the named) nodes: exec [NODE]... -- COMMAND."""
     words = remote_words(ctx)
@@ -84,6 +87,34 @@ def exec_command(
         )
     command = " ".join(words)  # as ssh does: the words are joined, the node's shell parses them
     fleet, result = run_everywhere(stack, nodes, command, parallel, connect_timeout)
+    if as_json:
+        print_json(
+            [
+                {
+                    "node": name,
+                    "exit_status": None if outcome.value is None else outcome.value.exit_status,
+                    "stdout": None if outcome.value is None else outcome.value.stdout,
+                    "stderr": None if outcome.value is None else outcome.value.stderr,
+                    "error": None if outcome.error is None else str(outcome.error),
+                }
+                for name, outcome in result.items()
+            ]
+        )
+    else:
+        _print_outputs(fleet.stack.name, command, result)
+    bad = sorted(
+        name
+        for name, outcome in result.items()
+        if not outcome.ok or (outcome.value is not None and outcome.value.exit_status != 0)
+    )
+    if bad:
+        raise FleetError(
+            f"`{command}` failed on {len(bad)} of {len(result)} nodes: {', '.join(bad)}"
+        )
+
+
+def _print_outputs(stack: str, command: str, result: FleetResult[CommandResult]) -> None:
+    """Each node's output, prefixed with its name in its colour, then the exit-code table."""
     width = max(len(name) for name in result)
     for index, (name, outcome) in enumerate(result.items()):
         if not outcome.ok or outcome.value is None:
@@ -97,22 +128,13 @@ def exec_command(
             )
     console.print(
         result_table(
-            f"`{command}` on fleet {fleet.stack.name}",
+            f"`{command}` on fleet {stack}",
             result,
             ("exit",),
             lambda value: (str(value.exit_status),),
             verdict=lambda value: "[green]ok[/]" if value.exit_status == 0 else "[red]failed[/]",
         )
     )
-    bad = sorted(
-        name
-        for name, outcome in result.items()
-        if not outcome.ok or (outcome.value is not None and outcome.value.exit_status != 0)
-    )
-    if bad:
-        raise FleetError(
-            f"`{command}` failed on {len(bad)} of {len(result)} nodes: {', '.join(bad)}"
-        )
 
 
 def ssh_argv(stack: Stack, node: Node, command: list[str], *, connect_timeout: float) -> list[str]:
