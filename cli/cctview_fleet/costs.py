@@ -114,55 +114,53 @@ class CostLine:
         """The fraction of the free allowance used (above 1.0: the free tier is exceeded)."""
         return self.quantity / self.free if self.free else math.inf
 
+    @classmethod
+    def metered(
+        cls, item: str, quantity: float, unit: str, *, free: float, usd_per_unit: float
+    ) -> CostLine:
+        """A line billed per unit above a free allowance (every AWS free tier works this way)."""
+        billable = max(0.0, quantity - free)
+        return cls(item, quantity, unit, free, billable, billable * usd_per_unit)
+
 
 def ec2_line(nodes: int, prices: Prices = DEFAULT_PRICES) -> CostLine:
-    hours = nodes * HOURS_PER_MONTH
-    billable = max(0.0, hours - prices.free_ec2_hours)
-    return CostLine(
-        item=f"EC2 {prices.instance_type}",
-        quantity=hours,
-        unit="instance-hours",
+    return CostLine.metered(
+        f"EC2 {prices.instance_type}",
+        nodes * HOURS_PER_MONTH,
+        "instance-hours",
         free=prices.free_ec2_hours,
-        billable=billable,
-        usd=billable * prices.ec2_hour_usd,
+        usd_per_unit=prices.ec2_hour_usd,
     )
 
 
 def ebs_line(total_gib: float, prices: Prices = DEFAULT_PRICES) -> CostLine:
     """EBS volumes: AWS counts the provisioned size; a GiB-sized volume is billed as GB-months."""
-    billable = max(0.0, total_gib - prices.free_ebs_gb)
-    return CostLine(
-        item="EBS gp3",
-        quantity=total_gib,
-        unit="GB-months",
+    return CostLine.metered(
+        "EBS gp3",
+        total_gib,
+        "GB-months",
         free=prices.free_ebs_gb,
-        billable=billable,
-        usd=billable * prices.ebs_gb_month_usd,
+        usd_per_unit=prices.ebs_gb_month_usd,
     )
 
 
 def s3_storage_line(stored_bytes: float, prices: Prices = DEFAULT_PRICES) -> CostLine:
-    gb = stored_bytes / GB
-    billable = max(0.0, gb - prices.free_s3_gb)
-    return CostLine(
-        item="S3 storage",
-        quantity=gb,
-        unit="GB-months",
+    return CostLine.metered(
+        "S3 storage",
+        stored_bytes / GB,
+        "GB-months",
         free=prices.free_s3_gb,
-        billable=billable,
-        usd=billable * prices.s3_gb_month_usd,
+        usd_per_unit=prices.s3_gb_month_usd,
     )
 
 
 def s3_requests_line(puts: float, item: str, prices: Prices = DEFAULT_PRICES) -> CostLine:
-    billable = max(0.0, puts - prices.free_s3_puts)
-    return CostLine(
-        item=item,
-        quantity=puts,
-        unit="PUT requests",
+    return CostLine.metered(
+        item,
+        puts,
+        "PUT requests",
         free=prices.free_s3_puts,
-        billable=billable,
-        usd=billable / 1000 * prices.s3_put_per_1000_usd,
+        usd_per_unit=prices.s3_put_per_1000_usd / 1000,
     )
 
 
