@@ -240,8 +240,9 @@ class Uploader:
             key=key,
         )
 
-    def put_bytes(self, key: str, body: bytes, expected: Expected, **extra: Any) -> None:
-        """One PUT of a small object (a manifest), never over an existing one."""
+    def _put_new(self, key: str, body: Any, sha256_b64: str, **extra: Any) -> bool:
+        """One PUT that never replaces an object (``If-None-Match: *``), with S3 checking the
+        SHA-256; False when an object already holds the key (the caller checks it is ours)."""
         import botocore.exceptions as bce
 
         self.requests["put_object"] = self.requests.get("put_object", 0) + 1
@@ -251,24 +252,28 @@ class Uploader:
                 Key=key,
                 Body=body,
                 ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=expected.checksum,
+                ChecksumSHA256=sha256_b64,
                 IfNoneMatch="*",
                 **extra,
             )
         except bce.ClientError as exc:
-            if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise translate(exc, self.where, f"uploading {key}") from exc
-            self._on_conflict(key, expected)
+            if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise translate(exc, self.where, f"uploading {key}") from exc
         except bce.BotoCoreError as exc:
             raise translate(exc, self.where, f"uploading {key}") from exc
+        return True
+
+    def put_bytes(self, key: str, body: bytes, expected: Expected, **extra: Any) -> None:
+        """One PUT of a small object (a manifest), never over an existing one."""
+        if not self._put_new(key, body, expected.checksum, **extra):
+            self._on_conflict(key, expected)
 
     def put_tar(
         self, key: str, plan: TarPlan, digests: TarDigests, metadata: dict[str, str]
     ) -> Expected:
         """Upload the planned tar: one PUT, or multipart when ``digests`` has several parts.
         Returns what the object must look like (the MD5 of a single PUT comes from its stream)."""
-        import botocore.exceptions as bce
-
         if digests.multipart:
             upload_id = self._call(
                 "create_multipart_upload",
@@ -281,27 +286,18 @@ class Uploader:
             self.finish_multipart(key, upload_id, plan, digests)
             return expected_for(digests)
         body = plan.open(on_read=self.throttle)
-        self.requests["put_object"] = self.requests.get("put_object", 0) + 1
-        try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentLength=plan.size,
-                ContentType="application/x-tar",
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=digests.sha256_b64,
-                IfNoneMatch="*",
-                Metadata=metadata,
-            )
-        except bce.ClientError as exc:
-            if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise translate(exc, self.where, f"uploading {key}") from exc
+        sent = self._put_new(
+            key,
+            body,
+            digests.sha256_b64,
+            ContentLength=plan.size,
+            ContentType="application/x-tar",
+            Metadata=metadata,
+        )
+        if not sent:
             expected = expected_for(digest_tar(plan))
             self._on_conflict(key, expected)
             return expected
-        except bce.BotoCoreError as exc:
-            raise translate(exc, self.where, f"uploading {key}") from exc
         md5 = body.md5
         if md5 is None:  # the body was not read through once; hash it again to be sure
             return expected_for(digest_tar(plan))
