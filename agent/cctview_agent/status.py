@@ -108,14 +108,15 @@ def read_status(config: AgentConfig, *, now: float | None = None) -> dict[str, A
     return status
 
 
-def _age(seconds: float | None) -> str:
+def format_age(seconds: float | None) -> str:
+    """A frame's age the way both status tables show it: 42s, 17m, 3.5h."""
     if seconds is None:
         return "-"
     if seconds < 120:
         return f"{seconds:.0f}s"
     if seconds < 7200:
         return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 3600:.1f}h"
 
 
 def render_status(status: dict[str, Any]) -> str:
@@ -154,7 +155,7 @@ def render_status(status: dict[str, Any]) -> str:
             lines.append(
                 f"{cam['id'][:38]:<38} {cam['state']:<9} {cam['frames_stored']:>7} "
                 f"{cam['duplicates']:>5} {cam['placeholders']:>5} "
-                f"{_age(cam.get('last_frame_age_s')):>5} {cam.get('backoff_s', 0):>6.0f}s  "
+                f"{format_age(cam.get('last_frame_age_s')):>5} {cam.get('backoff_s', 0):>6.0f}s  "
                 f"{failures or '-'}"
             )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from cctview_agent.status import format_age
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
@@ -36,16 +37,6 @@ COLUMNS = (
 )
 
 
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
 def _row(status: NodeStatus) -> list[str]:
     agent = "[green]running[/]" if status.agent_running else "[red]down[/]"
     if status.problem:
@@ -59,7 +50,7 @@ def _row(status: NodeStatus) -> list[str]:
         agent,
         f"{status.cameras_online}/{status.cameras_assigned}",
         f"{status.frames_per_minute:.0f}",
-        age(status.oldest_frame_age_s),
+        format_age(status.oldest_frame_age_s),
         disk,
         Path(status.active_volume).name if status.active_volume else "-",
         status.last_synced_period or "-",
@@ -88,7 +79,7 @@ def status_table(
         f"{fleet_totals.agents_running} running",
         f"{fleet_totals.cameras_online}/{fleet_totals.cameras_assigned}",
         f"{fleet_totals.frames_per_minute:.0f}",
-        age(fleet_totals.oldest_frame_age_s),
+        format_age(fleet_totals.oldest_frame_age_s),
     )
     return table
 
