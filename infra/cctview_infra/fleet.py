@@ -18,6 +18,7 @@ from cctview_infra.iam import NodeRole, NodeRoleArgs
 from cctview_infra.lookups import NodeVolumes
 from cctview_infra.network import SshAccess, SshAccessArgs
 from cctview_infra.node import Node, NodeArgs
+from cctview_infra.placement import Placement
 from cctview_infra.settings import FleetSettings
 
 
@@ -25,7 +26,7 @@ from cctview_infra.settings import FleetSettings
 class FleetArgs:
     settings: FleetSettings
     ami_id: str
-    availability_zone: str
+    placement: Placement
     agent_wheel: AgentWheel
     systemd_unit: str  # the agent's unit file (userdata.shipped_systemd_unit)
     # node name -> what the EC2 API says about its data volumes (empty on the first `up`)
@@ -65,6 +66,7 @@ class Fleet(pulumi.ComponentResource):
             SshAccessArgs(
                 public_key=s.ssh_public_key,
                 allowed_cidrs=s.ssh_allowed_cidrs,
+                vpc_id=args.placement.vpc_id,
                 tags=tags.fleet_tags(s.stack, "ssh"),
             ),
             opts=child,
@@ -91,7 +93,8 @@ class Fleet(pulumi.ComponentResource):
                         region=s.region,
                         instance_type=s.instance_type,
                         ami_id=args.ami_id,
-                        availability_zone=args.availability_zone,
+                        availability_zone=args.placement.availability_zone,
+                        subnet_id=args.placement.subnet_id,
                         key_name=self.access.key_name,
                         security_group_id=self.access.security_group_id,
                         instance_profile=self.role.profile_name,

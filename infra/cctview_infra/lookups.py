@@ -1,4 +1,6 @@
-"""What the program asks AWS before it declares anything: the AMI, the zone, the data volumes.
+"""What the program asks AWS before it declares anything: the AMI and the data volumes.
+
+(The VPC, subnet and zone are :mod:`cctview_infra.placement`'s.)
 
 Each is one function over Pulumi invokes, called from ``__main__`` only; the components get plain
 values. Under the unit-test mocks these invokes are answered by the mocks' ``call``.
@@ -105,12 +107,3 @@ def fleet_zone(observed: Iterable[ObservedVolume]) -> str | None:
     even if the region's list of zones changes (a new zone would replace every node)."""
     zones = sorted({v.availability_zone for v in observed if v.availability_zone})
     return zones[0] if zones else None
-
-
-def first_zone() -> str:
-    """The region's first available zone: every node and volume is placed there, because a
-    volume can only attach to an instance in its own zone."""
-    zones = aws.get_availability_zones(
-        state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}]
-    )
-    return sorted(zones.names)[0]

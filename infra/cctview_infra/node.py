@@ -34,6 +34,7 @@ class NodeArgs:
     instance_type: str
     ami_id: str
     availability_zone: str
+    subnet_id: str
     key_name: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
     instance_profile: pulumi.Input[str]
@@ -102,9 +103,12 @@ class Node(pulumi.ComponentResource):
             ami=args.ami_id,
             instance_type=args.instance_type,
             availability_zone=args.availability_zone,
+            subnet_id=args.subnet_id,
             key_name=args.key_name,
             vpc_security_group_ids=[args.security_group_id],
             iam_instance_profile=args.instance_profile,
+            # explicit, not the subnet's auto-assign setting: the CLI reaches nodes over SSH at
+            # their public address (and pays $0.005/h for it: cctview_fleet.costs.ipv4_line)
             associate_public_ip_address=True,
             # t2 "unlimited" would bill CPU above the 10 % baseline; standard throttles instead.
             credit_specification={"cpu_credits": "standard"},

@@ -14,17 +14,12 @@ from typing import Any
 
 import pulumi
 
-from cctview_fleet.costs import Prices, free_tier_warnings
+from cctview_fleet.costs import FreeTier, Prices, for_free_tier, free_tier_warnings
 from cctview_infra import tags
 from cctview_infra.agentpackage import AgentWheel, build_agent_wheel
 from cctview_infra.fleet import Fleet, FleetArgs
-from cctview_infra.lookups import (
-    first_zone,
-    fleet_zone,
-    newest_ami,
-    node_volumes,
-    observe_volumes,
-)
+from cctview_infra.lookups import fleet_zone, newest_ami, node_volumes, observe_volumes
+from cctview_infra.placement import PlacementRequest, place_fleet
 from cctview_infra.policies import PolicyContext, PolicyGuard
 from cctview_infra.settings import FleetSettings
 from cctview_infra.userdata import shipped_systemd_unit
@@ -43,15 +38,24 @@ def declare_fleet(
     guard = PolicyGuard(
         PolicyContext(ebs_budget_gib=settings.ebs_budget_gib), settings.policy_enforcement
     ).install()
-    for warning in free_tier_warnings(settings.node_count, settings.ebs_total_gib, prices):
+    billed = for_free_tier(prices, FreeTier(settings.free_tier))
+    for warning in free_tier_warnings(settings.node_count, settings.ebs_total_gib, billed):
         pulumi.log.warn(warning)
     observed = observe_volumes(settings.stack)
+    placement = place_fleet(
+        PlacementRequest(
+            instance_type=settings.instance_type,
+            vpc_id=settings.vpc_id,
+            subnet_ids=settings.subnet_ids,
+            availability_zone=settings.availability_zone or fleet_zone(observed),
+        )
+    )
     fleet = Fleet(
         f"cctview-{settings.stack}",
         FleetArgs(
             settings=settings,
             ami_id=settings.ami_id or newest_ami(settings.ami_owner, settings.ami_name_filter),
-            availability_zone=settings.availability_zone or fleet_zone(observed) or first_zone(),
+            placement=placement,
             agent_wheel=agent_wheel or build_agent_wheel(agent_dir, wheel_dir),
             volumes=node_volumes(observed),
             systemd_unit=systemd_unit or shipped_systemd_unit(agent_dir),
@@ -66,6 +70,11 @@ def declare_fleet(
         "fleetTag": {"key": tags.FLEET, "value": settings.fleet_tag},
         "camerasPerNode": settings.cameras_per_node,
         "capacity": settings.capacity,
+        "network": {
+            "vpcId": placement.vpc_id,
+            "subnetId": placement.subnet_id,
+            "availabilityZone": placement.availability_zone,
+        },
         "agentPackage": {"key": fleet.agent.key, "sha256": fleet.agent.sha256},
         "nodes": fleet.node_list,
     }
