@@ -55,6 +55,7 @@ EXAMPLES: dict[str, str] = {
     "vpcId": "vpcId vpc-0123456789abcdef0",
     "subnetIds": "--path 'subnetIds[0]' subnet-0123456789abcdef0",
     "freeTier": "freeTier credits",
+    "maxDisruptedNodes": "maxDisruptedNodes 1",
     "agentPeriod": "agentPeriod 3600",
     "policyEnforcement": "--path 'policyEnforcement.t2-family' advisory",
 }
@@ -98,6 +99,7 @@ class FleetSettings:
     vpc_id: str | None = None  # None: the subnets' VPC, else the region's default VPC
     subnet_ids: tuple[str, ...] = ()  # none: the VPC's default subnet in the zone
     free_tier: str = "legacy"  # which free tier the account has (cctview_fleet.costs.FreeTier)
+    max_disrupted_nodes: int = 1  # running nodes one `up` may replace or stop (disruption.py)
     agent_period: int = DEFAULT_PERIOD_S
     policy_enforcement: Mapping[str, str] = field(default_factory=dict)
 
@@ -286,6 +288,7 @@ def settings_from_mapping(
         vpc_id=_matching(raw, "vpcId", None, _VPC, "a VPC id like vpc-0123456789abcdef0"),
         subnet_ids=_subnets(raw),
         free_tier=_free_tier(raw),
+        max_disrupted_nodes=_integer(raw, "maxDisruptedNodes", 1, 0, 99),
     )
     if settings.availability_zone and not settings.availability_zone.startswith(region):
         raise _bad("availabilityZone", f"{settings.availability_zone!r} is not in {region}")

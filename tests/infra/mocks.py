@@ -46,6 +46,7 @@ class DeclaredResource(policies.DeclaredResource):
 
     ignore_changes: tuple[str, ...] = ()
     delete_before_replace: bool = False
+    depends_on: tuple[str, ...] = ()  # names of the resources it waits for
 
 
 PROJECT = "cctview-fleet"
@@ -70,6 +71,8 @@ class FleetMocks(pulumi.runtime.Mocks):
     # recorded by a stack transformation: what the policies see.
     declared: list[DeclaredResource] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Instances the EC2 API "has": (instance id, node, ami, cctview:spec tag).
+    existing_instances: list[tuple[str, str, str, str]] = field(default_factory=list)
     # The account's network: the default VPC (None: the account has none), its subnets as
     # (subnet id, vpc id, zone, default for the zone), and the zones offering the instance type.
     default_vpc: str | None = DEFAULT_VPC
@@ -113,6 +116,17 @@ class FleetMocks(pulumi.runtime.Mocks):
         self.calls.append((args.token, dict(args.args)))
         if args.token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0debian12000000001", "name": "debian-12-amd64-20250401"}
+        if args.token == "aws:ec2/getInstances:getInstances":
+            return {"id": "us-east-1", "ids": [i[0] for i in self.existing_instances],
+                    "privateIps": [], "publicIps": [], "ipv6Addresses": []}  # fmt: skip
+        if args.token == "aws:ec2/getInstance:getInstance":
+            for instance_id, node, ami, spec in self.existing_instances:
+                if instance_id == args.args["instanceId"]:
+                    tags = {"cctview:fleet": "dev", "cctview:node": node}
+                    if spec:
+                        tags["cctview:spec"] = spec
+                    return {"id": instance_id, "ami": ami, "tags": tags}
+            raise AssertionError(f"the program asked for unknown instance {args.args}")
         if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
             assert args.args["locationType"] == "availability-zone", args.args
             return {"id": "us-east-1", "locations": self.offered_zones,
@@ -166,6 +180,10 @@ class FleetMocks(pulumi.runtime.Mocks):
                 retain_on_delete=bool(opts.retain_on_delete),
                 ignore_changes=tuple(opts.ignore_changes or ()),
                 delete_before_replace=bool(opts.delete_before_replace),
+                depends_on=tuple(
+                    getattr(r, "_name", "?")
+                    for r in (opts.depends_on or [])  # type: ignore[union-attr]
+                ),
             )
         )
 
@@ -251,6 +269,7 @@ def declare(
     existing_volumes: list[tuple[str, str, int]] | None = None,
     *,
     mocks: FleetMocks | None = None,
+    rolling: bool = False,
 ) -> tuple[FleetMocks, dict[str, Any]]:
     """Run the program body under mocks; return the mocks and the resolved stack outputs."""
     outputs: dict[str, Any] = {}
@@ -267,6 +286,7 @@ def declare(
                 prices=DEFAULT_PRICES,
                 agent_wheel=wheel,
                 systemd_unit=unit,
+                rolling=rolling,
             )
             return pulumi.Output.from_input(exported).apply(outputs.update)
 

@@ -78,13 +78,27 @@ def test_instances_are_t2_standard_imdsv2_encrypted_and_tagged(
         assert inputs["rootBlockDevice"]["tags"]["cctview:fleet"] == "dev", name
 
 
-def test_instances_survive_new_amis_and_replace_delete_first(
+def test_instances_ignore_nothing_replace_delete_first_and_boot_after_the_role(
     dev_fleet: tuple[FleetMocks, dict[str, Any]],
 ) -> None:
+    """Ignored inputs would be reused by a replacement (stale user data): none are ignored;
+    the guard in disruption.py keeps one `up` from replacing the fleet instead."""
     mocks, _ = dev_fleet
     for instance in mocks.declared_of_type(INSTANCE):
-        assert {"ami", "userData"} <= set(instance.ignore_changes), instance.name
+        assert instance.ignore_changes == (), instance.name
         assert instance.delete_before_replace, instance.name
+        assert instance.props["user_data_replace_on_change"] is True, instance.name
+        assert instance.depends_on == ("cctview-dev-nodes",), instance.name
+    for instance in mocks.of_type(INSTANCE):
+        spec = instance.inputs["tags"]["cctview:spec"]
+        assert [p.split("=")[0] for p in spec.split(";")] == [
+            "ami",
+            "instance_type",
+            "ssh_key",
+            "subnet",
+            "zone",
+            "user_data",
+        ], instance.name
 
 
 def test_data_volumes_are_encrypted_tagged_protected_and_attached(
