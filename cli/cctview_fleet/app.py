@@ -79,6 +79,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "volumes",
     "frames",
     "stack",
+    "roll",
     "dev",
 )
 for _name in COMMAND_MODULES:

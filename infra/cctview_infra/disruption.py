@@ -26,12 +26,13 @@ from dataclasses import dataclass, fields
 import pulumi
 
 from cctview_agent.errors import ConfigError
+from cctview_fleet.rolling import ROLL_ENV
 from cctview_infra.fleet import FleetArgs, node_args
 from cctview_infra.lookups import ObservedInstance
 from cctview_infra.node import user_data_spec
 from cctview_infra.userdata import render_user_data
 
-ROLL_ENV = "CCTVIEW_ROLL"  # set by `cctview-fleet roll` for its targeted `up`s
+__all__ = ["ROLL_ENV", "check_disruption", "disruption", "fleet_specs"]
 PLACEHOLDER = "(output)"  # for values Pulumi only knows after `up`; stable from one up to the next
 
 
