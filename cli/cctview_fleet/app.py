@@ -80,6 +80,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "frames",
     "stack",
     "roll",
+    "teardown",
     "dev",
 )
 for _name in COMMAND_MODULES:
