@@ -19,8 +19,14 @@ from cctview_fleet.commands.fleetflags import (
     StackOption,
     open_fleet,
 )
-from cctview_fleet.nodestatus import FleetTotals, NodeStatus, fleet_status, totals
-from cctview_fleet.render import console, print_json
+from cctview_fleet.nodestatus import (
+    FleetTotals,
+    NodeStatus,
+    fleet_status,
+    mixed_warning,
+    totals,
+)
+from cctview_fleet.render import console, err_console, print_json
 from cctview_fleet.results import FleetResult
 
 COLUMNS = (
@@ -80,7 +86,9 @@ def status_table(
         f"{fleet_totals.cameras_online}/{fleet_totals.cameras_assigned}",
         f"{fleet_totals.frames_per_minute:.0f}",
         format_age(fleet_totals.oldest_frame_age_s),
-    )
+        "", "", "",
+        "[yellow]MIXED[/]" if fleet_totals.mixed else "",
+    )  # fmt: skip
     return table
 
 
@@ -114,6 +122,8 @@ def status(
         states = {node.name: node.state for node in fleet.nodes}
         table = status_table(f"fleet {fleet.stack.name}", result, states, fleet_totals)
         console.print(table)
+        if fleet_totals.mixed:
+            err_console.print(f"[yellow]warning:[/] {mixed_warning(fleet_totals)}")
     result.raise_on_failure("status")
 
 
