@@ -80,6 +80,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "frames",
     "stack",
     "roll",
+    "upgrade",
     "teardown",
     "dev",
 )

@@ -23,8 +23,10 @@ import pulumi
 import pulumi_aws as aws
 
 from cctview_agent.errors import ConfigError
+from cctview_fleet.upgrade import AGENT_KEY_PREFIX, sha256_file  # one key scheme, one digest
 
-AGENT_KEY_PREFIX = "_agent"  # outside the data prefix: nodes may read it, never write it
+__all__ = ["AGENT_KEY_PREFIX", "AgentPackage", "AgentPackageArgs", "AgentWheel", "sha256_file"]
+
 REPRODUCIBLE_EPOCH = "315532800"  # 1980-01-01, the oldest time a zip entry can hold
 _SKIP = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".*")
 
@@ -44,14 +46,6 @@ class AgentWheel:
     def key(self) -> str:
         """The S3 key: content-addressed, so a new agent never overwrites an old one."""
         return f"{AGENT_KEY_PREFIX}/{self.sha256}/{self.filename}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_digest(agent_dir: Path) -> str:
@@ -153,7 +147,9 @@ class AgentPackage(pulumi.ComponentResource):
             # S3 computes and stores the digest, so a reader can verify without trusting us.
             checksum_algorithm="SHA256",
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            # a new build is a new key; the old object must stay: running nodes and a
+            # replacement's user data may still name it (cctview-fleet upgrade never deletes)
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.key = obj.key
         self.register_outputs({"key": self.key, "sha256": self.sha256})

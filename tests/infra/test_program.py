@@ -203,6 +203,9 @@ def test_agent_wheel_is_uploaded_by_digest(
     mocks, outputs = dev_fleet
     (obj,) = mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
     assert obj.inputs["key"] == f"_agent/{agent_wheel.sha256}/{agent_wheel.filename}"
+    # a new build never deletes the wheel running nodes were installed from
+    (declared,) = mocks.declared_of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert declared.retain_on_delete
     assert obj.inputs["serverSideEncryption"] == "AES256"
     assert outputs["agentPackage"] == {"key": obj.inputs["key"], "sha256": agent_wheel.sha256}
 
