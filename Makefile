@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps
 
-.PHONY: setup system-packages test test-fast lint demo bench bench-setup clean
+.PHONY: setup system-packages test test-fast lint lock demo bench bench-setup clean
 
 setup: system-packages $(STAMP)
 
@@ -26,13 +26,24 @@ system-packages:
 		echo "missing system packages; run: sudo apt-get install -y $$need"; exit 1; \
 	fi
 
-$(STAMP): pyproject.toml agent/pyproject.toml
+# Every dependency comes from requirements/operator.lock, pinned and hash-checked (`make lock`
+# regenerates it); then the two local packages, editable, without touching those pins.
+$(STAMP): pyproject.toml agent/pyproject.toml requirements/operator.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 		|| { echo "need Python 3.11 or newer; on Debian: sudo apt-get install -y python3 python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e './agent[s3,fast]' -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements/operator.lock
+	$(BIN)/pip install -q --no-deps -e './agent[s3,fast]' -e '.[dev]'
 	@touch $(STAMP)
+
+# The lock: uv (pip install uv), for Linux x86_64 and Python 3.11 (the CI and the nodes'
+# Debian 12); hashes cover every file of each pinned release, so other platforms verify too.
+lock:
+	$(BIN)/uv --version >/dev/null 2>&1 || $(BIN)/pip install -q uv
+	$(BIN)/uv pip compile requirements/operator.in --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --no-emit-package cctview-agent \
+		--no-emit-package cctview-fleet -o requirements/operator.lock
 
 test: setup
 	$(BIN)/ruff check .
