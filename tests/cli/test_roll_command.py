@@ -186,3 +186,25 @@ def test_roll_plan_without_a_fleet(tmp_path: Path, standin: Path) -> None:
     assert [s.node for s in result.steps] == ["node-01", "node-02"]
     assert result.skipped == ("node-03",)
     assert not result.finished
+
+
+def test_a_replaced_node_whose_key_nothing_vouches_for_stops_the_roll(
+    fleet: Any, standin: Path
+) -> None:
+    """After its step a node presents a host key the fleet does not know and the console does
+    not print (the emulator prints none): the roll stops, nothing is trusted blindly."""
+    known_hosts = Path(fleet.state.known_hosts)
+    saved = known_hosts.read_text()
+    try:
+        known_hosts.write_text("")
+        result = cli("roll", "--yes", "node-01", "--health-timeout", "5")
+        assert result.exit_code == 1
+        last = result.stderr.splitlines()[-1]
+        assert last.startswith("error: node-01: is a new instance (")
+        assert last.endswith(
+            "nothing vouches for (no console fingerprints); confirm it with `cctview-fleet trust "
+            "node-01`, then run the command again to resume"
+        )
+        assert known_hosts.read_text() == ""
+    finally:
+        known_hosts.write_text(saved)
