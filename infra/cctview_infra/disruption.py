@@ -76,9 +76,9 @@ def fleet_specs(args: FleetArgs) -> dict[str, NodeSpec]:
             bucket=PLACEHOLDER,
             agent_key=PLACEHOLDER,
         )
-        volume = PLACEHOLDER if node.declare_data_volume else ""
+        # a rotated node's user data is ignored (node.py): its digest stays the pre-rotation one
         text = render_user_data(
-            user_data_spec(node, bucket=PLACEHOLDER, agent_key=PLACEHOLDER, volume_id=volume),
+            user_data_spec(node, bucket=PLACEHOLDER, agent_key=PLACEHOLDER, volume_id=PLACEHOLDER),
             node.systemd_unit,
         )
         specs[node.node] = NodeSpec(

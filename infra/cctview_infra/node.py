@@ -7,11 +7,12 @@ Three lifecycle rules keep a node's data safe through ``pulumi up``:
   the attachment is ``skip_destroy`` so removing it never detaches a mounted volume from a
   running node -- terminating the old instance detaches it;
 - nothing is in ``ignore_changes`` (Pulumi would boot a *replacement* with the ignored old
-  inputs: stale user data fetching a deleted wheel). Instead the program keeps the inputs
-  stable -- the AMI is the one the fleet runs (``lookups.fleet_ami``) -- and
-  :mod:`cctview_infra.disruption` refuses an ``up`` that would replace or stop more than
-  ``maxDisruptedNodes`` running nodes at once; ``cctview-fleet roll`` applies such a change one
-  node at a time (docs/infra.md, "What a config change does");
+  inputs: stale user data fetching a deleted wheel), except ``userData`` on a node rotated past
+  its first volume, whose user data would otherwise change (and replace it) after a rotation.
+  Instead the inputs are kept stable (the AMI is the one the fleet runs: ``lookups.fleet_ami``),
+  and :mod:`cctview_infra.disruption` refuses an ``up`` that would replace or stop more than
+  ``maxDisruptedNodes`` running nodes at once; ``cctview-fleet roll`` applies such a change
+  one node at a time (docs/infra.md, "What a config change does");
 - the data volume is ``protect``-ed and ``retain_on_delete``: no Pulumi operation deletes a
   volume of frames. Its tags, size and type are ignored after creation, because
   ``rotate-volumes`` keeps its progress in the tags and owns every later generation.
@@ -145,7 +146,12 @@ class Node(pulumi.ComponentResource):
                 args.stack, args.node, "node", **({tags.SPEC: args.spec} if args.spec else {})
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, delete_before_replace=True, depends_on=list(args.boot_after)
+                parent=self,
+                delete_before_replace=True,
+                depends_on=list(args.boot_after),
+                # After rotate-volumes took over (generation 1 gone), the rendered user data
+                # loses its volume id; that must not replace a running node (docs/infra.md).
+                ignore_changes=[] if args.declare_data_volume else ["userData"],
             ),
         )
         if volume is not None and args.declare_attachment:
