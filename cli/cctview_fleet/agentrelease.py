@@ -167,6 +167,9 @@ class ScriptReleases:
     def rollback(self, node: Node) -> str:
         return self.run(node, script("rollback", self.layout))
 
+    def current(self, node: Node) -> str:
+        return self.run(node, script("current", self.layout))
+
 
 def ssh_runner(connections: Connections, root_command: str) -> ScriptRunner:
     """Scripts over the CLI's SSH connection, as root when the stack's agent runs with sudo."""

@@ -9,7 +9,9 @@
 3. **progress in EC2 tags**: ``cctview:upgrade=<sha16>:<step>`` on each instance after each step
    (as rotate-volumes keeps its state on volumes), so a killed CLI, or another operator, resumes
    where it stopped: done nodes are skipped, a staged or switched node repeats the next step.
-   A finished node also gets ``cctview:agent-sha256``, which says which wheel it runs.
+   A finished node also gets ``cctview:agent-sha256``, which says which wheel it runs. The
+   program owns the instances' tags, so a ``pulumi up`` removes these; a node whose link already
+   points at the release is then only health-checked, never restarted twice.
 
 Nothing here deletes a wheel: published objects are never overwritten or removed, and the
 program keeps its own (``retain_on_delete``), so a wheel any node or the stack still uses is
@@ -56,6 +58,8 @@ class NodeReleases(Protocol):
     def switch(self, node: Node, release: Release) -> None: ...
 
     def rollback(self, node: Node) -> str: ...  # where the link points again
+
+    def current(self, node: Node) -> str: ...  # where the link points now
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,12 @@ class Upgrade:
         step = progress(node, self.release)
         if step is Step.DONE:
             return NodeUpgrade(node.name, "already", "this release, done earlier")
+        if step is None and self.releases.current(node).strip().endswith(
+            f"/{self.release.folder_name}/bin/cctview-agent"
+        ):
+            # switched already, but the tags are gone (a `pulumi up` rewrites the instance's
+            # tags): no second restart, only the health check
+            step = Step.SWITCHED
         if step not in (Step.STAGED, Step.SWITCHED):
             version = self.releases.stage(node, self.release)
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.STAGED)})

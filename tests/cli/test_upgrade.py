@@ -89,6 +89,9 @@ class Nodes:
     def rollback(self, node: Node) -> str:
         return ScriptReleases(self.layout(node.name), self.run).rollback(node)
 
+    def current(self, node: Node) -> str:
+        return ScriptReleases(self.layout(node.name), self.run).current(node)
+
 
 @pytest.fixture
 def rig(moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str], tmp_path: Path,
@@ -208,24 +211,52 @@ def test_killed_upgrade_resumes_from_the_tags(rig: tuple[Stack, Nodes], wheel: P
     assert [nodes.restarts(n) for n in NODES] == [1, 1, 1]
 
 
-def test_max_unavailable_bounds_the_nodes_in_flight(rig: tuple[Stack, Nodes], wheel: Path):
+def test_lost_tags_do_not_restart_a_switched_node(rig: tuple[Stack, Nodes], wheel: Path):
+    """`pulumi up` rewrites the instances' tags: a rerun finds the link already switched."""
     stack, nodes = rig
     release = publish(stack, wheel)
-    lock, in_flight, peak = threading.Lock(), [0], [0]
+    Upgrade(stack, release, nodes, healthy_except()).run(discover(stack), max_unavailable=1,
+                                                         dry_run=False)  # fmt: skip
+    ids = [n.instance_id for n in discover(stack)]
+    aws.ec2(stack).delete_tags(Resources=ids, Tags=[{"Key": UPGRADE_TAG}, {"Key": AGENT_TAG}])
+    again = Upgrade(stack, release, nodes, healthy_except()).run(
+        discover(stack), max_unavailable=1, dry_run=False)  # fmt: skip
+    assert [n.outcome for n in again.nodes] == ["upgraded"] * 3
+    assert [nodes.restarts(n) for n in NODES] == [1, 1, 1]  # no second restart
+    assert nodes.stages == Counter({n: 1 for n in NODES})
 
-    def health(node: str) -> Health:
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        threading.Event().wait(0.5)
-        with lock:
-            in_flight[0] -= 1
+
+class Counted(Nodes):
+    """Counts nodes between the start of their stage and the end of their health check; the
+    first two meet at a barrier, which only passes if they are in flight together."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        super().__init__(root, env)
+        self.lock, self.in_flight, self.peak = threading.Lock(), 0, 0
+        self.barrier = threading.Barrier(2, timeout=120)
+
+    def stage(self, node: Node, release: Release) -> str:
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        if node.name in ("node-01", "node-02"):
+            self.barrier.wait()
+        return super().stage(node, release)
+
+    def health(self, node: str) -> Health:
+        with self.lock:
+            self.in_flight -= 1
         return Health(node, True)
 
-    result = Upgrade(stack, release, nodes, health).run(discover(stack), max_unavailable=2,
-                                                         dry_run=False)  # fmt: skip
+
+def test_max_unavailable_bounds_the_nodes_in_flight(rig: tuple[Stack, Nodes], wheel: Path):
+    stack, plain = rig
+    nodes = Counted(plain.root.parent / "counted", plain.env)
+    release = publish(stack, wheel)
+    result = Upgrade(stack, release, nodes, nodes.health).run(
+        discover(stack), max_unavailable=2, dry_run=False)  # fmt: skip
     assert [n.outcome for n in result.nodes] == ["upgraded"] * 3
-    assert peak[0] == 2
+    assert nodes.peak == 2  # node-01 and node-02 together (the barrier), never three
 
 
 def test_cli_dry_run_and_bad_input(rig: tuple[Stack, Nodes], wheel: Path, tmp_path: Path):
