@@ -33,12 +33,12 @@ import botocore.exceptions
 
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release
+from cctview_fleet.agentwheels import sha256_file, wheel_key
 from cctview_fleet.errors import ConfigError, FleetError, RolloutError, StorageServiceError
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodehealth import Health
 from cctview_fleet.stacks import Stack
 
-AGENT_KEY_PREFIX = "_agent"  # as infra/cctview_infra/agentpackage.py: nodes read, never write
 UPGRADE_TAG = "cctview:upgrade"
 AGENT_TAG = "cctview:agent-sha256"
 
@@ -77,14 +77,6 @@ class UpgradeResult:
     untouched: tuple[str, ...] = ()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def release_for(stack: Stack, wheel: Path) -> Release:
     """Where ``wheel`` is (or will be) published: its digest and key; nothing is uploaded."""
     if not wheel.is_file() or wheel.suffix != ".whl":
@@ -96,7 +88,7 @@ def release_for(stack: Stack, wheel: Path) -> Release:
     if not stack.bucket:
         raise ConfigError(f"stack {stack.name} has no bucket; run `cctview-fleet stack import`")
     sha = sha256_file(wheel)
-    return Release(stack.bucket, f"{AGENT_KEY_PREFIX}/{sha}/{wheel.name}", sha, stack.region)
+    return Release(stack.bucket, wheel_key(sha, wheel.name), sha, stack.region)
 
 
 def publish(stack: Stack, wheel: Path) -> Release:

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from cctview_agent.errors import ConfigError
-from cctview_fleet.upgrade import AGENT_KEY_PREFIX, sha256_file  # one key scheme, one digest
+from cctview_fleet.agentwheels import AGENT_KEY_PREFIX, sha256_file, wheel_key
 
 __all__ = ["AGENT_KEY_PREFIX", "AgentPackage", "AgentPackageArgs", "AgentWheel", "sha256_file"]
 
@@ -45,7 +45,7 @@ class AgentWheel:
     @property
     def key(self) -> str:
         """The S3 key: content-addressed, so a new agent never overwrites an old one."""
-        return f"{AGENT_KEY_PREFIX}/{self.sha256}/{self.filename}"
+        return wheel_key(self.sha256, self.filename)
 
 
 def source_digest(agent_dir: Path) -> str:
