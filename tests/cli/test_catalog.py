@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from cctview_agent.cameras import parse_cameras_json
 from cctview_fleet.catalog import (
     DEFAULT_CATALOG_URL,
     cache_dir,
@@ -17,8 +20,11 @@ from cctview_fleet.catalog import (
     default_source,
     load_catalog,
 )
+from cctview_fleet.catalogsnapshot import packaged_snapshot
 from cctview_fleet.errors import CatalogError
 from tests.cli.catalog_server import catalog_server, closed_port_url
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +103,44 @@ def test_unreachable_without_cache_is_one_line() -> None:
         f"cannot fetch the camera list from {url} (Connection refused); "
         "check the network or pass --catalog FILE"
     )
+
+
+def test_never_reached_api_falls_back_to_the_packaged_snapshot(
+    monkeypatch: pytest.MonkeyPatch, real_bytes: bytes
+) -> None:
+    # The NYC DOT API, unreachable on a machine that never cached it: the API's address is
+    # pointed at a closed loopback port, so the test is the same with or without a network.
+    api = closed_port_url()
+    monkeypatch.setattr("cctview_fleet.catalog.DEFAULT_CATALOG_URL", api)
+    warnings = Warnings()
+    catalog = load_catalog(None, warn=warnings)
+    assert warnings == [
+        f"cannot fetch the camera list from {api} (Connection refused) and it was never "
+        "cached; using the list packaged with cctview-fleet, dated 2025-04-04 (922 cameras; "
+        "cameras added since are missing)"
+    ]
+    assert catalog.from_snapshot and catalog.from_cache and catalog.source == api
+    assert catalog.fetched_at == datetime(2025, 4, 4, tzinfo=UTC)
+    assert catalog.cameras == tuple(parse_cameras_json(real_bytes))
+    # Once the API answers, its list is used and cached, and the snapshot never again.
+    with catalog_server(json.dumps(json.loads(real_bytes)[:3]).encode()) as server:
+        monkeypatch.setattr("cctview_fleet.catalog.DEFAULT_CATALOG_URL", server.url)
+        assert len(load_catalog(None).cameras) == 3
+    offline = load_catalog(None, warn=warnings)
+    assert len(offline.cameras) == 3 and not offline.from_snapshot
+
+
+def test_packaged_snapshot_is_the_documented_file_and_is_package_data() -> None:
+    snapshot = packaged_snapshot()
+    digest = hashlib.sha256(snapshot.path.read_bytes()).hexdigest()
+    readme = (snapshot.path.parent / "README.md").read_text()
+    assert f"sha256 `{digest}`" in readme and snapshot.path.name in readme
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["cctview_fleet"]
+    package = REPO / "cli" / "cctview_fleet"
+    for path in (snapshot.path, snapshot.path.parent / "README.md"):
+        relative = path.relative_to(package)
+        assert any(relative.match(pattern) for pattern in patterns), relative
 
 
 def test_http_error_and_bad_json_fall_back_to_the_cache(real_bytes: bytes) -> None:
