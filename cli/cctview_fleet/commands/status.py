@@ -20,7 +20,7 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.nodestatus import FleetTotals, NodeStatus, fleet_status, totals
-from cctview_fleet.render import console, print_json
+from cctview_fleet.render import add_columns, console, print_json
 from cctview_fleet.results import FleetResult
 
 COLUMNS = (
@@ -63,8 +63,7 @@ def status_table(
 ) -> Table:
     """Node names never wrap; an unreachable node's reason fills the row."""
     table = Table(title=title)
-    for index, column in enumerate(COLUMNS):
-        table.add_column(column, no_wrap=index == 0, overflow="fold")
+    add_columns(table, COLUMNS, wrap=("agent",))  # the agent's problem or the node's error
     for name, outcome in result.items():
         if outcome.ok and outcome.value is not None:
             table.add_row(*_row(outcome.value))
