@@ -25,6 +25,7 @@ from typing import Any
 from cctview_agent import __version__
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
+from cctview_agent.diskguard import disk_fields
 from cctview_agent.layout import DataLayout
 from cctview_agent.periods import Period
 from cctview_agent.pidfile import running_pid
@@ -62,17 +63,6 @@ def newest_receipt(root: Path) -> str | None:
     return newest.key if newest else None
 
 
-def _disk_usage(path: Path) -> dict[str, Any]:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return {"total_bytes": None, "free_bytes": None, "used_percent": None}
-    total = st.f_blocks * st.f_frsize
-    free = st.f_bavail * st.f_frsize
-    used = (total - st.f_bfree * st.f_frsize) / total * 100 if total else 0.0
-    return {"total_bytes": total, "free_bytes": free, "used_percent": round(used, 1)}
-
-
 def read_status(config: AgentConfig, *, now: float | None = None) -> dict[str, Any]:
     """The last status the agent wrote, completed with liveness; a stub when there is none."""
     now = time.time() if now is None else now
@@ -85,7 +75,7 @@ def read_status(config: AgentConfig, *, now: float | None = None) -> dict[str, A
             "pid": None,
             "updated_at_ms": None,
             "data_dir": str(config.data_dir),
-            "disk": {**_disk_usage(config.data_dir), "writing_paused": False, "dropped_frames": 0},
+            "disk": {**disk_fields(config.data_dir), "writing_paused": False, "dropped_frames": 0},
             "open_period": None,
             "last_closed_period": None,
             "totals": {},
