@@ -161,19 +161,21 @@ def test_status_reports_every_node_and_totals(fleet: Any, twelve_ids: Path):
     assert all(name in table.stdout for name in ("node-01", "node-02", "node-03", "total"))
 
 
-def test_logs_without_follow_prefix_every_node(fleet: Any, twelve_ids: Path):
+def test_logs_without_follow_tag_every_line_with_its_node(fleet: Any, twelve_ids: Path):
+    # Not a terminal: each line is the agent's JSON object with "node" first, for jq.
     cli("assign", "--cameras", str(twelve_ids), "--cameras-per-node", "6")
     result = cli("logs", "--no-follow", "--tail", "50")
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
     for name in ("node-01", "node-02", "node-03"):
-        mine = [line for line in lines if line.startswith(f"{name} | ")]
+        mine = [row for row in rows if row["node"] == name]
         assert mine, f"no line from {name}"
-        assert json.loads(mine[0].split(" | ", 1)[1])["ts"]
+        assert mine[0]["ts"] and next(iter(mine[0])) == "node"
     only = cli("logs", "node-02", "--grep", "assignment", "--since", "1h")
     assert only.exit_code == 0, only.output
     assert only.stdout and all(
-        line.startswith("node-02 | ") and "assignment" in line for line in only.stdout.splitlines()
+        json.loads(line)["node"] == "node-02" and "assignment" in line
+        for line in only.stdout.splitlines()
     )
 
 
@@ -192,14 +194,14 @@ def test_logs_follow_streams_every_node_and_ctrl_c_exits_cleanly(fleet: Any, twe
             line = process.stdout.readline()
             if not line:
                 break
-            seen.add(line.split(" | ", 1)[0].strip())
+            seen.add(json.loads(line)["node"])  # every stdout line is JSON (jq-ready)
         # New lines arrive while following: a push reloads every agent, which logs it.
         cli("assign", "--cameras", str(twelve_ids), "--cameras-per-node", "5")
         fresh: set[str] = set()
         while len(fresh) < 3 and time.monotonic() < deadline:
             line = process.stdout.readline()
             if "assignment" in line:
-                fresh.add(line.split(" | ", 1)[0].strip())
+                fresh.add(json.loads(line)["node"])
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=15)
     finally:
