@@ -315,3 +315,48 @@ def test_unreachable_and_terminated_nodes_are_rows_with_reasons(local_fleet: Any
     assert set(before["node-02"]) <= set(document["assignment"]["node-02"])
     assert "error" in document["pushed"]["node-02"]
     assert assigned_on_node(fleet, "node-01") == document["assignment"]["node-01"]
+
+
+def test_status_flags_a_hung_agent_and_a_node_that_reaches_no_camera(
+    local_fleet: Any, tmp_path: Path
+):
+    fleet = local_fleet(nodes=2, cameras=6, period=60)
+    pushed = cli("assign", "--cameras", "all", "--cameras-per-node", "3", "--json")
+    assert pushed.exit_code == 0, pushed.output
+    deadline = time.monotonic() + 60
+    while json.loads(cli("status", "--json").stdout)["totals"]["frames_per_minute"] == 0:
+        assert time.monotonic() < deadline, "the agents never stored a frame"
+        time.sleep(1)
+
+    camsim = next(p for p in fleet.state.processes if p.role == "camsim")
+    agent = next(p for p in fleet.state.processes if p.role == "agent" and p.node == "node-02")
+    os.kill(camsim.pid, signal.SIGKILL)  # every camera now refuses the connection
+    os.kill(agent.pid, signal.SIGSTOP)  # node-02's agent hangs: its status goes stale
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            result = cli("status", "--json")
+            nodes = {n["node"]: n for n in json.loads(result.stdout)["nodes"]}
+            one, two = nodes["node-01"], nodes["node-02"]
+            if (one["problem"] or "").startswith("0 of") and not two["agent_running"]:
+                break
+            assert time.monotonic() < deadline, (one, two)
+            time.sleep(1)
+        assert result.exit_code == 1
+        assert result.stderr == "error: status: 2 of 2 nodes not collecting: node-01, node-02\n"
+        assert one["ok"] is False and one["agent_running"] is True
+        assert one["problem"].startswith("0 of 3 cameras reachable: connect: ")
+        assert f"127.0.0.1:{camsim.port}" in one["problem"]
+        assert two["ok"] is False
+        assert two["problem"].startswith(f"agent pid {agent.pid} holds the pid file but its ")
+        assert two["problem"].endswith(" old (limit 10 s): hung")
+        assert (two["cameras_online"], two["frames_per_minute"]) == (None, None)
+        table = CliRunner().invoke(app, ["status"], env={"COLUMNS": "300"})
+        assert table.exit_code == 1
+        rows = {line.split("│")[1].strip(): line for line in table.stdout.splitlines()
+                if line.startswith("│ node-0")}  # fmt: skip
+        assert "│ problem: 0 of 3 cameras reachable: connect: " in rows["node-01"]
+        assert f"│ down: agent pid {agent.pid} holds the pid file" in rows["node-02"]
+        assert "│ -/3 " in rows["node-02"]  # no camera count shown as if live
+    finally:
+        os.kill(agent.pid, signal.SIGCONT)
