@@ -225,7 +225,11 @@ def load_catalog_file(path: Path) -> Catalog:
             source=str(path),
         )
     cameras = load_cameras(path)
-    fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    snapshot = packaged_snapshot()
+    if path.resolve() == snapshot.path.resolve():  # its mtime is the install's, not the data's
+        fetched_at = snapshot.fetched_at
+    else:
+        fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     return Catalog(tuple(cameras), str(path), fetched_at)
 
 

@@ -63,6 +63,8 @@ def test_file(real_catalog_path: Path) -> None:
     catalog = load_catalog(str(real_catalog_path))
     assert len(catalog.cameras) == 922
     assert catalog.source == str(real_catalog_path) and not catalog.from_cache
+    # The packaged snapshot is dated by its data, not by when it was installed.
+    assert catalog.fetched_at == datetime(2025, 4, 4, tzinfo=UTC)
 
 
 def test_missing_file(tmp_path: Path) -> None:
