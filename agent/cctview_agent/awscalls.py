@@ -32,7 +32,9 @@ from urllib.parse import urlsplit
 RECORD_ENV = "CCTVIEW_RECORD_AWS_CALLS"
 NODE = "node"
 OPERATOR = "operator"
-DEPLOYER = "deployer"  # what `pulumi up` does (in tests: the local fleet standing in for it)
+# The account's owner outside the CLI: `pulumi up` (in tests, the local fleet standing in for
+# it), or someone stopping an instance in the console. Not judged: its rights are not ours.
+DEPLOYER = "deployer"
 
 # Request headers that IAM condition keys are read from (lower case).
 CONDITION_HEADERS = ("if-none-match", "if-match", "x-amz-acl", "x-amz-server-side-encryption")

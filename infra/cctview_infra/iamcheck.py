@@ -52,11 +52,16 @@ class Finding:
         )
 
 
+def prefix_of(call: RecordedCall) -> str:
+    """The bucket prefix the caller's policy is written for (the stack's default if unsaid)."""
+    return DEFAULT_PREFIX if call.fleet_prefix is None else call.fleet_prefix
+
+
 def policies_for(
     call: RecordedCall,
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]] | None:
     """The identity's policies and the resource policies that govern ``call``."""
-    prefix = DEFAULT_PREFIX if call.fleet_prefix is None else call.fleet_prefix
+    prefix = prefix_of(call)
     bucket = str(call.params.get("Bucket", "")) or "no-bucket"
     bucket_arn = bucket_arn_of(bucket, partition_for(call.region))
     resource = [bucket_policy_document(bucket_arn)] if call.service == "s3" else []
@@ -94,6 +99,7 @@ def check_call(call: RecordedCall, *, loopback_is_tls: bool = True) -> list[Find
         verdict = evaluate(request, identity, resource)
         if not verdict.allowed:
             reason = f"statement {verdict.statement}" if verdict.statement else "no Allow applies"
+            reason += f" in the {call.principal} policy for prefix {prefix_of(call)!r}"
             findings.append(Finding(call, reason, request, verdict))
     return findings
 
