@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cctview_agent.errors import ConfigError
+
 RECORD_ENV = "CCTVIEW_RECORD_AWS_CALLS"
 NODE = "node"
 OPERATOR = "operator"
@@ -159,8 +161,16 @@ class _Recorder:
         )
         line = (call.to_json() + "\n").encode()
         # One write on an O_APPEND descriptor: lines from many processes never interleave.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # A call that cannot be recorded must not pass unjudged: the failure is loud.
         try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot record AWS calls to {self.path} (${RECORD_ENV}): {exc.strerror}; "
+                "make the file writable for this process, or unset the variable",
+                key=RECORD_ENV,
+            ) from exc

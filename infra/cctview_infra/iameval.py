@@ -140,6 +140,8 @@ def _conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Mapping[st
 
 
 def _matches_any(patterns: Any, value: str, *, ignore_case: bool) -> bool:
+    if any("${" in str(p) for p in _listed(patterns)):
+        raise UnsupportedPolicyError(f"policy variables in {patterns!r} are not implemented")
     return any(wildcard_match(str(p), value, ignore_case=ignore_case) for p in _listed(patterns))
 
 

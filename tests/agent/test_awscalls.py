@@ -109,3 +109,22 @@ def test_a_request_without_tls_is_denied(
         Decision.EXPLICIT_DENY,
         "DenyWithoutTLS",
     )
+
+
+def test_a_call_that_cannot_be_recorded_fails_in_one_line(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    """Never judged by nothing: an unwritable log stops the call, with what to do."""
+    data = tmp_path / "data"
+    write_period(data, CAM, PERIOD, 2)
+    args = ("--bucket", s3_bucket, "--data", str(data))
+    result = subprocess.run(
+        [sys.executable, "-m", "cctview_agent.main", "sync", *args],
+        env={**os.environ, RECORD_ENV: str(tmp_path / "no-such-folder" / "calls.jsonl")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"cannot record AWS calls to {tmp_path}/no-such-folder/calls.jsonl" in result.stderr
