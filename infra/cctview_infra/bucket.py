@@ -5,7 +5,8 @@ every kind of public access and disables ACLs (the bucket owner owns every objec
 encrypted at rest by default; and a multipart upload a node abandoned (a crash, a cut network)
 is aborted after a day instead of costing storage forever. Expiring frames is optional
 (``lifecycleDays``); by default the data set is kept. The bucket's policy denies every request
-made without TLS, whoever makes it (:func:`cctview_infra.iamdocuments.bucket_policy_document`).
+made without TLS and every write that could overwrite a frame, whoever makes it
+(:func:`cctview_infra.iamdocuments.bucket_policy_document`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class DataBucketArgs:
 
 
 class DataBucket(pulumi.ComponentResource):
-    """The bucket and the five settings that make it safe; ``bucket`` is its name."""
+    """The bucket and the settings that make it safe; ``bucket`` is its name."""
 
     bucket: pulumi.Output[str]
     arn: pulumi.Output[str]
@@ -66,7 +67,9 @@ class DataBucket(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
-            policy=bucket.arn.apply(lambda arn: json.dumps(bucket_policy_document(arn))),
+            policy=bucket.arn.apply(
+                lambda arn: json.dumps(bucket_policy_document(arn, args.prefix))
+            ),
             # S3 refuses a bucket policy while the public-access block is being changed.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
         )

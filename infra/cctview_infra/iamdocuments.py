@@ -10,8 +10,9 @@
   console output ``trust`` reads, the assignment records, reading the data set, and
   ``sync-s3 --from DIR`` (the node's own upload rights). Deploying (``pulumi up``) needs more;
   that is the deployer's business, not this policy's.
-- :func:`bucket_policy_document`: the bucket's own policy: every request without TLS is denied,
-  whoever makes it.
+- :func:`bucket_policy_document`: the bucket's own policy, for every principal (administrators
+  too): every request without TLS is denied, and so is every write under ``<prefix>/frames/``
+  that could replace an object (a frames object is created once, never overwritten).
 
 Every ARN is built from the bucket's ARN, so the same documents work in ``aws-cn`` and
 ``aws-us-gov``. The documents are linted by parliament and every call the agent and the CLI make
@@ -228,8 +229,11 @@ def operator_policy_document(
     }
 
 
-def bucket_policy_document(bucket_arn: str) -> dict[str, Any]:
-    """The bucket's policy: no request without TLS, from anyone (AWS's documented pattern)."""
+def bucket_policy_document(bucket_arn: str, prefix: str) -> dict[str, Any]:
+    """The bucket's policy, for everyone: no request without TLS (AWS's documented pattern), and
+    no object under ``<prefix>/frames/`` created without ``If-None-Match``, so not even an
+    administrator's tool overwrites a frame by accident (the parts of a multipart upload are
+    not creations, ``s3:ObjectCreationOperation = false``; its completion is)."""
     return {
         "Version": VERSION,
         "Statement": [
@@ -240,6 +244,17 @@ def bucket_policy_document(bucket_arn: str) -> dict[str, Any]:
                 "Action": ["s3:*"],
                 "Resource": [bucket_arn, f"{bucket_arn}/*"],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
+            },
+            {
+                "Sid": "DenyFrameOverwrites",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:PutObject"],
+                "Resource": [f"{bucket_arn}/{_folder(prefix, FRAMES_FOLDER)}*"],
+                "Condition": {
+                    "Null": {"s3:if-none-match": "true"},
+                    "Bool": {"s3:ObjectCreationOperation": "true"},
+                },
+            },
         ],
     }

@@ -21,9 +21,7 @@ from cctview_infra.iamdocuments import (
 
 
 def findings(document: dict[str, Any]) -> list[tuple[str, Any]]:
-    policy = parliament.analyze_policy_string(
-        json.dumps(document), include_community_auditors=True
-    )
+    policy = parliament.analyze_policy_string(json.dumps(document), include_community_auditors=True)
     return [(f.issue, f.detail) for f in policy.findings]
 
 
@@ -61,7 +59,7 @@ def test_every_policy_document_has_zero_findings(partition: str, prefix: str) ->
         "operator, one region and account": operator_policy_document(
             bucket_arn, prefix, region="us-east-1", account="123456789012"
         ),
-        "bucket policy": bucket_policy_document(bucket_arn),
+        "bucket policy": bucket_policy_document(bucket_arn, prefix),
     }
     for name, document in documents.items():
         assert findings(document) == [], name

@@ -29,6 +29,7 @@ from cctview_infra.iamrequests import UnmappedOperationError, requests_for
 
 BUCKET = "fleet-bucket"
 TAR = "cctview/frames/date=2026-12-01/hour=13/camera=c1/20261201T130000Z-3600s.node-01.0.tar"
+ARN = f"arn:aws:s3:::{BUCKET}"
 OPERATOR_POLICY_FILE = Path(__file__).parents[2] / "docs" / "operator-policy.json"
 
 
@@ -87,7 +88,13 @@ def test_node_creates_frames_only_as_conditional_writes() -> None:
     overwrite = call("PutObject", Key=TAR)  # no If-None-Match: it could replace an object
     (finding,) = check_call(overwrite, loopback_is_tls=False)
     assert finding.request is not None and finding.request.action == "s3:PutObject"
-    assert finding.verdict is not None and finding.verdict.decision is Decision.IMPLICIT_DENY
+    assert finding.verdict is not None  # no Allow in the role, and the bucket denies it too
+    assert (finding.verdict.decision, finding.verdict.statement) == (
+        Decision.EXPLICIT_DENY,
+        "DenyFrameOverwrites",
+    )
+    identity_only = evaluate(finding.request, [node_policy_document(ARN, "cctview")])
+    assert identity_only.decision is Decision.IMPLICIT_DENY
 
 
 def test_node_multipart_parts_upload_but_only_a_conditional_complete_creates() -> None:
@@ -152,8 +159,13 @@ def test_arns_follow_the_buckets_partition(region: str, partition: str) -> None:
     assert allowed(call("PutObject", Key=TAR, headers=CONDITIONAL, region=region))
     (request, _) = requests_for(call("HeadObject", Key=TAR, region=region))
     assert request.resource == f"arn:{partition}:s3:::{BUCKET}/{TAR}"
-    document = node_policy_document(f"arn:{partition}:s3:::{BUCKET}", "cctview")
-    text = json.dumps([document, bucket_policy_document(f"arn:{partition}:s3:::{BUCKET}")])
+    bucket_arn = f"arn:{partition}:s3:::{BUCKET}"
+    documents = [
+        node_policy_document(bucket_arn, "cctview"),
+        operator_policy_document(bucket_arn, "cctview"),
+        bucket_policy_document(bucket_arn, "cctview"),
+    ]
+    text = json.dumps(documents)
     assert f"arn:{partition}:s3:::{BUCKET}" in text
     if partition != "aws":
         assert "arn:aws:" not in text
@@ -244,3 +256,24 @@ def test_operator_policy_file_is_generated_from_the_code() -> None:
     assert OPERATOR_POLICY_FILE.read_text() == render(PLACEHOLDER_BUCKET, "cctview")
     document = json.loads(OPERATOR_POLICY_FILE.read_text())
     assert document == operator_policy_document(f"arn:aws:s3:::{PLACEHOLDER_BUCKET}", "cctview")
+
+
+def test_the_bucket_refuses_frame_overwrites_from_anyone() -> None:
+    """Even a principal whose own policy allows everything (an administrator) cannot create a
+    frames object without If-None-Match; multipart parts and other folders are not affected."""
+    admin = [{"Version": "2012-10-17", "Statement": [allow_all()]}]
+    bucket = [bucket_policy_document(f"arn:aws:s3:::{BUCKET}", "cctview")]
+
+    def decision(recorded: RecordedCall) -> Decision:
+        (request, *_) = requests_for(recorded)
+        return evaluate(request, admin, bucket).decision
+
+    assert decision(call("PutObject", Key=TAR)) is Decision.EXPLICIT_DENY
+    assert decision(call("CompleteMultipartUpload", Key=TAR)) is Decision.EXPLICIT_DENY
+    assert decision(call("PutObject", Key=TAR, headers=CONDITIONAL)) is Decision.ALLOW
+    assert decision(call("UploadPart", Key=TAR)) is Decision.ALLOW
+    assert decision(call("PutObject", Key="cctview/assignments/latest.json")) is Decision.ALLOW
+
+
+def allow_all() -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": "*", "Resource": "*"}

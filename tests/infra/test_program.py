@@ -153,7 +153,7 @@ def test_bucket_policy_denies_requests_without_tls(
     mocks, outputs = dev_fleet
     (policy,) = mocks.of_type("aws:s3/bucketPolicy:BucketPolicy")
     document = json.loads(policy.inputs["policy"])
-    assert document == bucket_policy_document(f"arn:aws:s3:::{outputs['bucket']}")
+    assert document == bucket_policy_document(f"arn:aws:s3:::{outputs['bucket']}", "cctview")
     assert policy.inputs["bucket"] == outputs["bucket"]  # the bucket's id is its name
 
 
