@@ -78,7 +78,9 @@ _S3_OBJECT_ACTIONS: dict[str, tuple[str, bool | None]] = {
     "DeleteObject": ("s3:DeleteObject", None),
 }
 # Reads whose callers rely on telling a missing key (404) from a refusal (403): S3 answers 404
-# only when the caller may also s3:ListBucket with the key as s3:prefix.
+# only when the caller may also s3:ListBucket (S3 API reference, HeadObject and GetObject,
+# "Permissions"), and it evaluates that ListBucket with the key as s3:prefix (what Ceph's RGW
+# copied from AWS, ceph/ceph#68577), so a prefix-conditioned ListBucket covers its own keys.
 _S3_MISSING_KEY_IS_404 = frozenset({"GetObject", "HeadObject"})
 
 
