@@ -120,6 +120,19 @@ def _without_s3_keys(context: Mapping[str, ContextValue]) -> dict[str, ContextVa
 # --- EC2
 
 _EC2_ID_TYPES = {"vol-": "volume", "i-": "instance", "snap-": "snapshot"}
+# Describe calls authorize on "*" only (no resource-level permissions).
+_EC2_DESCRIBE = frozenset({"DescribeInstances", "DescribeVolumes", "DescribeSnapshots"})
+_EC2_ON_RESOURCES = frozenset(
+    {
+        "GetConsoleOutput",
+        "CreateVolume",
+        "CreateSnapshot",
+        "CreateTags",
+        "AttachVolume",
+        "DetachVolume",
+        "DeleteVolume",
+    }
+)
 
 
 def _ec2_arn(call: RecordedCall, kind: str, resource_id: str) -> str:
@@ -168,7 +181,9 @@ def _ec2_requests(
     operation, params = call.operation, call.params
     action = f"ec2:{operation}"
     context["ec2:Region"] = call.region
-    if operation.startswith("Describe"):
+    if operation not in _EC2_DESCRIBE | _EC2_ON_RESOURCES:
+        raise UnmappedOperationError(f"ec2:{operation}")
+    if operation in _EC2_DESCRIBE:
         return [Request(action, "*", context, principal)]
     if operation == "GetConsoleOutput":
         return [Request(action, _arn_of_id(call, str(params["InstanceId"])), context, principal)]
@@ -189,16 +204,24 @@ def _ec2_requests(
             Request(action, _arn_of_id(call, str(rid)), tagged, principal)
             for rid in params.get("Resources", [])
         ]
-    if operation in ("AttachVolume", "DetachVolume", "DeleteVolume"):
-        ids = [params["VolumeId"], *([params["InstanceId"]] if "InstanceId" in params else [])]
-        return [Request(action, _arn_of_id(call, str(i)), context, principal) for i in ids]
-    raise UnmappedOperationError(f"ec2:{operation}")
+    # AttachVolume, DetachVolume, DeleteVolume: the volume, and the instance when named
+    ids = [params["VolumeId"], *([params["InstanceId"]] if "InstanceId" in params else [])]
+    return [Request(action, _arn_of_id(call, str(i)), context, principal) for i in ids]
 
 
 _SERVICES: dict[str, Callable[[RecordedCall, dict[str, ContextValue], str], list[Request]]] = {
     "s3": _s3_requests,
     "ec2": _ec2_requests,
 }
+
+
+def mapped_operations() -> dict[str, frozenset[str]]:
+    """Every operation this module maps, by service (the tests check each against AWS's
+    reference as parliament bundles it)."""
+    return {
+        "s3": frozenset(_S3_BUCKET_ACTIONS) | frozenset(_S3_OBJECT_ACTIONS),
+        "ec2": _EC2_DESCRIBE | _EC2_ON_RESOURCES,
+    }
 
 
 def requests_for(
