@@ -362,7 +362,8 @@ def run_sync(
         )
     with sync_locks(roots):
         pending, receipted, broken = scan(roots, options)
-        client = client if client is not None else make_client(options.endpoint_url, options.region)
+        if client is None:
+            client = make_client(options.endpoint_url, options.region, fleet_prefix=options.prefix)
         throttle = _progress_throttle(options.bwlimit, emit)
         uploader = Uploader(
             client,

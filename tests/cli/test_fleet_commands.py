@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cctview_agent.awscalls import DEPLOYER, acting_as
 from cctview_agent.cameras import load_cameras
 from cctview_fleet import aws, ssh
 from cctview_fleet.app import app
@@ -59,7 +60,8 @@ def assigned_on_node(fleet: Any, name: str) -> list[str]:
 def test_assign_then_a_node_joins_and_only_the_minimum_moves(fleet: Any, twelve_ids: Path):
     ec2 = aws.ec2(fleet.stack)
     third = fleet.node("node-03").instance_id
-    ec2.stop_instances(InstanceIds=[third])
+    with acting_as(DEPLOYER):  # someone else stops the instance, not the CLI
+        ec2.stop_instances(InstanceIds=[third])
     try:
         first = cli("assign", "--cameras", str(twelve_ids), "--cameras-per-node", "6", "--json")
         assert first.exit_code == 0, first.output
@@ -71,7 +73,8 @@ def test_assign_then_a_node_joins_and_only_the_minimum_moves(fleet: Any, twelve_
         }
         assert all(v["cameras"] == 6 for v in plan1["pushed"].values())
     finally:
-        ec2.start_instances(InstanceIds=[third])
+        with acting_as(DEPLOYER):
+            ec2.start_instances(InstanceIds=[third])
     for name in ("node-01", "node-02"):
         assert assigned_on_node(fleet, name) == plan1["assignment"][name]
 
@@ -284,7 +287,8 @@ def test_unreachable_and_terminated_nodes_are_rows_with_reasons(local_fleet: Any
 
     sshd = next(p for p in fleet.state.processes if p.role == "sshd" and p.node == "node-02")
     os.killpg(sshd.pid, signal.SIGTERM)
-    aws.ec2(fleet.stack).terminate_instances(InstanceIds=[fleet.node("node-03").instance_id])
+    with acting_as(DEPLOYER):  # terminated in the console, not by the CLI
+        aws.ec2(fleet.stack).terminate_instances(InstanceIds=[fleet.node("node-03").instance_id])
     started = time.monotonic()
     result = cli("status", "--json", "--connect-timeout", "2")
     elapsed = time.monotonic() - started
