@@ -2,7 +2,7 @@
 
 Thin over :mod:`cctview_fleet.dataset` (the same functions data-set code calls): ``ls`` lists
 complete periods, ``get`` downloads them, checks every frame against its manifest, and writes
-``<out>/frames/<camera>/<date>/<HH>/<ms>.jpg``.
+``<out>/frames/<camera>/<date>/<HH>/<ms>.jpg`` (and ``<ms>.json`` with ``--with-metadata``).
 """
 
 from __future__ import annotations
@@ -84,6 +84,13 @@ def get(
     camera: CameraOption = None,
     date: DateOption = None,
     hour: HourOption = None,
+    with_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--with-metadata",
+            help="Also write each frame's metadata (camera, position, time, node) as <ms>.json.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
     prefix: PrefixOption = None,
     stack: StackOption = None,
@@ -113,12 +120,14 @@ def get(
             date=date,
             hour=hour,
             on_period=lambda _stored: progress.advance(task),
+            with_metadata=with_metadata,
         )
     summary = {
         "periods": result.periods,
         "frames": result.frames,
         "bytes": result.bytes,
         "folder": str(result.folder),
+        "metadata": with_metadata,
         "verified": True,
     }
     if json_output:
