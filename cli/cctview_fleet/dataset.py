@@ -339,7 +339,9 @@ class Dataset:
         out = DataLayout(Path(folder))
         periods = frames = size = 0
         for stored in self.periods(camera=camera, date=date, hour=hour):
-            for frame in self.period_frames(stored):
+            # The whole period is verified before its first file is written: a tar that fails
+            # half-way leaves nothing of that period behind (a camera-hour is ~75 MB).
+            for frame in list(self.period_frames(stored)):
                 path = out.frame_path(stored.camera_id, frame.ts_ms)
                 write_atomic(path, frame.data)
                 if with_metadata:
