@@ -78,6 +78,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sync",
     "volumes",
     "frames",
+    "dataset",
     "stack",
     "dev",
 )

@@ -238,7 +238,8 @@ class SampleIndex:
         for stored in new:
             try:
                 manifest = self.dataset.manifest(stored)
-                added.append(rows_of(stored, manifest))
+                if manifest.frames:  # a period without frames has no rows (and is read again)
+                    added.append(rows_of(stored, manifest))
             except ManifestError as exc:
                 skipped.append(str(exc))
             if on_period is not None:

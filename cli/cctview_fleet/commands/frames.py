@@ -42,7 +42,7 @@ PrefixOption = Annotated[
 ]
 
 
-def _dataset(stack_name: str | None, prefix: str | None) -> Dataset:
+def stack_dataset(stack_name: str | None, prefix: str | None) -> Dataset:
     stack = load_stack(stack_name)
     if not stack.bucket:
         raise ConfigError(
@@ -68,7 +68,7 @@ def ls(
     stack: StackOption = None,
 ) -> None:
     """List the complete periods stored in S3 (one row per camera-period object)."""
-    dataset = _dataset(stack, prefix)
+    dataset = stack_dataset(stack, prefix)
     periods = dataset.periods(camera=camera, date=date, hour=hour)
     if json_output:
         print_json([p.to_dict() for p in periods])
@@ -102,7 +102,7 @@ def get(
             "e.g. frames get --date 2025-04-04 --hour 13 --out frames/",
             key="date",
         )
-    dataset = _dataset(stack, prefix)
+    dataset = stack_dataset(stack, prefix)
     periods = dataset.periods(camera=camera, date=date, hour=hour)
     progress = Progress(
         TextColumn("extracting"),
