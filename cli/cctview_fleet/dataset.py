@@ -178,7 +178,8 @@ class Dataset:
     def for_stack(cls, stack: Stack, *, prefix: str | None = None) -> Dataset:
         return cls(stack.bucket, prefix or stack.prefix, stack=stack)
 
-    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+    def call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        """``fn(Bucket=<bucket>, **kwargs)``, botocore errors translated; ``what`` names the act."""
         with aws.translate_errors(self.stack, "s3", what):
             return fn(Bucket=self.bucket, **kwargs)
 
@@ -218,7 +219,7 @@ class Dataset:
                         found.add(check_filters(None, name[len("date=") :], None)[1] or "")
         return sorted(found - {""})
 
-    def _objects(self, prefix: str) -> list[dict[str, Any]]:
+    def list_objects(self, prefix: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         paginator = self.client.get_paginator("list_objects_v2")
         with aws.translate_errors(self.stack, "s3", f"listing s3://{self.bucket}/{prefix}"):
@@ -256,7 +257,7 @@ class Dataset:
         found: dict[PeriodObject, dict[str, tuple[str, int]]] = {}
         for folder in (MANIFESTS_FOLDER, FRAMES_FOLDER):
             for prefix in self._search_prefixes(folder, camera, date, hour_text):
-                for item in self._objects(prefix):
+                for item in self.list_objects(prefix):
                     parsed = parse_key(item["Key"])
                     if parsed is None:
                         continue
@@ -290,7 +291,7 @@ class Dataset:
         where = f"s3://{self.bucket}/{stored.manifest_key}"
         if stored.manifest_size > MAX_MANIFEST_BYTES:
             raise ManifestError(f"{where} is larger than {MAX_MANIFEST_BYTES} bytes; not read")
-        body = self._call(f"reading {where}", self.client.get_object, Key=stored.manifest_key)
+        body = self.call(f"reading {where}", self.client.get_object, Key=stored.manifest_key)
         data = read_bounded(body["Body"], MAX_MANIFEST_BYTES, where)
         return parse_manifest(data, stored.target, where)
 
@@ -307,7 +308,7 @@ class Dataset:
             raise ManifestError(
                 f"{where} is {stored.size} bytes, its manifest implies {layout.size}; not read"
             )
-        body = self._call(f"reading {where}", self.client.get_object, Key=stored.tar_key)["Body"]
+        body = self.call(f"reading {where}", self.client.get_object, Key=stored.tar_key)["Body"]
         try:
             for sample in iter_shard(body, manifest, layout, where):
                 metadata = SampleMetadata.of(manifest, sample.record)

@@ -207,7 +207,7 @@ class SampleIndex:
         """Days that have an index file, oldest first."""
         prefix = index_key(self.dataset.prefix, "")[: -len(".parquet")].rsplit("date=", 1)[0]
         found = []
-        for item in self.dataset._objects(prefix):
+        for item in self.dataset.list_objects(prefix):
             name = item["Key"][len(prefix) :]
             if name.startswith("date=") and name.endswith(".parquet"):
                 found.append(name[len("date=") : -len(".parquet")])
@@ -255,7 +255,7 @@ class SampleIndex:
         sink = io.BytesIO()
         self.pq.write_table(table, sink, compression="zstd")
         data = sink.getvalue()
-        self.dataset._call(
+        self.dataset.call(
             f"writing s3://{self.dataset.bucket}/{key}",
             self.dataset.client.put_object,
             Key=key,

@@ -171,7 +171,7 @@ def shard_url(dataset: Dataset, key: str, form: UrlForm, *, expires: int = 3600)
         return f"s3://{dataset.bucket}/{key}"
     if form == "https":
         return str(
-            dataset._call(
+            dataset.call(
                 f"presigning s3://{dataset.bucket}/{key}",
                 lambda **kw: dataset.client.generate_presigned_url(
                     "get_object", Params=kw, ExpiresIn=expires

@@ -245,7 +245,7 @@ def _store(dataset: Dataset, destination: Destination, path: Path, name: str) ->
         return
     key = f"{destination.prefix}/{name}" if destination.prefix else name
     with path.open("rb") as body:
-        dataset._call(
+        dataset.call(
             f"writing s3://{destination.bucket}/{key}",
             lambda **kw: dataset.client.put_object(**{**kw, "Bucket": destination.bucket}),
             Key=key,

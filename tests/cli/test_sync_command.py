@@ -158,6 +158,9 @@ def test_sync_s3_over_ssh_ships_every_node_and_names_failures(local_fleet: Any) 
         if camera != CAM_B
     }
     assert len(snapshot) >= 4, "the agents closed too few periods"
+    # The real agents record each camera's position from their assignment, and the offsets.
+    assert all(m.latitude is not None and m.longitude is not None for m in snapshot.values())
+    assert all(len(m.shard_members) == len(m.frames) for m in snapshot.values())
 
     dry = cli("sync-s3", "--dry-run", "--json")
     assert dry.exit_code == 0, dry.output
