@@ -25,12 +25,19 @@ from __future__ import annotations
 import json
 import math
 import tarfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from json.encoder import py_encode_basestring
 from typing import Any
 
 from cctview_agent.manifests import FrameRecord, Manifest
+
+_COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
+try:  # what json.dumps(..., ensure_ascii=False) uses for a string: the C version where built
+    from _json import encode_basestring as _encode_string
+except ImportError:  # pragma: no cover - CPython always has _json
+    _encode_string = py_encode_basestring
 
 BLOCK = tarfile.BLOCKSIZE  # 512
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
@@ -40,8 +47,8 @@ METADATA_SUFFIX = ".json"
 
 def iso_time(ts_ms: int) -> str:
     """``2025-04-04T13:00:00.123Z``: UTC, milliseconds, the form every JSON parser reads."""
-    moment = datetime.fromtimestamp(ts_ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    seconds, millis = divmod(ts_ms, 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +95,9 @@ class SampleMetadata:
         }
 
     def to_json(self) -> bytes:
-        """Compact and deterministic: the closer and the sync must produce the same bytes."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        """Compact and deterministic: the closer and the sync must produce the same bytes
+        (:class:`MetadataEncoder` makes the same bytes faster, for whole periods)."""
+        return json.dumps(self.to_dict(), **_COMPACT).encode()  # type: ignore[arg-type]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SampleMetadata:
@@ -120,6 +128,41 @@ class SampleMetadata:
             period=data["period"],
             digest=data["digest"],
         )
+
+
+class MetadataEncoder:
+    """``SampleMetadata.of(manifest, frame).to_json()`` for every frame of one manifest, with the
+    fields they share encoded once: the closer lays out 3,600 samples an hour per camera inside
+    the agent's event loop, and a ``json.dumps`` per sample would stall the pollers (~0.1 s a
+    camera-hour on a small node)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        camera = {
+            "camera_id": manifest.camera_id,
+            "camera_name": manifest.camera_name,
+            "latitude": manifest.latitude,
+            "longitude": manifest.longitude,
+        }
+        place = {"node": manifest.node or "", "period": manifest.period.key}
+        self._head = json.dumps(camera, **_COMPACT)[:-1] + ',"time":"'  # type: ignore[arg-type]
+        self._place = json.dumps(place, **_COMPACT)[1:-1]  # type: ignore[arg-type]
+        self._hour = manifest.period.start - manifest.period.start % 3600
+        self._hour_text = iso_time(self._hour * 1000)[:14]  # "2025-04-04T13:"
+
+    def _time(self, ts_ms: int) -> str:
+        """:func:`iso_time`, with the period's date and hour formatted once."""
+        seconds, millis = divmod(ts_ms, 1000)
+        into = seconds - self._hour
+        if not 0 <= into < 3600:
+            return iso_time(ts_ms)
+        return f"{self._hour_text}{into // 60:02d}:{into % 60:02d}.{millis:03d}Z"
+
+    def encode(self, frame: FrameRecord) -> bytes:
+        digest = _encode_string(frame.digest)
+        return (
+            f'{self._head}{self._time(frame.ts_ms)}","ts_ms":{frame.ts_ms},{self._place},'
+            f'"digest":{digest}}}'
+        ).encode()
 
 
 def member_name(camera_id: str, frame_name: str) -> str:
@@ -217,6 +260,7 @@ def lay_out(manifest: Manifest, *, with_metadata: bool = True) -> ShardLayout:
     """The shard of ``manifest``'s frames, in time order, from the manifest alone."""
     members: list[Member] = []
     offset = 0
+    encoder = MetadataEncoder(manifest)
     for frame in sorted(manifest.frames, key=lambda f: (f.ts_ms, f.name)):
         mtime = frame.ts_ms // 1000
         name = member_name(manifest.camera_id, frame.name)
@@ -225,7 +269,7 @@ def lay_out(manifest: Manifest, *, with_metadata: bool = True) -> ShardLayout:
         members.append(member)
         offset = member.end
         if with_metadata:
-            data = SampleMetadata.of(manifest, frame).to_json()
+            data = encoder.encode(frame)
             name = metadata_name(manifest.camera_id, frame.name)
             header = tar_header(name, len(data), mtime)
             member = Member(name, header, offset + len(header), len(data), literal=data)
