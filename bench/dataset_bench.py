@@ -6,7 +6,8 @@
    cameras') laid out with the per-sample ``.json`` and without it (the old layout, the
    baseline): tar sizes and the ratio.
 2. **Index size per camera-day**: the Parquet index of 4 cameras x 24 hours of 3,600 frames
-   (345,600 rows), written as ``dataset index`` writes it (zstd); bytes per camera-day.
+   (345,600 rows), written as ``dataset index`` writes it (one zstd file per hour); bytes per
+   camera-day.
 3. **Time to index one node-hour**: 21 cameras x one hour of 3,600 frames in a fresh moto server
    (manifests as the closer writes them; each tar a placeholder of the right size, since the
    index never reads tars), then ``update_index`` for that day, median of ``--runs``,
@@ -41,7 +42,7 @@ from cctview_agent.periods import Period  # noqa: E402
 from cctview_agent.s3layout import PeriodObject  # noqa: E402
 from cctview_agent.samples import lay_out, with_shard  # noqa: E402
 from cctview_fleet.dataset import Dataset  # noqa: E402
-from cctview_fleet.sampleindex import COLUMNS, rows_of, schema, update_index  # noqa: E402
+from cctview_fleet.sampleindex import COLUMNS, index_key, rows_of, schema, update_index  # noqa: E402
 from cctview_fleet.stacks import Stack  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "dataset_bench.json"
@@ -95,16 +96,18 @@ def metadata_overhead(rng: random.Random) -> dict[str, Any]:
 
 
 def index_size(rng: random.Random, cameras: int = 4) -> dict[str, Any]:
+    """The hour files ``dataset index`` writes for ``cameras`` cameras over one day."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from cctview_fleet.dataset import StoredPeriod
 
-    parts = []
-    for c in range(cameras):
-        camera = camera_id(c)
-        for hour in range(24):
-            period = Period(DAY.start + hour * 3600, 3600)
+    size = rows = 0
+    for hour in range(24):
+        period = Period(DAY.start + hour * 3600, 3600)
+        parts = []
+        for c in range(cameras):
+            camera = camera_id(c)
             manifest = manifest_of(camera, period, rng)
             target = PeriodObject(camera, period, "node-01", period.start_ms)
             stored = StoredPeriod(
@@ -117,18 +120,21 @@ def index_size(rng: random.Random, cameras: int = 4) -> dict[str, Any]:
                 lay_out(manifest).size,
             )
             parts.append(rows_of(stored, manifest))
-    columns = {name: [v for part in parts for v in part[name]] for name in COLUMNS}
-    table = pa.table(columns, schema=schema())
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    size = len(sink.getvalue())
+        columns = {name: [v for part in parts for v in part[name]] for name in COLUMNS}
+        table = pa.table(columns, schema=schema()).sort_by(
+            [("camera_id", "ascending"), ("ts_ms", "ascending")]
+        )
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        size += len(sink.getvalue())
+        rows += table.num_rows
     return {
         "cameras": cameras,
-        "hours": 24,
-        "rows": table.num_rows,
+        "hour_files": 24,
+        "rows": rows,
         "parquet_bytes": size,
         "bytes_per_camera_day": size // cameras,
-        "bytes_per_row": round(size / table.num_rows, 2),
+        "bytes_per_row": round(size / rows, 2),
     }
 
 
@@ -160,9 +166,7 @@ def index_time(runs: int, rng: random.Random) -> dict[str, Any]:
                 )
             seconds = []
             for _run in range(runs):
-                client.delete_object(
-                    Bucket="bench", Key=f"cctview/index/samples/date={DAY.date}.parquet"
-                )
+                client.delete_object(Bucket="bench", Key=index_key("cctview", DAY.date, DAY.hour))
                 started = time.perf_counter()
                 report = update_index(Dataset.for_stack(stack), [DAY.date])
                 seconds.append(time.perf_counter() - started)

@@ -1,6 +1,6 @@
 """The index of samples: one Parquet row per stored frame, kept in the bucket, built from manifests.
 
-    <prefix>/index/samples/date=<YYYY-MM-DD>.parquet
+    <prefix>/index/samples/date=<YYYY-MM-DD>/hour=<HH>.parquet
 
 A row says where a sample is: its camera (id, name, position), time, node and period, the shard
 (tar) that holds it, and the byte offset and size of its ``.jpg`` and ``.json`` members' data,
@@ -10,9 +10,11 @@ made from the manifests alone: manifests written by current agents record the of
 manifest (:func:`cctview_agent.samples.lay_out`), which also gives the offsets of manifests that
 predate the field. No tar is read.
 
-Incremental: one file per UTC day. A day's file records which manifests it covers
-(``manifest_key``); an update lists the day's manifests and reads only those not yet covered,
-then rewrites that day's file. A day with nothing new costs one listing and one GET. Manifests
+Incremental: one file per UTC hour (an hour of the whole city, ~900 cameras, is ~90 MB; a day
+would be too big to rewrite). An hour's file records which manifests it covers
+(``manifest_key``); an update lists a day's manifests once, and for each hour reads only the
+manifests not yet covered, then rewrites that hour's file. An hour with nothing new costs one
+GET of its file. Manifests
 are untrusted input, checked as :mod:`cctview_fleet.shardreader` checks them (key agreement,
 bounded size); a manifest that fails is reported and left out, never half-indexed.
 """
@@ -20,9 +22,10 @@ bounded size); a manifest that fails is reported and left out, never half-indexe
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from cctview_agent.manifests import Manifest
@@ -36,7 +39,8 @@ if TYPE_CHECKING:
     from cctview_fleet.dataset import Dataset, StoredPeriod
 
 INDEX_FOLDER = "index/samples"
-MAX_INDEX_BYTES = 512 * 1024 * 1024  # a day of 500 cameras is ~0.2 GB; refuse anything absurd
+MAX_INDEX_BYTES = 512 * 1024 * 1024  # an hour of 1,000 cameras is ~0.1 GB; refuse the absurd
+_PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})\.parquet$")
 
 COLUMNS = (
     "camera_id",
@@ -97,8 +101,12 @@ def schema() -> pa.Schema:
     )
 
 
-def index_key(prefix: str, date: str) -> str:
-    return "/".join(p for p in (clean_prefix(prefix), INDEX_FOLDER, f"date={date}.parquet") if p)
+def index_root(prefix: str) -> str:
+    return "/".join(p for p in (clean_prefix(prefix), INDEX_FOLDER) if p) + "/"
+
+
+def index_key(prefix: str, date: str, hour: str) -> str:
+    return f"{index_root(prefix)}date={date}/hour={hour}.parquet"
 
 
 def placements(stored: StoredPeriod, manifest: Manifest) -> tuple[Placement, ...]:
@@ -150,46 +158,43 @@ def rows_of(stored: StoredPeriod, manifest: Manifest) -> dict[str, list[Any]]:
 
 
 @dataclass(frozen=True, slots=True)
-class DayUpdate:
-    """What one day's index file got in this run."""
+class HourUpdate:
+    """What one UTC hour's index file got in this run."""
 
     date: str
+    hour: str
     key: str
     periods_added: int
-    samples: int  # rows in the day's file after the update
-    bytes: int  # size of the day's file (0 when unchanged and not read)
+    samples: int  # rows in the hour's file after the update
+    bytes: int  # size of the file written (0 when unchanged)
     skipped: tuple[str, ...] = ()  # manifests left out, with the reason
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "skipped": list(self.skipped)}
 
 
 @dataclass(frozen=True, slots=True)
 class IndexReport:
-    """The whole run: per day, and the totals the CLI prints."""
+    """The whole run: per hour, and the totals the CLI prints."""
 
-    days: tuple[DayUpdate, ...] = ()
+    hours: tuple[HourUpdate, ...] = ()
     seconds: float = 0.0
-    problems: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def periods_added(self) -> int:
-        return sum(d.periods_added for d in self.days)
+        return sum(h.periods_added for h in self.hours)
 
     @property
     def samples(self) -> int:
-        return sum(d.samples for d in self.days)
+        return sum(h.samples for h in self.hours)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(p for h in self.hours for p in h.skipped)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "days": [
-                {
-                    "date": d.date,
-                    "key": d.key,
-                    "periods_added": d.periods_added,
-                    "samples": d.samples,
-                    "bytes": d.bytes,
-                    "skipped": list(d.skipped),
-                }
-                for d in self.days
-            ],
+            "hours": [h.to_dict() for h in self.hours],
             "periods_added": self.periods_added,
             "samples": self.samples,
             "seconds": round(self.seconds, 3),
@@ -197,45 +202,74 @@ class IndexReport:
 
 
 class SampleIndex:
-    """Reads and updates the per-day Parquet files of one bucket and prefix."""
+    """Reads and updates the per-hour Parquet files of one bucket and prefix."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
         self.pa, self.pq = pyarrow_modules()
 
-    def dates(self) -> list[str]:
-        """Days that have an index file, oldest first."""
-        prefix = index_key(self.dataset.prefix, "")[: -len(".parquet")].rsplit("date=", 1)[0]
+    def partitions(self) -> list[tuple[str, str]]:
+        """``(date, hour)`` of every index file, oldest first."""
+        root = index_root(self.dataset.prefix)
         found = []
-        for item in self.dataset.list_objects(prefix):
-            name = item["Key"][len(prefix) :]
-            if name.startswith("date=") and name.endswith(".parquet"):
-                found.append(name[len("date=") : -len(".parquet")])
+        for item in self.dataset.list_objects(root):
+            match = _PARTITION.match(item["Key"][len(root) :])
+            if match:
+                found.append((match.group(1), match.group(2)))
         return sorted(found)
 
-    def read_day(self, date: str) -> pa.Table | None:
-        data = self.dataset.get_optional(index_key(self.dataset.prefix, date), MAX_INDEX_BYTES)
+    def dates(self) -> list[str]:
+        """Days that have an index file, oldest first."""
+        return sorted({date for date, _hour in self.partitions()})
+
+    def read_hour(self, date: str, hour: str) -> pa.Table | None:
+        key = index_key(self.dataset.prefix, date, hour)
+        data = self.dataset.get_optional(key, MAX_INDEX_BYTES)
         if data is None:
             return None
         return self.pq.read_table(io.BytesIO(data))
 
     def read(self, dates: Iterable[str] | None = None) -> pa.Table:
         """The index rows of the given days (every indexed day by default), in one table."""
-        tables = [t for d in (self.dates() if dates is None else dates) if (t := self.read_day(d))]
+        wanted = None if dates is None else set(dates)
+        tables = [
+            table
+            for date, hour in self.partitions()
+            if wanted is None or date in wanted
+            if (table := self.read_hour(date, hour)) is not None
+        ]
         if not tables:
             return schema().empty_table()
         return self.pa.concat_tables(tables)
 
-    def update_day(self, date: str, on_period: Callable[[], None] | None = None) -> DayUpdate:
-        """Add the day's manifests not yet in its file; rewrite the file if any were added."""
-        key = index_key(self.dataset.prefix, date)
-        periods = self.dataset.periods(date=date)
-        current = self.read_day(date)
+    def update_day(
+        self, date: str, on_period: Callable[[], None] | None = None
+    ) -> list[HourUpdate]:
+        """Bring each hour of ``date`` that holds periods up to date (one listing for the day)."""
+        by_hour: dict[str, list[StoredPeriod]] = {}
+        for stored in self.dataset.periods(date=date):
+            by_hour.setdefault(stored.hour, []).append(stored)
+        return [
+            self.update_hour(date, hour, periods, on_period)
+            for hour, periods in sorted(by_hour.items())
+        ]
+
+    def update_hour(
+        self,
+        date: str,
+        hour: str,
+        periods: list[StoredPeriod],
+        on_period: Callable[[], None] | None = None,
+    ) -> HourUpdate:
+        """Add the hour's manifests not yet in its file; rewrite the file if any were added."""
+        key = index_key(self.dataset.prefix, date, hour)
+        current = self.read_hour(date, hour)
         covered = set(current.column("manifest_key").to_pylist()) if current is not None else set()
-        new = [p for p in periods if p.manifest_key not in covered]
         added: list[dict[str, list[Any]]] = []
         skipped: list[str] = []
-        for stored in new:
+        for stored in periods:
+            if stored.manifest_key in covered:
+                continue
             try:
                 manifest = self.dataset.manifest(stored)
                 if manifest.frames:  # a period without frames has no rows (and is read again)
@@ -246,7 +280,7 @@ class SampleIndex:
                 on_period()
         rows = 0 if current is None else current.num_rows
         if not added:
-            return DayUpdate(date, key, 0, rows, 0, tuple(skipped))
+            return HourUpdate(date, hour, key, 0, rows, 0, tuple(skipped))
         columns = {name: [v for part in added for v in part[name]] for name in COLUMNS}
         table = self.pa.table(columns, schema=schema())
         if current is not None:
@@ -262,7 +296,7 @@ class SampleIndex:
             Body=data,
             ContentType="application/vnd.apache.parquet",
         )
-        return DayUpdate(date, key, len(added), table.num_rows, len(data), tuple(skipped))
+        return HourUpdate(date, hour, key, len(added), table.num_rows, len(data), tuple(skipped))
 
 
 def update_index(
@@ -273,13 +307,15 @@ def update_index(
     on_period: Callable[[], None] | None = None,
 ) -> IndexReport:
     """Bring the index of every stored day (or of ``dates``) up to date."""
+    from cctview_fleet.dataset import check_filters
+
     started = time.monotonic()
     index = SampleIndex(dataset)
-    days = sorted(set(dates) if dates is not None else set(dataset.dates()))
+    if dates is None:
+        days = dataset.dates()
+    else:
+        days = sorted({check_filters(None, date, None)[1] or "" for date in dates})
     if on_total is not None:
         on_total(len(days))
-    updates = []
-    for date in days:
-        updates.append(index.update_day(date, on_period))
-    problems = tuple(p for d in updates for p in d.skipped)
-    return IndexReport(tuple(updates), time.monotonic() - started, problems)
+    updates = [update for date in days for update in index.update_day(date, on_period)]
+    return IndexReport(tuple(updates), time.monotonic() - started)

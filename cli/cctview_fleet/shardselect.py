@@ -1,7 +1,7 @@
 """Choosing shards for training: by preset, camera, date and hour range, daylight; and their URLs.
 
 The selection runs on the sample index (:mod:`cctview_fleet.sampleindex`), never on a listing of
-the bucket: one GET per indexed day answers "these cameras, these days, daylight only". A shard
+the bucket: one GET per indexed hour answers "these cameras, these days, daylight only". A shard
 is one camera-period tar; "daylight" means the sun is up at the camera (its latitude and
 longitude, recorded in the manifest) at the middle of the period (:mod:`cctview_fleet.solar`).
 A shard whose camera has no recorded position (manifests closed before positions were recorded)

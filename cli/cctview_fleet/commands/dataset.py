@@ -128,11 +128,12 @@ def index_command(
         print_json(report.to_dict())
     else:
         rows = [
-            [d.date, str(d.periods_added), str(d.samples), f"{d.bytes / 1e3:.1f}", d.key]
-            for d in report.days
+            [h.date, h.hour, str(h.periods_added), str(h.samples), f"{h.bytes / 1e3:.1f}", h.key]
+            for h in report.hours
         ]
         title = f"sample index: {report.periods_added} periods added in {report.seconds:.1f}s"
-        console.print(table(title, ["date", "added", "samples", "kB", "key"], rows))
+        columns = ["date", "hour", "added", "samples", "kB written", "key"]
+        console.print(table(title, columns, rows))
     for problem in report.problems:
         err_console.print(f"skipped: {problem}", markup=False, highlight=False)
     if report.problems:
