@@ -1,31 +1,26 @@
 """`dataset coverage --plot`: samples per camera and UTC hour as a heat map.
 
 Where a table of thousands of camera-hours is unreadable, a picture shows at once which cameras
-went dark, which hours a node missed, and whether daylight hours dominate. Drawn from the sample
-index; matplotlib on its Agg backend, imported only here.
+went dark, which hours a node missed, and whether daylight hours dominate. Drawn from the selected
+shards' sample counts (the index); matplotlib on its Agg backend, imported only here.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cctview_fleet.assignplot import check_plot_path
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+from cctview_fleet.shardselect import SelectedShard
 
 
-def coverage_counts(table: pa.Table) -> Counter[tuple[str, str]]:
-    """Samples per (camera id, ``YYYY-MM-DD HH``)."""
-    grouped = table.group_by(["camera_id", "date", "hour"]).aggregate([("ts_ms", "count")])
-    return Counter(
-        {
-            (row["camera_id"], f"{row['date']} {row['hour']:02d}"): row["ts_ms_count"]
-            for row in grouped.to_pylist()
-        }
-    )
+def coverage_counts(shards: Iterable[SelectedShard]) -> Counter[tuple[str, str]]:
+    """Samples per (camera id, ``YYYY-MM-DD HH``) of the selected shards."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for shard in shards:
+        counts[(shard.camera_id, f"{shard.date} {shard.hour:02d}")] += shard.samples
+    return counts
 
 
 def plot_coverage(counts: Counter[tuple[str, str]], path: Path, *, title: str) -> Path:

@@ -21,9 +21,11 @@ from rich.progress import (
 )
 
 from cctview_agent.uploader import parse_rate
+from cctview_fleet.assignplot import check_plot_path
 from cctview_fleet.commands.fleetflags import JsonOption, StackOption
 from cctview_fleet.commands.frames import PrefixOption, stack_dataset
 from cctview_fleet.coverageplot import coverage_counts, plot_coverage
+from cctview_fleet.dataset import Dataset
 from cctview_fleet.errors import ConfigError
 from cctview_fleet.render import console, err_console, print_json, table
 from cctview_fleet.sampleindex import SampleIndex, update_index
@@ -84,8 +86,7 @@ def _query(
     )
 
 
-def _selected(stack: str | None, prefix: str | None, query: ShardQuery) -> list[SelectedShard]:
-    dataset = stack_dataset(stack, prefix)
+def _selected(dataset: Dataset, query: ShardQuery) -> list[SelectedShard]:
     index = SampleIndex(dataset)
     indexed = index.dates()
     if not indexed:
@@ -161,7 +162,7 @@ def shards_command(
         raise ConfigError(f"--form {form!r}: use one of {', '.join(URL_FORMS)}", key="form")
     query = _query(camera, preset, date_from, date_to, hours, daylight)
     dataset = stack_dataset(stack, prefix)
-    chosen = _selected(stack, prefix, query)
+    chosen = _selected(dataset, query)
     urls = [shard_url(dataset, s.shard_key, form, expires=expires) for s in chosen]  # type: ignore[arg-type]
     if json_output:
         print_json([{"url": u, **s.to_dict()} for u, s in zip(urls, chosen, strict=True)])
@@ -200,10 +201,10 @@ def build_command(
         raise ConfigError(
             f"--target-size {target_size!r} is not a size; e.g. 256M or 1G", key="target_size"
         ) from None
-    chosen = _selected(stack, prefix, query)
+    dataset = stack_dataset(stack, prefix)
+    chosen = _selected(dataset, query)
     if not chosen:
         raise ConfigError("no shard matches the selection; widen it (`dataset shards` lists them)")
-    dataset = stack_dataset(stack, prefix)
     progress = Progress(
         TextColumn("building"),
         BarColumn(),
@@ -251,16 +252,11 @@ def coverage_command(
     stack: StackOption = None,
 ) -> None:
     """Samples per camera and UTC hour, from the index (a table, --json, or --plot a heat map)."""
+    if plot is not None:
+        check_plot_path(plot)  # before any request: a bad name fails at once
     query = _query(camera, preset, date_from, date_to, hours, daylight)
     dataset = stack_dataset(stack, prefix)
-    index = SampleIndex(dataset)
-    chosen = {s.shard_key for s in _selected(stack, prefix, query)}
-    rows = index.read(query.dates(index.dates()))
-    if rows.num_rows:
-        import pyarrow.compute as pc
-
-        rows = rows.filter(pc.is_in(rows.column("shard_key"), value_set=index.pa.array(chosen)))
-    counts = coverage_counts(rows)
+    counts = coverage_counts(_selected(dataset, query))
     if plot is not None:
         plot_coverage(counts, plot, title=f"samples per camera-hour, s3://{dataset.bucket}")
     if json_output:
