@@ -299,6 +299,13 @@ class SampleIndex:
         return HourUpdate(date, hour, key, len(added), table.num_rows, len(data), tuple(skipped))
 
 
+def check_dates(dates: Iterable[str]) -> list[str]:
+    """``--date`` values, validated and sorted (a bad one fails before any request)."""
+    from cctview_fleet.dataset import check_filters
+
+    return sorted({check_filters(None, date, None)[1] or "" for date in dates})
+
+
 def update_index(
     dataset: Dataset,
     dates: Iterable[str] | None = None,
@@ -307,14 +314,9 @@ def update_index(
     on_period: Callable[[], None] | None = None,
 ) -> IndexReport:
     """Bring the index of every stored day (or of ``dates``) up to date."""
-    from cctview_fleet.dataset import check_filters
-
     started = time.monotonic()
     index = SampleIndex(dataset)
-    if dates is None:
-        days = dataset.dates()
-    else:
-        days = sorted({check_filters(None, date, None)[1] or "" for date in dates})
+    days = dataset.dates() if dates is None else check_dates(dates)
     if on_total is not None:
         on_total(len(days))
     updates = [update for date in days for update in index.update_day(date, on_period)]

@@ -15,6 +15,7 @@ reading through a command, with ``--endpoint-url`` for the local fleet).
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import asdict, dataclass
 from datetime import date as Date
@@ -84,11 +85,11 @@ def parse_hours(text: str | None) -> tuple[int, int]:
     """``--hours 7-19`` (or ``13``) as ``(7, 19)``; a range may wrap midnight (``22-4``)."""
     if text is None:
         return 0, 23
-    first, _, last = text.partition("-")
-    try:
-        return int(first), int(last or first)
-    except ValueError:
-        raise ConfigError(f"--hours {text!r}: use H or H-H (UTC), e.g. --hours 7-19") from None
+    match = re.fullmatch(r"\s*(\d{1,2})\s*(?:-\s*(\d{1,2})\s*)?", text)
+    if match is None:
+        raise ConfigError(f"--hours {text!r}: use H or H-H (UTC), e.g. --hours 7-19", key="hours")
+    first = int(match.group(1))
+    return first, int(match.group(2) or first)
 
 
 @dataclass(frozen=True, slots=True)

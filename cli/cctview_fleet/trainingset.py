@@ -39,6 +39,7 @@ from cctview_fleet.shardselect import SelectedShard
 
 DEFAULT_TARGET_BYTES = 256 * 1024 * 1024
 DEFAULT_STREAMS = 8
+MIN_TARGET_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,13 @@ class BuildReport:
         }
 
 
+def check_build(out: str, target_bytes: int) -> Destination:
+    """Where to write, once ``--out`` and ``--target-size`` are known to be usable."""
+    if target_bytes < MIN_TARGET_BYTES:
+        raise ConfigError("--target-size must be at least 64K (e.g. 256M)", key="target_size")
+    return Destination.parse(out)
+
+
 def _mixed(
     dataset: Dataset, sources: list[StoredPeriod], streams: int, rng: random.Random
 ) -> Iterator[Frame]:
@@ -175,9 +183,7 @@ def build(
     on_sample: Callable[[int], None] | None = None,
 ) -> BuildReport:
     """Write the selected shards' samples, mixed, as shards of about ``target_bytes``."""
-    if target_bytes < 64 * 1024:
-        raise ConfigError("--target-size must be at least 64K (e.g. 256M)", key="target_size")
-    destination = Destination.parse(out)
+    destination = check_build(out, target_bytes)
     wanted = {s.shard_key for s in shards}
     sources = [
         p

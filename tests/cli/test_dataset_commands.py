@@ -295,3 +295,27 @@ def test_manifests_without_new_fields_still_read() -> None:
         )
     )
     assert (manifest.latitude, manifest.shard_layout, manifest.shard_members) == (None, "", ())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["shards", "--form", "ftp"], "error: --form 'ftp': use one of s3, https, pipe"),
+        (["shards", "--hours", "7-"], "error: --hours '7-': use H or H-H (UTC), e.g. --hours 7-19"),
+        (["shards", "--hours", "7-25"], "error: --hours must be two UTC hours 0-23"),
+        (["shards", "--preset", "atlantis"], "error: --preset 'atlantis' is unknown"),
+        (["shards", "--camera", "../x"], "error: --camera '../x' is not a camera id"),
+        (["build", "--out", "x", "--target-size", "big"], "error: --target-size 'big' is not"),
+        (["build", "--out", "ftp://x/y"], "error: --out 'ftp://x/y': give a local folder or"),
+        (["build", "--out", "x", "--target-size", "1K"], "error: --target-size must be at least"),
+        (["coverage", "--plot", "c.txt"], "error: --plot c.txt: use a .png, .svg or .pdf"),
+        (["index", "--date", "2025-13-01"], "error: --date '2025-13-01' is not a date"),
+    ],
+)
+def test_dataset_bad_input_is_one_line(
+    args: list[str], message: str, fleet_bucket: tuple[Path, str], stack: Stack
+) -> None:
+    assert cli("dataset", "index", "--stack", "data").exit_code == 0
+    result = cli("dataset", *args, "--stack", "data")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(message) and result.output.count("\n") == 1, result.output

@@ -28,7 +28,7 @@ from cctview_fleet.coverageplot import coverage_counts, plot_coverage
 from cctview_fleet.dataset import Dataset
 from cctview_fleet.errors import ConfigError
 from cctview_fleet.render import console, err_console, print_json, table
-from cctview_fleet.sampleindex import SampleIndex, update_index
+from cctview_fleet.sampleindex import SampleIndex, check_dates, update_index
 from cctview_fleet.shardselect import (
     URL_FORMS,
     SelectedShard,
@@ -37,7 +37,7 @@ from cctview_fleet.shardselect import (
     select_shards,
     shard_url,
 )
-from cctview_fleet.trainingset import DEFAULT_STREAMS, build
+from cctview_fleet.trainingset import DEFAULT_STREAMS, build, check_build
 
 dataset_app = typer.Typer(
     name="dataset",
@@ -108,6 +108,7 @@ def index_command(
     stack: StackOption = None,
 ) -> None:
     """Build or update the Parquet index of samples in the bucket (reads manifests only)."""
+    days = None if date is None else check_dates(date)
     dataset = stack_dataset(stack, prefix)
     progress = Progress(
         TextColumn("indexing"),
@@ -121,7 +122,7 @@ def index_command(
         task = progress.add_task("manifests", total=None)
         report = update_index(
             dataset,
-            date,
+            days,
             on_total=lambda days: progress.update(task, description=f"{days} days"),
             on_period=lambda: progress.advance(task),
         )
@@ -201,6 +202,7 @@ def build_command(
         raise ConfigError(
             f"--target-size {target_size!r} is not a size; e.g. 256M or 1G", key="target_size"
         ) from None
+    check_build(out, target)
     dataset = stack_dataset(stack, prefix)
     chosen = _selected(dataset, query)
     if not chosen:
