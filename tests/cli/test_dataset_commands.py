@@ -319,3 +319,25 @@ def test_dataset_bad_input_is_one_line(
     result = cli("dataset", *args, "--stack", "data")
     assert result.exit_code == 2, result.output
     assert result.output.startswith(message) and result.output.count("\n") == 1, result.output
+
+
+def test_index_reads_only_manifests_it_does_not_cover(
+    tmp_path: Path, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    dataset = Dataset(s3_bucket, "inc")
+    options = SyncOptions(bucket=s3_bucket, prefix="inc", node="node-01")
+    write_period(tmp_path / "a", CAM_A, DAY, 3, step_ms=5000)
+    assert run_sync([tmp_path / "a"], options).failed == 0
+    from cctview_fleet.sampleindex import update_index
+
+    first = update_index(dataset)
+    assert (first.periods_added, first.samples) == (1, 3)
+    write_period(tmp_path / "b", CAM_B, DAY, 2, step_ms=5000)  # a late node, same hour
+    assert run_sync([tmp_path / "b"], options).failed == 0
+    read: list[str] = []
+    original = dataset.manifest
+    dataset.manifest = lambda stored: read.append(stored.camera_id) or original(stored)  # type: ignore[method-assign]
+    second = update_index(dataset)
+    assert (second.periods_added, second.samples, read) == (1, 5, [CAM_B])
+    [hour] = second.hours
+    assert hour.key == f"inc/index/samples/date={DAY.date}/hour=13.parquet"
