@@ -81,6 +81,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sync",
     "volumes",
     "frames",
+    "dataset",
     "stack",
     "dev",
 )
