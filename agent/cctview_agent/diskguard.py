@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from cctview_agent.agentlog import EventLog
 
@@ -20,19 +21,47 @@ MIN_RESUME_MARGIN = 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class DiskUsage:
+    """A filesystem's size, what the agent may still write (``free_bytes``: available to a
+    non-root user, as df's "Avail") and what is used (df's "Used").
+
+    Reserved blocks (5 % of an ext4 by default) are neither used nor available, so ``used_percent``
+    is df's "Use%": used / (used + available), rounded up to a whole percent. Counting them as
+    used made a fresh volume look 5 % full and `rotate-volumes --threshold` disagree with `df`.
+    """
+
     total_bytes: int
     free_bytes: int
+    used_bytes: int | None = None  # None: total - free (a stand-in without statvfs's detail)
 
     @property
     def used_percent(self) -> float:
-        if not self.total_bytes:
+        used = self.total_bytes - self.free_bytes if self.used_bytes is None else self.used_bytes
+        visible = used + self.free_bytes
+        if visible <= 0:
             return 0.0
-        return round((self.total_bytes - self.free_bytes) / self.total_bytes * 100, 1)
+        return float(-(-used * 100 // visible))  # ceil, as coreutils df computes it
 
 
-def disk_usage(path: str) -> DiskUsage:
+def disk_usage(path: str | os.PathLike[str]) -> DiskUsage:
     st = os.statvfs(path)
-    return DiskUsage(st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
+    return DiskUsage(
+        total_bytes=st.f_blocks * st.f_frsize,
+        free_bytes=st.f_bavail * st.f_frsize,
+        used_bytes=(st.f_blocks - st.f_bfree) * st.f_frsize,
+    )
+
+
+def disk_fields(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``total_bytes``, ``free_bytes`` and ``used_percent`` as df shows them (None if unknown)."""
+    try:
+        usage = disk_usage(path)
+    except OSError:
+        return {"total_bytes": None, "free_bytes": None, "used_percent": None}
+    return {
+        "total_bytes": usage.total_bytes,
+        "free_bytes": usage.free_bytes,
+        "used_percent": usage.used_percent,
+    }
 
 
 class DiskGuard:

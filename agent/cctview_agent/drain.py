@@ -22,6 +22,7 @@ from typing import Any
 from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
+from cctview_agent.diskguard import disk_fields
 from cctview_agent.errors import DataVolumeError
 from cctview_agent.layout import DataLayout, frame_timestamp
 from cctview_agent.periods import HOUR, Period
@@ -281,18 +282,11 @@ def list_volumes(config: AgentConfig) -> list[dict[str, Any]]:
         if not VOLUME_ID.match(name) or not (config.volumes_root / name).is_dir():
             continue
         status = drain_status(config, name)
-        usage = shutil.disk_usage(status.path)
         rows.append(
             {
                 **status.to_dict(),
                 "active": name == active,
-                "disk": {
-                    "total_bytes": usage.total,
-                    "free_bytes": usage.free,
-                    "used_percent": round((usage.total - usage.free) / usage.total * 100, 1)
-                    if usage.total
-                    else 0.0,
-                },
+                "disk": disk_fields(status.path),
             }
         )
     return rows

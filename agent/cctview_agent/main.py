@@ -2,7 +2,9 @@
 
     cctview-agent [--config FILE] run | status [--json] | reload | assign - | assign --show
 
-``--config`` defaults to ``$CCTVIEW_AGENT_CONFIG``, else ``/etc/cctview/agent.toml``. Every
+``--config`` defaults to ``$CCTVIEW_AGENT_CONFIG``, else ``/etc/cctview/agent.toml``, and is
+accepted before or after the subcommand (``cctview-agent run --config FILE`` is what people
+type); given in both places, the later one wins. Every
 subcommand is a module exposing ``add_parser(subparsers)``, which registers its parser and sets
 ``handler=<function(args) -> int>``; :data:`SUBCOMMANDS` lists them. A :class:`CctviewError`
 becomes one ``error: ...`` line on stderr and its exit code, never a traceback.
@@ -52,18 +54,38 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cctview-agent",
         description="Poll the assigned traffic cameras, store frames, close periods.",
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help=f"agent TOML file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG})",
-    )
+    _add_config_flag(parser, default=None)
     parser.add_argument("--version", action="version", version=f"cctview-agent {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module in SUBCOMMANDS:
         module.add_parser(subparsers)
+    for subparser in _subparsers_below(parser):
+        # SUPPRESS: a subcommand without --config leaves the top-level value alone (argparse
+        # would otherwise overwrite it with the subparser's default).
+        _add_config_flag(subparser, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_config_flag(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        metavar="FILE",
+        help=f"agent TOML file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG})",
+    )
+
+
+def _subparsers_below(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand's parser at any depth (``volume list`` too)."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases repeat a parser
+                found.append(child)
+                found.extend(_subparsers_below(child))
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

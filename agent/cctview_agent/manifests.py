@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,25 @@ def find_gaps(ts_ms: Sequence[int], period: Period, threshold_ms: int) -> tuple[
     return tuple(gaps)
 
 
+def _coordinate(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"coordinate {value!r} is not finite")
+    return number
+
+
+def _shard(data: Any, frames: int) -> dict[str, Any]:
+    """``shard_layout`` and ``shard_members`` from the manifest's optional ``shard`` object."""
+    if data is None:
+        return {}
+    members = tuple((int(a), int(b), int(c)) for a, b, c in data["members"])
+    if len(members) != frames:
+        raise ValueError(f"shard lists {len(members)} members for {frames} frames")
+    return {"shard_layout": str(data["layout"]), "shard_members": members}
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """Everything known about one closed camera-period."""
@@ -80,6 +100,15 @@ class Manifest:
     agent_version: str = ""
     closed_at_ms: int = 0
     version: int = MANIFEST_VERSION
+    # The camera's position when the period closed (a camera reassigned later is gone from the
+    # assignment by the time the period is synced); None in manifests written before it existed.
+    latitude: float | None = None
+    longitude: float | None = None
+    # The shard's layout (cctview_agent.samples.SHARD_LAYOUT) and, per frame in ``frames``
+    # order, ``(jpg data offset, json data offset, json size)`` in the tar: an index of samples
+    # reads offsets here instead of scanning tars. Empty in manifests written before it existed.
+    shard_layout: str = ""
+    shard_members: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -117,6 +146,14 @@ class Manifest:
             "agent_version": self.agent_version,
             "closed_at_ms": self.closed_at_ms,
             "frames": [[f.name, f.ts_ms, f.size, f.digest] for f in self.frames],
+            # Added fields (readers of version 1 ignore keys they do not know):
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            **(
+                {"shard": {"layout": self.shard_layout, "members": list(self.shard_members)}}
+                if self.shard_layout
+                else {}
+            ),
         }
 
     def to_json(self) -> bytes:
@@ -149,6 +186,9 @@ class Manifest:
                 polls=int(data.get("polls", 0)),
                 agent_version=str(data.get("agent_version", "")),
                 closed_at_ms=int(data.get("closed_at_ms", 0)),
+                latitude=_coordinate(data.get("latitude")),
+                longitude=_coordinate(data.get("longitude")),
+                **_shard(data.get("shard"), len(frames)),
             )
         except ManifestError:
             raise

@@ -1,11 +1,12 @@
 """Pack a camera-period as one uncompressed tar, streamed from the frame files, never held whole.
 
-JPEG does not compress, so the tar is plain: a header per frame, the frame's bytes, padding to
-512 bytes, two zero blocks at the end. Every size is known from the manifest, so the whole
-archive is laid out before a byte is read (:func:`plan_tar`): its length goes into the PUT's
-``Content-Length``, and :class:`TarReader` is a seekable file over that layout that reads each
-frame file only when the upload reaches it. A node with 1 GiB of memory ships an hour of frames
-(~75 MB) with one frame (~20 KB) in memory at a time.
+JPEG does not compress, so the tar is plain: a header per member, its bytes, padding to 512
+bytes, two zero blocks at the end; each frame is followed by its sample metadata
+(:mod:`cctview_agent.samples` lays the members out). Every size is known from the manifest, so
+the whole archive is laid out before a byte is read (:func:`plan_tar`): its length goes into
+the PUT's ``Content-Length``, and :class:`TarReader` is a seekable file over that layout that
+reads each frame file only when the upload reaches it. A node with 1 GiB of memory ships an
+hour of frames (~75 MB) with one frame (~20 KB) in memory at a time.
 
 Every frame is checked against the manifest (size and BLAKE2b) before its bytes count as sent:
 a frame changed or lost on disk stops the period, and nothing is stored for it.
@@ -20,7 +21,6 @@ import bisect
 import hashlib
 import io
 import os
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +29,15 @@ from typing import Any
 from cctview_agent.errors import ManifestError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest, frame_digest
-
-BLOCK = tarfile.BLOCKSIZE  # 512
-END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
+from cctview_agent.samples import (
+    END_OF_ARCHIVE,
+    SHARD_LAYOUT,
+    Placement,
+    lay_out,
+    member_name,
+    shard_placements,
+    tar_header,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,76 +70,48 @@ class TarPlan:
         return TarReader(self, start=start, end=self.size if end is None else end, on_read=on_read)
 
 
-def member_name(camera_id: str, frame_name: str) -> str:
-    """Frames sit in a folder named for their camera, so extracting many tars never mixes them."""
-    return f"{camera_id}/{frame_name}"
-
-
-def _static_header() -> tuple[bytes, int]:
-    """The fields every frame's header shares, and their byte sum (for the checksum)."""
-    block = bytearray(BLOCK)
-    block[100:108] = b"0000644\0"  # mode
-    block[108:116] = b"0000000\0"  # uid
-    block[116:124] = b"0000000\0"  # gid
-    block[148:156] = b" " * 8  # the checksum field counts as spaces while summing
-    block[156:157] = tarfile.REGTYPE
-    block[257:265] = tarfile.POSIX_MAGIC  # "ustar\0" + version "00"
-    return bytes(block), sum(block)
-
-
-_STATIC_HEADER, _STATIC_SUM = _static_header()
-
-
-def tar_header(name: str, size: int, mtime: int) -> bytes:
-    """The header of a regular file: a plain ustar block built directly (tarfile's ``tobuf`` is
-    ten times slower, which shows at 3,600 frames an hour); tarfile's GNU form for long names."""
-    encoded = name.encode()
-    if len(encoded) >= 100:
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime, info.mode = size, mtime, 0o644
-        return info.tobuf(format=tarfile.GNU_FORMAT, encoding="utf-8", errors="strict")
-    size_field, mtime_field = b"%011o\0" % size, b"%011o\0" % mtime
-    block = bytearray(_STATIC_HEADER)
-    block[0 : len(encoded)] = encoded
-    block[124:136] = size_field
-    block[136:148] = mtime_field
-    checksum = _STATIC_SUM + sum(encoded) + sum(size_field) + sum(mtime_field)
-    block[148:156] = b"%06o\0 " % checksum
-    return bytes(block)
-
-
-def plan_tar(layout: DataLayout, manifest: Manifest) -> TarPlan:
-    """Lay out the tar of ``manifest``'s frames, in time order, from the manifest alone."""
-    segments: list[TarSegment] = []
-    offset = 0
+def plan_tar(layout: DataLayout, manifest: Manifest, *, with_metadata: bool = True) -> TarPlan:
+    """Lay out the tar of ``manifest``'s frames, in time order, from the manifest alone: each
+    frame followed by its sample metadata (:mod:`cctview_agent.samples`). A manifest that records
+    its shard's offsets must agree with this layout, or the period is not shipped (an index built
+    from those offsets would point at the wrong bytes)."""
+    shard = lay_out(manifest, with_metadata=with_metadata)
+    if manifest.shard_layout:
+        recorded = tuple(Placement(*member) for member in manifest.shard_members)
+        if manifest.shard_layout != SHARD_LAYOUT or recorded != shard_placements(shard, manifest):
+            raise ManifestError(
+                f"the manifest of {manifest.camera_id} {manifest.period.key} records a shard "
+                f"layout ({manifest.shard_layout}) this agent does not produce; "
+                "upgrade the agent that syncs it"
+            )
     folder = str(layout.period_dir(manifest.camera_id, manifest.period))
-    for frame in sorted(manifest.frames, key=lambda f: (f.ts_ms, f.name)):
-        name = member_name(manifest.camera_id, frame.name)
-        header = tar_header(name, frame.size, frame.ts_ms // 1000)
-        segments.append(TarSegment(offset, len(header), literal=header))
-        offset += len(header)
-        path = os.path.join(folder, frame.name)
-        segments.append(
-            TarSegment(offset, frame.size, path=path, size=frame.size, digest=frame.digest)
-        )
-        offset += frame.size
-        padding = -frame.size % BLOCK
+    segments: list[TarSegment] = []
+    for member in shard.members:
+        start = member.offset - len(member.header)
+        segments.append(TarSegment(start, len(member.header), literal=member.header))
+        if member.frame is not None:
+            frame = member.frame
+            path = os.path.join(folder, frame.name)
+            segments.append(
+                TarSegment(
+                    member.offset, frame.size, path=path, size=frame.size, digest=frame.digest
+                )
+            )
+        elif member.literal is not None and member.literal:
+            segments.append(TarSegment(member.offset, member.size, literal=member.literal))
+        padding = member.end - member.offset - member.size
         if padding:
-            segments.append(TarSegment(offset, padding, literal=b"\0" * padding))
-            offset += padding
-    segments.append(TarSegment(offset, len(END_OF_ARCHIVE), literal=END_OF_ARCHIVE))
-    offset += len(END_OF_ARCHIVE)
-    return TarPlan(tuple(segments), offset, len(manifest.frames))
+            segments.append(
+                TarSegment(member.offset + member.size, padding, literal=b"\0" * padding)
+            )
+    end = shard.size - len(END_OF_ARCHIVE)
+    segments.append(TarSegment(end, len(END_OF_ARCHIVE), literal=END_OF_ARCHIVE))
+    return TarPlan(tuple(segments), shard.size, len(manifest.frames))
 
 
-def tar_size(manifest: Manifest) -> int:
-    """The length of :func:`plan_tar`'s archive, without laying it out (for progress totals)."""
-    size = len(END_OF_ARCHIVE)
-    for frame in manifest.frames:
-        name = member_name(manifest.camera_id, frame.name)
-        header = BLOCK if len(name.encode()) < 100 else len(tar_header(name, frame.size, 0))
-        size += header + frame.size + (-frame.size % BLOCK)
-    return size
+def tar_size(manifest: Manifest, *, with_metadata: bool = True) -> int:
+    """The length of :func:`plan_tar`'s archive, without reading a frame (for progress totals)."""
+    return lay_out(manifest, with_metadata=with_metadata).size
 
 
 def read_frame(segment: TarSegment) -> bytes:
@@ -397,3 +375,6 @@ def digest_tar(plan: TarPlan, part_size: int | None = None, *, full: bool = True
     if pending:
         hasher.feed(b"".join(pending))
     return hasher.result(plan.size)
+
+
+__all__ = ["member_name", "plan_tar", "tar_header", "tar_size"]

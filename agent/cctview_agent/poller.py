@@ -196,7 +196,13 @@ class CameraPoller:
         root = self.agent.store.current_root
         key = (root, period)
         if key != self._tally_key:
-            self._tally = self.agent.closer.tally(root, self.camera.id, period, self.camera.name)
+            self._tally = self.agent.closer.tally(
+                root,
+                self.camera.id,
+                period,
+                self.camera.name,
+                (self.camera.latitude, self.camera.longitude),
+            )
             self._tally_key = key
         return self._tally
 

@@ -1,8 +1,10 @@
 """The status file: what the running agent last said about itself, and how ``status`` shows it.
 
 The agent rewrites ``status_file`` atomically every ~2 s (a JSON object, shape below). ``status``
-reads it, adds whether the agent is alive (pid file lock + freshness) and the newest sync receipt,
-and works while the agent is down (it then shows the last known state with ``running: false``).
+reads it, adds whether the agent is alive (pid file lock + freshness), whether it is collecting
+(``ok`` and ``problem``, from :mod:`cctview_agent.health`) and the newest sync receipt, and works
+while the agent is down (the last known state with ``running: false``, ``ok: false``, the reason
+in ``problem``, and the disk measured now).
 
     node, agent_version, pid, running, updated_at_ms, data_dir, active_volume,
     disk {total_bytes, free_bytes, used_percent, writing_paused, dropped_frames},
@@ -25,11 +27,11 @@ from typing import Any
 from cctview_agent import __version__
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
+from cctview_agent.diskguard import disk_fields
+from cctview_agent.health import assess
 from cctview_agent.layout import DataLayout
 from cctview_agent.periods import Period
 from cctview_agent.pidfile import running_pid
-
-STALE_AFTER_S = 10.0  # a status older than this means the agent is hung or gone
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
@@ -62,17 +64,6 @@ def newest_receipt(root: Path) -> str | None:
     return newest.key if newest else None
 
 
-def _disk_usage(path: Path) -> dict[str, Any]:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return {"total_bytes": None, "free_bytes": None, "used_percent": None}
-    total = st.f_blocks * st.f_frsize
-    free = st.f_bavail * st.f_frsize
-    used = (total - st.f_bfree * st.f_frsize) / total * 100 if total else 0.0
-    return {"total_bytes": total, "free_bytes": free, "used_percent": round(used, 1)}
-
-
 def read_status(config: AgentConfig, *, now: float | None = None) -> dict[str, Any]:
     """The last status the agent wrote, completed with liveness; a stub when there is none."""
     now = time.time() if now is None else now
@@ -85,19 +76,20 @@ def read_status(config: AgentConfig, *, now: float | None = None) -> dict[str, A
             "pid": None,
             "updated_at_ms": None,
             "data_dir": str(config.data_dir),
-            "disk": {**_disk_usage(config.data_dir), "writing_paused": False, "dropped_frames": 0},
+            "disk": {**disk_fields(config.data_dir), "writing_paused": False, "dropped_frames": 0},
             "open_period": None,
             "last_closed_period": None,
             "totals": {},
             "cameras": [],
         }
     pid = running_pid(config)
-    updated = status.get("updated_at_ms")
-    fresh = updated is not None and now - updated / 1000 <= STALE_AFTER_S
-    status["running"] = pid is not None and fresh
+    running, problem = assess(status, pid=pid, now=now)
+    status["running"] = running
     status["pid"] = pid if pid is not None else status.get("pid")
-    if pid is not None and not fresh:
-        status["problem"] = f"agent pid {pid} holds the pid file but status is stale"
+    status["ok"] = running and problem is None
+    status["problem"] = problem
+    if not running:  # the volume is still there to measure: its numbers, not the last ones
+        status["disk"] = {**(status.get("disk") or {}), **disk_fields(config.data_dir)}
     try:
         active = config.data_dir.resolve()
     except OSError:

@@ -8,7 +8,8 @@ The rules, in the order a period meets them (docs/s3.md says the same for operat
 3. Every frame is checked against the manifest (size, BLAKE2b) as it is read for upload; a
    mismatch stops the period before its object exists. A pass before the upload computes the
    SHA-256 that S3 checks the body against; the MD5 (S3's ETag) is taken from the stream.
-4. The tar goes first, then the manifest (a manifest in S3 marks the object complete). The tar
+4. The tar goes first, then the manifest (a manifest in S3 marks the object complete); a period
+   without frames has no tar, only its manifest (which records why). The tar
    is looked up first (HeadObject) and every write carries ``If-None-Match: *``: an object
    already there with the expected bytes is kept (an earlier run died before its receipt), one
    with other bytes is a conflict and is never overwritten. A multipart upload left open by a
@@ -46,6 +47,7 @@ from cctview_agent.synclock import sync_locks
 from cctview_agent.uploader import Expected, Throttle, Uploader, expected_for, make_client
 
 Emit = Callable[[dict[str, Any]], None]
+_NO_TAR = TarPlan((), 0, 0)  # a period without frames ships its manifest only
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,7 @@ def scan(
                 broken.append(PeriodOutcome(camera_id, period.key, "failed", error=str(exc)))
                 continue
             target = target_of(manifest, options)
-            size, frames = tar_size(manifest), len(manifest.frames)
+            size, frames = tar_size(manifest) if manifest.frames else 0, len(manifest.frames)
             pending.append(PendingPeriod(layout, path, camera_id, period, target, frames, size))
     return pending, receipted, broken
 
@@ -283,7 +285,10 @@ class Syncer:
         target, prefix = target_of(manifest, self.options), self.options.prefix
         tar_key, manifest_key = target.tar_key(prefix), target.manifest_key(prefix)
         plan = plan_tar(pending.layout, manifest)
-        tar_expected, sent = self._ship_tar(pending, manifest, plan, tar_key)
+        if manifest.frames:
+            tar_expected, sent = self._ship_tar(pending, manifest, plan, tar_key)
+        else:  # nothing stored: the manifest alone records the gap, and no empty tar is made
+            tar_expected, sent, tar_key, plan = Expected(0, "", ""), True, "", _NO_TAR
         manifest_expected = _manifest_expected(manifest_bytes)
         # Small: PUT straight away; If-None-Match turns an existing copy into a comparison.
         self.uploader.put_bytes(
@@ -362,7 +367,8 @@ def run_sync(
         )
     with sync_locks(roots):
         pending, receipted, broken = scan(roots, options)
-        client = client if client is not None else make_client(options.endpoint_url, options.region)
+        if client is None:
+            client = make_client(options.endpoint_url, options.region, fleet_prefix=options.prefix)
         throttle = _progress_throttle(options.bwlimit, emit)
         uploader = Uploader(
             client,

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from cctview_agent import awscalls
 from cctview_agent.errors import SyncError, VerificationError
 from cctview_agent.packing import PartDigest, TarDigests, TarPlan, digest_tar
 
@@ -39,10 +40,18 @@ _CREDENTIALS_HINT = (
 
 
 def make_client(
-    endpoint_url: str | None = None, region: str | None = None, *, session: Any = None
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    *,
+    session: Any = None,
+    principal: str = awscalls.NODE,
+    fleet_prefix: str | None = None,
 ) -> Any:
     """An S3 client with short timeouts: an unreachable endpoint fails in seconds, not minutes.
-    ``session`` (a boto3 or botocore session) supplies credentials, e.g. the operator's stack."""
+    ``session`` (a boto3 or botocore session) supplies credentials, e.g. the operator's stack;
+    ``principal`` is whose IAM policy governs the calls and ``fleet_prefix`` the bucket prefix
+    that policy was written for (both recorded for the tests' IAM checks, cctview_agent.awscalls).
+    """
     try:  # botocore alone: boto3's session would also import s3transfer, a fifth of start-up
         import botocore.config
         import botocore.session
@@ -65,9 +74,11 @@ def make_client(
     with translate_errors(endpoint_url or "S3", "opening an S3 client"):
         kwargs = {"endpoint_url": endpoint_url or None, "region_name": region or None}
         if session is not None and hasattr(session, "client"):  # boto3
-            return session.client("s3", config=config, **kwargs)
-        session = session or botocore.session.get_session()
-        return session.create_client("s3", config=config, **kwargs)
+            client = session.client("s3", config=config, **kwargs)
+        else:
+            session = session or botocore.session.get_session()
+            client = session.create_client("s3", config=config, **kwargs)
+    return awscalls.attach(client, principal, fleet_prefix=fleet_prefix)
 
 
 def error_code(exc: Any) -> str:

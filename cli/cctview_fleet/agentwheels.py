@@ -11,6 +11,10 @@ import hashlib
 from pathlib import Path
 
 AGENT_KEY_PREFIX = "_agent"
+# On instances, by `cctview-fleet upgrade`: its progress (<sha16>:<step>), and the wheel a node
+# runs once upgraded. The operator policy allows exactly these two tag keys on instances.
+UPGRADE_TAG = "cctview:upgrade"
+AGENT_TAG = "cctview:agent-sha256"
 
 
 def sha256_file(path: Path) -> str:

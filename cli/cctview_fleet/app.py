@@ -17,7 +17,10 @@ import typer
 from typer.core import TyperGroup
 
 from cctview_fleet import __version__
+from cctview_fleet.commands import helpmetavars
 from cctview_fleet.errors import CctviewError
+
+helpmetavars.install()  # --help shows metavars, not Python types
 
 
 class CliGroup(TyperGroup):
@@ -78,6 +81,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sync",
     "volumes",
     "frames",
+    "dataset",
     "stack",
     "roll",
     "upgrade",

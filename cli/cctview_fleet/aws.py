@@ -19,6 +19,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from cctview_agent import awscalls
 from cctview_fleet.errors import (
     CredentialsError,
     FleetError,
@@ -53,6 +54,7 @@ _ENVIRONMENT = (
     "AWS_DEFAULT_REGION",
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
+    awscalls.RECORD_ENV,
 )
 _clients_lock = threading.Lock()
 
@@ -111,7 +113,11 @@ def client(stack: Stack, service: str) -> Any:
         if stack.endpoint_url:
             kwargs["endpoint_url"] = stack.endpoint_url
         with translate_errors(stack, service):
-            made = session(stack).client(service, **kwargs)
+            made = awscalls.attach(
+                session(stack).client(service, **kwargs),
+                awscalls.OPERATOR,
+                fleet_prefix=stack.prefix,
+            )
         _clients[key] = made
         return made
 

@@ -3,8 +3,10 @@
 A live fetch is kept in the cache folder (``$XDG_CACHE_HOME/cctview-fleet``, one file per URL,
 written atomically), because the operator's later commands (``plan``, ``assign``) must work on a
 train or behind a flaky link: when the server cannot be reached, the cached copy is used and a
-warning says how old it is. Only when there is no copy either does loading fail, with one line
-that says what to do. The standard library's urllib is enough for one GET of ~240 KB and keeps
+warning says how old it is. A machine that never reached the NYC DOT API falls back last to the
+list packaged with the CLI (``catalogsnapshot``), with a warning naming its date. Only when there
+is no copy either (another URL, never fetched) does loading fail, with one line that says what
+to do. The standard library's urllib is enough for one GET of ~240 KB and keeps
 this path free of an event loop; HTTPS verification honours ``SSL_CERT_FILE`` or an explicit CA
 file (the camera simulator's self-signed certificate).
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.cameras import Camera, load_cameras, parse_cameras_json
 from cctview_fleet import __version__
+from cctview_fleet.catalogsnapshot import packaged_snapshot
 from cctview_fleet.errors import CatalogError
 
 DEFAULT_CATALOG_URL = "https://webcams.nyctmc.org/api/cameras"
@@ -44,13 +47,16 @@ class Catalog:
     """A loaded camera list and where it came from.
 
     ``fetched_at`` is when the data left its server (a file's modification time for a file);
-    ``from_cache`` is True when a URL could not be reached and the cached copy stood in.
+    ``from_cache`` is True when a URL could not be reached and the cached copy stood in;
+    ``from_snapshot`` when the list packaged with the CLI stood in (never cached, see
+    ``catalogsnapshot``), so a caption can say the list is that old.
     """
 
     cameras: tuple[Camera, ...]
     source: str
     fetched_at: datetime
     from_cache: bool = False
+    from_snapshot: bool = False
 
 
 def default_source() -> str:
@@ -169,6 +175,8 @@ def load_catalog_url(
         cameras = parse_cameras_json(body, source=url)
     except CatalogError as exc:
         reason = str(exc)
+        if not path.exists() and url == DEFAULT_CATALOG_URL:
+            return _load_snapshot(url, reason, warn)
         if not path.exists():
             raise CatalogError(
                 f"cannot fetch the camera list from {url} ({reason}); "
@@ -197,6 +205,18 @@ def load_catalog_url(
     return Catalog(tuple(cameras), url, fetched_at)
 
 
+def _load_snapshot(url: str, reason: str, warn: Warn) -> Catalog:
+    """The packaged list, standing in for the API (``from_cache`` too: it is not live)."""
+    snapshot = packaged_snapshot()
+    cameras = load_cameras(snapshot.path)
+    warn(
+        f"cannot fetch the camera list from {url} ({reason}) and it was never cached; "
+        f"using the list packaged with cctview-fleet, dated {snapshot.fetched_at:%Y-%m-%d} "
+        f"({len(cameras)} cameras; cameras added since are missing)"
+    )
+    return Catalog(tuple(cameras), url, snapshot.fetched_at, from_cache=True, from_snapshot=True)
+
+
 def load_catalog_file(path: Path) -> Catalog:
     """A list from a file: an API response, ``cameras --json`` output, or a cache file."""
     if not path.exists():
@@ -205,7 +225,11 @@ def load_catalog_file(path: Path) -> Catalog:
             source=str(path),
         )
     cameras = load_cameras(path)
-    fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    snapshot = packaged_snapshot()
+    if path.resolve() == snapshot.path.resolve():  # its mtime is the install's, not the data's
+        fetched_at = snapshot.fetched_at
+    else:
+        fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     return Catalog(tuple(cameras), str(path), fetched_at)
 
 

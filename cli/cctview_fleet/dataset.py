@@ -7,6 +7,7 @@
         print(period.camera_id, period.period.key, period.node, period.size)
     for frame in ds.frames(camera="0bcfbc92-...", date="2025-04-04"):
         frame.camera_id, frame.ts_ms, frame.data           # JPEG bytes, checked with the manifest
+        frame.metadata.camera_name, frame.metadata.latitude, frame.metadata.time
     ds.extract("out/", date="2025-04-04", hour=13)   # out/frames/<camera>/<date>/<HH>/<ms>.jpg
 
 The module-level :func:`list_periods`, :func:`iter_frames` and :func:`extract` do the same
@@ -14,18 +15,22 @@ without keeping a :class:`Dataset`. Credentials, region and ``AWS_ENDPOINT_URL``
 boto3's standard configuration unless a stack or a client is given.
 
 What counts: a period is listed only when its manifest object exists (the uploader writes it
-after the tar, so a manifest means the tar is whole). Every frame is checked against the
-manifest's size and BLAKE2b digest before it is yielded, and a tar that lacks a listed frame or
-holds an unlisted one is an error, never a silent gap. A camera that moved between nodes
-mid-period has one object per half; they are yielded in the order of their first frame.
+after the tar, so a manifest means the tar is whole; a manifest without frames has no tar).
+Both key layouts are read: manifests under ``manifests/`` with shards of ``.jpg`` + ``.json``
+members, and the older one with the manifest beside a tar of ``.jpg`` members only. Objects are
+untrusted (:mod:`cctview_fleet.shardreader`): a manifest must agree with its key, every read is
+bounded, every frame is checked against the manifest's size and BLAKE2b digest before it is
+yielded, and a tar that lacks a listed frame or holds an unlisted or duplicated one is an error,
+never a silent gap. Output paths derive from the validated key and the frames' integer times.
+A camera that moved between nodes mid-period has one object per half; they are yielded in the
+order of their first frame.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
-import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,19 +38,31 @@ from typing import Any
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.layout import DataLayout
-from cctview_agent.manifests import Manifest, frame_digest
+from cctview_agent.manifests import Manifest
 from cctview_agent.periods import Period
-from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key
+from cctview_agent.s3layout import (
+    FRAMES_FOLDER,
+    LEGACY_MANIFEST,
+    MANIFEST,
+    MANIFESTS_FOLDER,
+    TAR,
+    PeriodObject,
+    is_safe_camera_id,
+    parse_key,
+    partition_prefix,
+)
+from cctview_agent.samples import SampleMetadata, lay_out
 from cctview_fleet import aws
-from cctview_fleet.errors import ConfigError, ManifestError, StorageServiceError
+from cctview_fleet.errors import ConfigError, ManifestError
+from cctview_fleet.shardreader import MAX_MANIFEST_BYTES, iter_shard, parse_manifest, read_bounded
 from cctview_fleet.stacks import Stack
-
-_CAMERA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
 class StoredPeriod:
-    """One camera-period (or one half of it) in S3: a tar and its manifest."""
+    """One camera-period (or one half of it) in S3: its manifest and its tar (none when the
+    period stored no frame). ``metadata`` is False for the old layout, whose tars hold ``.jpg``
+    members only (the reader then builds each sample's metadata from the manifest)."""
 
     camera_id: str
     period: Period
@@ -54,6 +71,12 @@ class StoredPeriod:
     tar_key: str
     manifest_key: str
     size: int
+    metadata: bool = True
+    manifest_size: int = 0
+
+    @property
+    def target(self) -> PeriodObject:
+        return PeriodObject(self.camera_id, self.period, self.node, self.first_ms)
 
     @property
     def date(self) -> str:
@@ -74,16 +97,19 @@ class StoredPeriod:
             "tar_key": self.tar_key,
             "manifest_key": self.manifest_key,
             "size": self.size,
+            "metadata": self.metadata,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One frame read back from S3, verified: its camera, capture time (Unix ms) and JPEG."""
+    """One frame read back from S3, verified: its camera, capture time (Unix ms), JPEG, and the
+    sample's metadata (camera name and position, node, period, digest)."""
 
     camera_id: str
     ts_ms: int
     data: bytes
+    metadata: SampleMetadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +126,7 @@ def check_filters(
     camera: str | None, date: str | None, hour: int | str | None
 ) -> tuple[str | None, str | None, str | None]:
     """Validated ``(camera, YYYY-MM-DD, HH)``; an hour needs a date (keys nest hour in date)."""
-    if camera is not None and not _CAMERA.match(camera):
+    if camera is not None and not is_safe_camera_id(camera):
         raise ConfigError(f"--camera {camera!r} is not a camera id", key="camera")
     if date is not None:
         try:
@@ -152,7 +178,8 @@ class Dataset:
     def for_stack(cls, stack: Stack, *, prefix: str | None = None) -> Dataset:
         return cls(stack.bucket, prefix or stack.prefix, stack=stack)
 
-    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+    def call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        """``fn(Bucket=<bucket>, **kwargs)``, botocore errors translated; ``what`` names the act."""
         with aws.translate_errors(self.stack, "s3", what):
             return fn(Bucket=self.bucket, **kwargs)
 
@@ -165,7 +192,34 @@ class Dataset:
                 found += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
         return found
 
-    def _objects(self, prefix: str) -> list[dict[str, Any]]:
+    def get_optional(self, key: str, limit: int) -> bytes | None:
+        """The object's bytes (refused over ``limit``), or None when there is no such key."""
+        import botocore.exceptions
+
+        what = f"reading s3://{self.bucket}/{key}"
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except botocore.exceptions.ClientError as exc:
+            if aws.error_code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise aws.translate(exc, self.stack, "s3", what) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise aws.translate(exc, self.stack, "s3", what) from exc
+        return read_bounded(body, limit, f"s3://{self.bucket}/{key}")
+
+    def dates(self) -> list[str]:
+        """The UTC days that hold any period (from the date folders, in either layout)."""
+        found: set[str] = set()
+        for folder in (MANIFESTS_FOLDER, FRAMES_FOLDER):
+            base = partition_prefix(self.prefix, folder)
+            for sub in self._folders(base):
+                name = sub[len(base) :].rstrip("/")
+                if name.startswith("date="):
+                    with contextlib.suppress(ConfigError):  # a foreign folder: not ours
+                        found.add(check_filters(None, name[len("date=") :], None)[1] or "")
+        return sorted(found - {""})
+
+    def list_objects(self, prefix: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         paginator = self.client.get_paginator("list_objects_v2")
         with aws.translate_errors(self.stack, "s3", f"listing s3://{self.bucket}/{prefix}"):
@@ -173,17 +227,20 @@ class Dataset:
                 found += page.get("Contents", [])
         return found
 
-    def _search_prefixes(self, camera: str | None, date: str | None, hour: str | None) -> list[str]:
-        """Listing prefixes that cover the filters without listing the whole bucket: a camera
-        without a date walks the date and hour folders and lists only that camera's folder."""
+    def _search_prefixes(
+        self, folder: str, camera: str | None, date: str | None, hour: str | None
+    ) -> list[str]:
+        """Listing prefixes under ``folder`` (frames or manifests) that cover the filters without
+        listing the whole bucket: a camera without a date walks the date and hour folders and
+        lists only that camera's folder."""
         if date is not None and (hour is not None or camera is None):
-            return [frames_prefix(self.prefix, date=date, hour=hour, camera=camera)]
+            return [partition_prefix(self.prefix, folder, date=date, hour=hour, camera=camera)]
         if camera is None:
-            return [frames_prefix(self.prefix)]
+            return [partition_prefix(self.prefix, folder)]
         dates = (
-            [frames_prefix(self.prefix, date=date)]
+            [partition_prefix(self.prefix, folder, date=date)]
             if date is not None
-            else self._folders(frames_prefix(self.prefix))
+            else self._folders(partition_prefix(self.prefix, folder))
         )
         return [
             f"{hour_folder}camera={camera}/"
@@ -194,70 +251,70 @@ class Dataset:
     def periods(
         self, *, camera: str | None = None, date: str | None = None, hour: int | str | None = None
     ) -> list[StoredPeriod]:
-        """Complete periods (those with a manifest object), by camera, then time, then half."""
+        """Complete periods (those with a manifest object), by camera, then time, then half.
+        Keys that are not this layout's, or whose camera or node part is unsafe, are skipped."""
         camera, date, hour_text = check_filters(camera, date, hour)
-        tars: dict[str, tuple[PeriodObject, int, str]] = {}
-        manifests: dict[str, str] = {}
-        for prefix in self._search_prefixes(camera, date, hour_text):
-            for item in self._objects(prefix):
-                parsed = parse_key(item["Key"])
-                if parsed is None:
-                    continue
-                target, kind = parsed
-                if camera is not None and target.camera_id != camera:
-                    continue
-                stem = item["Key"].rsplit(".", 2 if kind == "manifest" else 1)[0]
-                if kind == "tar":
-                    tars[stem] = (target, int(item["Size"]), item["Key"])
-                else:
-                    manifests[stem] = item["Key"]
-        found = [
-            StoredPeriod(t.camera_id, t.period, t.node, t.first_ms, key, manifests[stem], size)
-            for stem, (t, size, key) in tars.items()
-            if stem in manifests
-        ]
-        return sorted(found, key=lambda p: (p.camera_id, p.period.start, p.first_ms, p.node))
+        found: dict[PeriodObject, dict[str, tuple[str, int]]] = {}
+        for folder in (MANIFESTS_FOLDER, FRAMES_FOLDER):
+            for prefix in self._search_prefixes(folder, camera, date, hour_text):
+                for item in self.list_objects(prefix):
+                    parsed = parse_key(item["Key"])
+                    if parsed is None:
+                        continue
+                    target, kind = parsed
+                    if camera is not None and target.camera_id != camera:
+                        continue
+                    found.setdefault(target, {})[kind] = (item["Key"], int(item["Size"]))
+        periods: list[StoredPeriod] = []
+        for target, kinds in found.items():
+            manifest = kinds.get(MANIFEST) or kinds.get(LEGACY_MANIFEST)
+            if manifest is None:
+                continue  # a tar whose manifest is not there yet: incomplete
+            tar_key, size = kinds.get(TAR, ("", 0))
+            periods.append(
+                StoredPeriod(
+                    target.camera_id,
+                    target.period,
+                    target.node,
+                    target.first_ms,
+                    tar_key,
+                    manifest[0],
+                    size,
+                    metadata=MANIFEST in kinds,
+                    manifest_size=manifest[1],
+                )
+            )
+        return sorted(periods, key=lambda p: (p.camera_id, p.period.start, p.first_ms, p.node))
 
     def manifest(self, stored: StoredPeriod) -> Manifest:
-        body = self._call(
-            f"reading s3://{self.bucket}/{stored.manifest_key}",
-            self.client.get_object,
-            Key=stored.manifest_key,
-        )["Body"].read()
-        return Manifest.from_json(body, source=f"s3://{self.bucket}/{stored.manifest_key}")
+        """The period's manifest, bounded in size and checked against its key."""
+        where = f"s3://{self.bucket}/{stored.manifest_key}"
+        if stored.manifest_size > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"{where} is larger than {MAX_MANIFEST_BYTES} bytes; not read")
+        body = self.call(f"reading {where}", self.client.get_object, Key=stored.manifest_key)
+        data = read_bounded(body["Body"], MAX_MANIFEST_BYTES, where)
+        return parse_manifest(data, stored.target, where)
 
     def period_frames(self, stored: StoredPeriod) -> Iterator[Frame]:
         """The frames of one stored period, streamed from its tar, each verified."""
         manifest = self.manifest(stored)
-        where = f"s3://{self.bucket}/{stored.tar_key}"
-        expected = {f.name: f for f in manifest.frames}
-        seen: set[str] = set()
-        body = self._call(f"reading {where}", self.client.get_object, Key=stored.tar_key)["Body"]
+        if not manifest.frames:
+            return
+        where = f"s3://{self.bucket}/{stored.tar_key or stored.target.tar_key(self.prefix)}"
+        if not stored.tar_key:
+            raise ManifestError(f"{where} is missing; its manifest lists {len(manifest.frames)}")
+        layout = lay_out(manifest, with_metadata=stored.metadata)
+        if stored.size != layout.size:
+            raise ManifestError(
+                f"{where} is {stored.size} bytes, its manifest implies {layout.size}; not read"
+            )
+        body = self.call(f"reading {where}", self.client.get_object, Key=stored.tar_key)["Body"]
         try:
-            with tarfile.open(fileobj=body, mode="r|") as archive:
-                for member in archive:
-                    name = member.name.rsplit("/", 1)[-1]
-                    record = expected.get(name)
-                    handle = archive.extractfile(member)
-                    if record is None or handle is None:
-                        raise ManifestError(
-                            f"{where} holds {member.name}, which its manifest lacks"
-                        )
-                    data = handle.read()
-                    if len(data) != record.size or frame_digest(data) != record.digest:
-                        raise ManifestError(
-                            f"{where}: frame {name} does not match its manifest digest; "
-                            "the object is damaged, the node's copy may still exist"
-                        )
-                    seen.add(name)
-                    yield Frame(manifest.camera_id, record.ts_ms, data)
-        except tarfile.TarError as exc:
-            raise StorageServiceError(f"{where} is not a readable tar: {exc}") from exc
+            for sample in iter_shard(body, manifest, layout, where):
+                metadata = SampleMetadata.of(manifest, sample.record)
+                yield Frame(stored.camera_id, sample.record.ts_ms, sample.data, metadata)
         finally:
             body.close()
-        missing = len(expected) - len(seen)
-        if missing:
-            raise ManifestError(f"{where} lacks {missing} frames its manifest lists")
 
     def frames(
         self, *, camera: str | None = None, date: str | None = None, hour: int | str | None = None
@@ -273,15 +330,23 @@ class Dataset:
         camera: str | None = None,
         date: str | None = None,
         hour: int | str | None = None,
-        on_period: Any = None,
+        on_period: Callable[[StoredPeriod], None] | None = None,
+        with_metadata: bool = False,
     ) -> Extracted:
         """Write matching frames as ``<folder>/frames/<camera>/<date>/<HH>/<ms>.jpg`` (the
-        node's layout, so cctview's own tools read the result); files appear whole or not."""
+        node's layout, so cctview's own tools read the result), and with ``with_metadata`` the
+        sample's metadata beside each as ``<ms>.json``; files appear whole or not. Paths come
+        from the validated key's camera and the frame's integer time only."""
         out = DataLayout(Path(folder))
         periods = frames = size = 0
         for stored in self.periods(camera=camera, date=date, hour=hour):
-            for frame in self.period_frames(stored):
-                write_atomic(out.frame_path(frame.camera_id, frame.ts_ms), frame.data)
+            # The whole period is verified before its first file is written: a tar that fails
+            # half-way leaves nothing of that period behind (a camera-hour is ~75 MB).
+            for frame in list(self.period_frames(stored)):
+                path = out.frame_path(stored.camera_id, frame.ts_ms)
+                write_atomic(path, frame.data)
+                if with_metadata:
+                    write_atomic(path.with_suffix(".json"), frame.metadata.to_json())
                 frames += 1
                 size += len(frame.data)
             periods += 1
@@ -327,16 +392,18 @@ def extract(
     date: str | None = None,
     hour: int | str | None = None,
     client: Any = None,
+    with_metadata: bool = False,
 ) -> Extracted:
     """Download and verify matching frames into ``folder`` (see :meth:`Dataset.extract`)."""
     dataset = Dataset(bucket, prefix, client=client)
-    return dataset.extract(folder, camera=camera, date=date, hour=hour)
+    return dataset.extract(folder, camera=camera, date=date, hour=hour, with_metadata=with_metadata)
 
 
 __all__ = [
     "Dataset",
     "Extracted",
     "Frame",
+    "SampleMetadata",
     "StoredPeriod",
     "extract",
     "iter_frames",

@@ -88,4 +88,5 @@ def result_table(
             blanks = [""] * (len(columns) - 1)
             kind = type(outcome.error).__name__.removesuffix("Error").lower() or "error"
             rows.append([name, f"[red]{kind}[/]", message, *blanks, f"{outcome.seconds:.1f}s"])
-    return table(title, ["node", "result", *columns, "time"], rows)
+    # A failure's message fills the first column: prose, so that column may wrap.
+    return table(title, ["node", "result", *columns, "time"], rows, wrap=columns[:1])

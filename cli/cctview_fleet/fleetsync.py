@@ -135,6 +135,7 @@ def sync_folder(
     folder: Path, request: SyncRequest, on_event: OnEvent, *, stack: Stack | None
 ) -> FleetResult[SyncSummary]:
     """Sync a local data folder (``--from DIR``) with the agent's own code, no SSH."""
+    from cctview_agent.awscalls import OPERATOR
     from cctview_agent.uploader import make_client, parse_rate
 
     if not (folder / "manifests").is_dir() and not (folder / "frames").is_dir():
@@ -157,7 +158,13 @@ def sync_folder(
     )
     client = None
     if stack is not None and not request.dry_run:  # the stack's endpoint and credentials
-        client = make_client(stack.endpoint_url, stack.region, session=aws.session(stack))
+        client = make_client(
+            stack.endpoint_url,
+            stack.region,
+            session=aws.session(stack),
+            principal=OPERATOR,
+            fleet_prefix=stack.prefix,
+        )
     # A failed link (no bucket, credentials, endpoint) raises SyncError: one line for the user.
     summary = run_sync(
         [folder.resolve()], options, emit=lambda event: on_event(LOCAL_NODE, event), client=client

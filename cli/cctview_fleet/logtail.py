@@ -5,7 +5,9 @@ Each node gets a reader thread that runs ``tail`` on the node's log file (its pa
 queue, so lines of different nodes never interleave mid-line. Following uses ``tail -F``, which
 survives the agent's log rotation; a dropped connection is reopened with a growing pause, and
 lines already shown are not repeated (the new tail starts at the end). Filtering (``--since``,
-``--grep``) happens here, on the JSON's ``ts`` field and the raw line.
+``--grep``) happens here, on the JSON's ``ts`` field and the raw line. The reader's own notices
+(reconnecting, a node's error) are events of their own, which ``logs`` writes to stderr, so
+stdout carries only the agents' lines.
 """
 
 from __future__ import annotations
@@ -80,6 +82,26 @@ class LogEvent:
     node: str
     text: str
     notice: bool = False
+
+
+def notice_text(event: LogEvent) -> str:
+    """A reader's own message for stderr, naming its node once (errors already start with it)."""
+    prefix = f"{event.node}: "
+    return event.text if event.text.startswith(prefix) else prefix + event.text
+
+
+def tagged_line(node: str, line: str) -> str:
+    """The agent's JSON line with ``"node"`` put first, for a pipe: still one JSON object a line
+    (``| jq 'select(.level == "warning")'``), and the node survives the merge of many nodes.
+    A line that is not a JSON object (a torn line at rotation) is kept whole as ``"text"``."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return json.dumps({"node": node, "text": line}, ensure_ascii=False)
+    record.pop("node", None)
+    return json.dumps({"node": node, **record}, ensure_ascii=False, separators=(",", ":"))
 
 
 def tail_command(path: str, *, lines: int | None, follow: bool) -> str:

@@ -37,14 +37,17 @@ class Health:
 
 
 def verdict(status: NodeStatus) -> str:
-    """Why ``status`` is not healthy ("" when it is)."""
+    """Why ``status`` is not healthy ("" when it is): the same judgement as ``status``'s ``ok``
+    (agent down or not collecting, with its ``problem``), plus the instance and the disk."""
     if status.instance_state != "running":
         return f"instance is {status.instance_state}"
     if not status.agent_running:
-        return "the agent is not running"
+        return status.problem or "the agent is not running"
+    if not status.ok:
+        return status.problem or "the agent is not collecting"
     if status.writing_paused:
         return "writing is paused (disk)"
-    if status.cameras_assigned and status.frames_per_minute <= 0:
+    if status.cameras_assigned and not status.frames_per_minute:
         return f"no frames yet from {status.cameras_assigned} cameras"
     return ""
 

@@ -22,15 +22,21 @@ STATUS_WORDS = ("status", "--json")
 
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
-    """One node's health, flattened from the agent's status for the table and ``--json``."""
+    """One node's health, flattened from the agent's status for the table and ``--json``.
+
+    ``ok`` is False when the agent is down (not running, or its status older than the agent's
+    own limit) or not collecting (every camera failing, or nothing stored for a minute while
+    cameras are live); ``problem`` says why. A down agent's live numbers (cameras online,
+    frames/min, frame ages) are None: its last numbers are not shown as if they were current.
+    """
 
     node: str
     instance_state: str
     agent_running: bool
     agent_version: str | None
     cameras_assigned: int
-    cameras_online: int
-    frames_per_minute: float
+    cameras_online: int | None
+    frames_per_minute: float | None
     frames_stored: int
     oldest_frame_age_s: float | None  # the stalest camera's last frame; None: no frame yet
     disk_used_percent: float | None
@@ -41,6 +47,7 @@ class NodeStatus:
     last_synced_period: str | None
     log_file: str | None
     problem: str | None = None
+    ok: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,16 +74,20 @@ def parse_status(node: Node, text: str) -> NodeStatus:
     oldest = None
     if known_ages:
         oldest = max(known_ages)
+    running = bool(raw.get("running"))
+    problem = raw.get("problem")
+    if not running and not problem:  # an agent older than its `ok`/`problem` fields
+        problem = "agent is not running"
     return NodeStatus(
         node=node.name,
         instance_state=node.state,
-        agent_running=bool(raw.get("running")),
+        agent_running=running,
         agent_version=raw.get("agent_version"),
         cameras_assigned=int(totals.get("cameras", len(cameras)) or 0),
-        cameras_online=int(totals.get("cameras_ok", 0) or 0),
-        frames_per_minute=float(totals.get("frames_per_minute", 0) or 0),
+        cameras_online=int(totals.get("cameras_ok", 0) or 0) if running else None,
+        frames_per_minute=float(totals.get("frames_per_minute", 0) or 0) if running else None,
         frames_stored=int(totals.get("frames_stored", 0) or 0),
-        oldest_frame_age_s=oldest,
+        oldest_frame_age_s=oldest if running else None,
         disk_used_percent=disk.get("used_percent"),
         disk_free_bytes=disk.get("free_bytes"),
         writing_paused=bool(disk.get("writing_paused")),
@@ -84,7 +95,8 @@ def parse_status(node: Node, text: str) -> NodeStatus:
         open_period=raw.get("open_period"),
         last_synced_period=raw.get("last_synced_period"),
         log_file=raw.get("log_file"),
-        problem=raw.get("problem"),
+        problem=problem,
+        ok=running and not problem,
     )
 
 
@@ -129,6 +141,7 @@ class FleetTotals:
     cameras_online: int
     frames_per_minute: float
     oldest_frame_age_s: float | None
+    problems: int = 0  # answering nodes whose agent is down or not collecting
     # agent version -> the reachable nodes running it (an upgrade in progress shows two)
     agent_versions: dict[str, list[str]] = field(default_factory=dict)
 
@@ -149,10 +162,11 @@ def totals(result: FleetResult[NodeStatus]) -> FleetTotals:
         reachable=len(rows),
         agents_running=sum(1 for s in rows if s.agent_running),
         cameras_assigned=sum(s.cameras_assigned for s in rows),
-        cameras_online=sum(s.cameras_online for s in rows),
-        frames_per_minute=round(sum(s.frames_per_minute for s in rows), 1),
+        cameras_online=sum(s.cameras_online or 0 for s in rows),
+        frames_per_minute=round(sum(s.frames_per_minute or 0 for s in rows), 1),
         oldest_frame_age_s=max(ages) if ages else None,
         agent_versions=versions_by_node(rows),
+        problems=sum(1 for s in rows if not s.ok),
     )
 
 
@@ -169,3 +183,12 @@ def mixed_warning(fleet_totals: FleetTotals) -> str:
         return ""
     parts = [f"{v} on {', '.join(nodes)}" for v, nodes in fleet_totals.agent_versions.items()]
     return f"mixed fleet: {'; '.join(parts)} (finish or roll back with `cctview-fleet upgrade`)"
+
+
+def nodes_not_ok(result: FleetResult[NodeStatus]) -> list[str]:
+    """Nodes that failed to answer or whose agent is down or not collecting, in order."""
+    return [
+        name
+        for name, outcome in result.items()
+        if not outcome.ok or outcome.value is None or not outcome.value.ok
+    ]

@@ -3,8 +3,8 @@
 Pulumi's state never holds what the CLI made or what Pulumi lets go: data volumes of generation 2
 and up (rotate-volumes), retired or kept volumes, first volumes retained when their instance went
 (``retain_on_delete``), snapshots of retired volumes, and multipart uploads a killed sync left
-unfinished. They are found by the fleet's tag (volumes, snapshots) and in the fleet's bucket
-(uploads), each with its size and what it costs a month at the price table's rates.
+unfinished under ``<prefix>/frames/``. They are found by the fleet's tag (volumes, snapshots)
+and in the fleet's bucket (uploads), each with its size and monthly cost at the table's rates.
 
 A volume is deleted only when nothing can be lost: never while attached, and, unless the
 operator says ``include_unsynced``, only when its rotation tag says its periods were verified in
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from cctview_agent.s3layout import FRAMES_FOLDER
 from cctview_fleet import aws
 from cctview_fleet.costs import GB, GIB, Prices
 from cctview_fleet.ebsvolumes import GENERATION_TAG, DataVolume
@@ -147,8 +148,13 @@ def _uploads(stack: Stack, prices: Prices) -> list[Leftover]:
     if not stack.bucket:
         return []
     s3 = aws.s3(stack)
+    # only sync makes multipart uploads, and only under <prefix>/frames/ (all the operator
+    # policy lets the CLI list parts of and abort)
+    frames = f"{stack.prefix.strip('/')}/{FRAMES_FOLDER}/" if stack.prefix else f"{FRAMES_FOLDER}/"
     with aws.translate_errors(stack, "s3", f"listing unfinished uploads in {stack.bucket}"):
-        pages = list(s3.get_paginator("list_multipart_uploads").paginate(Bucket=stack.bucket))
+        pages = list(
+            s3.get_paginator("list_multipart_uploads").paginate(Bucket=stack.bucket, Prefix=frames)
+        )
         leftovers = []
         for upload in (u for page in pages for u in page.get("Uploads") or []):
             parts = s3.get_paginator("list_parts").paginate(

@@ -33,14 +33,11 @@ import botocore.exceptions
 
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release
-from cctview_fleet.agentwheels import sha256_file, wheel_key
+from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG, sha256_file, wheel_key
 from cctview_fleet.errors import ConfigError, FleetError, RolloutError, StorageServiceError
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodehealth import Health
 from cctview_fleet.stacks import Stack
-
-UPGRADE_TAG = "cctview:upgrade"
-AGENT_TAG = "cctview:agent-sha256"
 
 
 class Step(StrEnum):

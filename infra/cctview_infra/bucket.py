@@ -4,15 +4,20 @@ A data set of traffic-camera frames must never become public by accident, so the
 every kind of public access and disables ACLs (the bucket owner owns every object); objects are
 encrypted at rest by default; and a multipart upload a node abandoned (a crash, a cut network)
 is aborted after a day instead of costing storage forever. Expiring frames is optional
-(``lifecycleDays``); by default the data set is kept.
+(``lifecycleDays``); by default the data set is kept. The bucket's policy denies every request
+made without TLS and every write that could overwrite a frame, whoever makes it
+(:func:`cctview_infra.iamdocuments.bucket_policy_document`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from cctview_infra.iamdocuments import bucket_policy_document
 
 ABORT_MULTIPART_DAYS = 1
 
@@ -26,7 +31,7 @@ class DataBucketArgs:
 
 
 class DataBucket(pulumi.ComponentResource):
-    """The bucket and the four settings that make it safe; ``bucket`` is its name."""
+    """The bucket and the settings that make it safe; ``bucket`` is its name."""
 
     bucket: pulumi.Output[str]
     arn: pulumi.Output[str]
@@ -57,6 +62,15 @@ class DataBucket(pulumi.ComponentResource):
             bucket=bucket.id,
             rule={"object_ownership": "BucketOwnerEnforced"},
             # S3 refuses some ownership changes while a public-access change is in flight.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(
+                lambda arn: json.dumps(bucket_policy_document(arn, args.prefix))
+            ),
+            # S3 refuses a bucket policy while the public-access block is being changed.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(

@@ -100,7 +100,7 @@ class Fleet(pulumi.ComponentResource):
         self.role = NodeRole(
             f"{name}-nodes",
             NodeRoleArgs(
-                bucket=self.data.bucket,
+                bucket_arn=self.data.arn,
                 prefix=s.bucket_prefix,
                 tags=tags.fleet_tags(s.stack, "node-role"),
             ),

@@ -1,31 +1,34 @@
-"""The nodes' IAM role: S3 on the fleet's prefix and nothing else.
+"""The nodes' IAM role: conditional writes under the fleet's frames prefix and nothing else.
 
-What a node does with AWS, and the actions that allows:
+What a node does with AWS, and the actions that allows (the document itself, and why each
+statement is shaped as it is, lives in :mod:`cctview_infra.iamdocuments`, the one source the
+docs and the IAM tests share):
 
-- ``cctview-agent sync`` uploads packed periods and manifests under ``<prefix>/`` and checks them
-  afterwards: PutObject (single and multipart uploads), GetObject / GetObjectAttributes (read
-  back and verify digests), ListBucket limited to the prefix (what is already there), and
-  ListBucketMultipartUploads / ListMultipartUploadParts / AbortMultipartUpload (finish or abort
-  an upload a crash left behind).
+- ``cctview-agent sync`` uploads packed periods and manifests under ``<prefix>/frames/`` and
+  checks them afterwards: PutObject only with ``If-None-Match: *`` (single PUTs and
+  CompleteMultipartUpload; the parts of a multipart upload are let through by
+  ``s3:ObjectCreationOperation``), GetObject (HeadObject: read back and verify digests),
+  ListBucket limited to the frames prefix, and ListBucketMultipartUploads /
+  ListMultipartUploadParts / AbortMultipartUpload (finish or abort an upload a crash left).
 - the user data fetches the agent wheel: GetObject on ``_agent/*`` only, read-only, so a node
   cannot replace the agent the other nodes install.
 
 Nodes get no EC2 rights at all: ``rotate-volumes`` makes its EC2 calls (create, attach, detach,
 delete volumes) from the operator's machine with the operator's credentials, and only asks the
 node over SSH to format, mount and switch. A compromised node can therefore not touch another
-node's disks or instances. No DeleteObject either: a period in S3 is never removed by a node.
+node's disks or instances, nor overwrite any object (its own included), nor write the
+assignments. No DeleteObject either: a period in S3 is never removed by a node.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from cctview_infra.agentpackage import AGENT_KEY_PREFIX
+from cctview_infra.iamdocuments import node_policy_document
 
 EC2_TRUST = {
     "Version": "2012-10-17",
@@ -39,44 +42,9 @@ EC2_TRUST = {
 }
 
 
-def node_policy_document(bucket: str, prefix: str) -> dict[str, Any]:
-    """The node role's policy for ``bucket``: objects under ``prefix/``, listing only there."""
-    bucket_arn = f"arn:aws:s3:::{bucket}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "FramesReadWrite",
-                "Effect": "Allow",
-                "Action": [
-                    "s3:PutObject",
-                    "s3:GetObject",
-                    "s3:GetObjectAttributes",
-                    "s3:AbortMultipartUpload",
-                    "s3:ListMultipartUploadParts",
-                ],
-                "Resource": [f"{bucket_arn}/{prefix}/*"],
-            },
-            {
-                "Sid": "ListOwnPrefix",
-                "Effect": "Allow",
-                "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-                "Resource": [bucket_arn],
-                "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", f"{prefix}/"]}},
-            },
-            {
-                "Sid": "AgentPackageRead",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject"],
-                "Resource": [f"{bucket_arn}/{AGENT_KEY_PREFIX}/*"],
-            },
-        ],
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class NodeRoleArgs:
-    bucket: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]  # every ARN is built from it (aws, aws-cn, aws-us-gov)
     prefix: str
     tags: dict[str, str]
 
@@ -94,15 +62,15 @@ class NodeRole(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=json.dumps(EC2_TRUST),
-            description="cctview-fleet nodes: S3 on the fleet's prefix only, no EC2",
+            description="cctview-fleet nodes: new objects under the frames prefix only, no EC2",
             tags=args.tags,
             opts=child,
         )
         aws.iam.RolePolicy(
             f"{name}-s3",
             role=role.id,
-            policy=pulumi.Output.from_input(args.bucket).apply(
-                lambda bucket: json.dumps(node_policy_document(bucket, args.prefix))
+            policy=pulumi.Output.from_input(args.bucket_arn).apply(
+                lambda arn: json.dumps(node_policy_document(arn, args.prefix))
             ),
             opts=child,
         )

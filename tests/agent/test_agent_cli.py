@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from cctview_agent.main import SUBCOMMANDS, main
-from tests.agent.agentproc import run_cli, write_config
+from tests.agent.agentproc import agent_env, run_cli, write_config
 
 CAMERA = {
     "id": "cam-1",
@@ -92,6 +94,36 @@ def test_config_defaults_to_the_environment(tmp_path, capsys, monkeypatch) -> No
     assert status["node"] == "node-test"
     assert status["active_volume"] == str((tmp_path / "data").resolve())
     assert status["last_synced_period"] is None
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["--config", "{config}", "status", "--json"],
+        ["status", "--config", "{config}", "--json"],
+        ["status", "--json", "--config={config}"],
+        ["volume", "list", "--config", "{config}", "--json"],
+    ],
+)
+def test_config_before_or_after_the_subcommand(tmp_path, capsys, monkeypatch, words) -> None:
+    config = write_config(tmp_path)
+    monkeypatch.setenv("CCTVIEW_AGENT_CONFIG", str(tmp_path / "elsewhere.toml"))  # not used
+    assert main([word.format(config=config) for word in words]) == 0, capsys.readouterr().err
+    json.loads(capsys.readouterr().out)
+
+
+def test_run_takes_config_after_the_subcommand_in_a_real_process(tmp_path) -> None:
+    # `cctview-agent run --config FILE`, the order a new user types: the bad setting in FILE is
+    # reported, so FILE (not the default /etc/cctview/agent.toml) is the one read.
+    config = write_config(tmp_path, period=7)
+    result = subprocess.run(
+        [sys.executable, "-m", "cctview_agent.main", "run", "--config", str(config)],
+        capture_output=True,
+        timeout=30,
+        env=agent_env(),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "must divide an hour" in result.stderr.decode()
 
 
 def test_status_reports_newest_sync_receipt(tmp_path, capsys) -> None:

@@ -27,6 +27,7 @@ from cctview_agent.poller import (
     PlaceholderRegistry,
     phase_of,
 )
+from cctview_agent.samples import SHARD_LAYOUT, Placement, lay_out, shard_placements
 from cctview_agent.storage import FrameStore, journal_path
 
 JPEG = b"\xff\xd8" + bytes(range(256)) * 8 + b"\xff\xd9"
@@ -202,6 +203,33 @@ def test_closer_closes_ended_periods_on_every_volume(tmp_path) -> None:
     assert [(g.start_ms, g.end_ms) for g in first.gaps] == [(period.start_ms + 2000, period.end_ms)]
     assert not journal_path(vol1, "cam", period).exists(), "the journal goes with the close"
     assert closer.close_due(now=period.end + 3) == 0, "a period is closed once"
+
+
+def test_closer_records_the_cameras_position_and_the_shard_offsets(tmp_path) -> None:
+    """The manifest keeps the name and position the camera had when polled, and each sample's
+    member offsets, equal to the layout the sync will pack (so an index needs no tar scan)."""
+    config = AgentConfig(data_dir=tmp_path, period=60, grace=0, node="node-07")
+    store = FrameStore(tmp_path, 60)
+    period = Period(1_743_771_600, 60)
+    for i in range(3):
+        store.write("cam", period.start_ms + i * 1000, JPEG, frame_digest(JPEG))
+    store.close()
+    closer = PeriodCloser(config, store, _Log())
+    closer.tally(str(tmp_path), "cam", period, "W 42 St", (40.7566, -73.9898)).polls = 3
+    assert closer.close_due(now=period.end + 1) == 1
+    manifest = Manifest.read(DataLayout(tmp_path).manifest_path("cam", period))
+    assert (manifest.camera_name, manifest.latitude, manifest.longitude) == (
+        "W 42 St",
+        40.7566,
+        -73.9898,
+    )
+    layout = lay_out(manifest)
+    assert manifest.shard_layout == SHARD_LAYOUT
+    assert [Placement(*m) for m in manifest.shard_members] == list(
+        shard_placements(layout, manifest)
+    )
+    metadata = [m.literal for m in layout.members if m.literal is not None]
+    assert json.loads(metadata[0])["node"] == "node-07"
 
 
 def test_idle_camera_period_without_polls_gets_no_manifest(tmp_path) -> None:

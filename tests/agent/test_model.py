@@ -143,3 +143,29 @@ def test_data_roots_list_the_active_volume_once_then_draining_ones(tmp_path: Pat
     # the active volume (vol-b, through the link) once and first; empty vol-c is no data root
     assert roots == [tmp_path / "data", volumes / "vol-a"]
     assert data_roots(tmp_path / "data", tmp_path / "missing") == [tmp_path / "data"]
+
+
+def test_sample_metadata_encoder_matches_json_dumps_for_odd_names() -> None:
+    """The closer's fast encoder must give exactly SampleMetadata.to_json's bytes, or recorded
+    offsets would point at the wrong place; names with quotes, backslashes and accents too."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from cctview_agent.manifests import FrameRecord, Manifest
+    from cctview_agent.periods import Period
+    from cctview_agent.samples import MetadataEncoder, SampleMetadata, iso_time
+
+    period = Period(1743771600, 3600)
+    frames = tuple(
+        FrameRecord(f"{ts}.jpg", ts, 10, "0" * 32)
+        for ts in (period.start_ms, period.start_ms + 61_001, period.end_ms - 1)
+    )
+    base = Manifest(camera_id="cam", period=period, frames=frames, node="node-01")
+    for name, position in (("W 42 St", (40.75, -73.98)), ('Ca\u00f1al "N" \\ 1', (None, None))):
+        manifest = replace(base, camera_name=name, latitude=position[0], longitude=position[1])
+        encoder = MetadataEncoder(manifest)
+        for frame in frames:
+            assert encoder.encode(frame) == SampleMetadata.of(manifest, frame).to_json()
+    for ts in (0, 1743771600123, 4102444799999):
+        expected = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
+        assert iso_time(ts) == expected.replace("+00:00", "Z")

@@ -33,10 +33,10 @@ API_AREA_TO_PRESET = {
 
 # Every camera whose API `area` label disagrees with the polygon it lies in, by name, with the
 # polygon's borough and why the polygon is right. The first five are the oddities that
-# shared/data/README.md documents; the others are bridge cameras at or past the middle of the
-# river, and four plain labelling mistakes whose street names leave no doubt.
+# cli/cctview_fleet/data/README.md documents; the others are bridge cameras at or past the middle
+# of the river, and four plain labelling mistakes whose street names leave no doubt.
 KNOWN_DISAGREEMENTS = {
-    # documented in shared/data/README.md
+    # documented in cli/cctview_fleet/data/README.md
     "WBB-20 @ MidSpan Berry St": "brooklyn",  # Berry St is in Williamsburg
     "BB-15 North Rdwy @ Manhattan Anchorage": "manhattan",
     "BB-16 South Rdwy @ Manhattan Anchorage": "manhattan",

@@ -19,9 +19,11 @@ import pytest
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import SyncError
 from cctview_agent.layout import DataLayout
+from cctview_agent.manifests import Manifest
 from cctview_agent.packing import TarReader, digest_tar, plan_tar, tar_size
 from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key
+from cctview_agent.samples import SampleMetadata
 from cctview_agent.sync import SyncOptions, run_sync
 from cctview_agent.synclock import sync_lock
 from cctview_agent.uploader import parse_rate
@@ -56,10 +58,13 @@ def _body(client: Any, bucket: str, key: str) -> bytes:
     return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def frames_in_tar(data: bytes) -> dict[int, bytes]:
+def frames_in_tar(data: bytes, suffix: str = ".jpg") -> dict[int, bytes]:
+    """``{ts_ms: bytes}`` of the tar's members with ``suffix`` (frames, or their metadata)."""
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         result = {}
         for member in archive.getmembers():
+            if not member.name.endswith(suffix):
+                continue
             extracted = archive.extractfile(member)
             assert extracted is not None
             result[int(Path(member.name).stem)] = extracted.read()
@@ -111,7 +116,8 @@ def test_round_trip_frames_come_back_byte_for_byte(
     tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
 ) -> None:
     data = tmp_path / "data"
-    write_period(data, CAM_A, PERIOD, 30, step_ms=2000)
+    position = (40.7128, -74.006)
+    write_period(data, CAM_A, PERIOD, 30, step_ms=2000, camera_name="A St", position=position)
     write_period(data, CAM_B, PERIOD, 25, step_ms=2000)
     write_period(data, CAM_A, PERIOD.next(), 20, step_ms=2000)
     summary = run_sync([data], SyncOptions(bucket=s3_bucket, prefix="rt", node="node-01"))
@@ -119,14 +125,38 @@ def test_round_trip_frames_come_back_byte_for_byte(
     assert summary.bytes_verified == summary.bytes_uploaded > 75 * 15_000
     stored = objects(moto_server, s3_bucket)
     assert len(stored) == 6
+    # The frames folders hold shards only; manifests sit under the parallel prefix.
+    assert all(k.endswith(".tar") for k in stored if k.startswith("rt/frames/"))
+    assert all(k.endswith(".manifest.json") for k in stored if k.startswith("rt/manifests/"))
     for camera, period in ((CAM_A, PERIOD), (CAM_B, PERIOD), (CAM_A, PERIOD.next())):
         [tar_key] = [
             k for k in stored if f"camera={camera}/{period.key}" in k and k.endswith(".tar")
         ]
         assert frames_in_tar(stored[tar_key]) == stored_frames(data, camera, period)
-        manifest_key = tar_key.removesuffix(".tar") + ".manifest.json"
+        target, _kind = parse_key(tar_key)  # type: ignore[misc]
+        manifest_key = target.manifest_key("rt")
+        assert manifest_key.startswith("rt/manifests/date=")
         local_manifest = DataLayout(data).manifest_path(camera, period).read_bytes()
         assert stored[manifest_key] == local_manifest
+        manifest = Manifest.from_json(local_manifest)
+        metadata = frames_in_tar(stored[tar_key], ".json")
+        assert metadata == {
+            f.ts_ms: SampleMetadata.of(manifest, f).to_json() for f in manifest.frames
+        }
+        first = json.loads(metadata[manifest.frames[0].ts_ms])
+        assert first["node"] == "node-01" and first["period"] == period.key
+        assert first["time"].endswith("Z") and first["ts_ms"] == manifest.frames[0].ts_ms
+        assert first["digest"] == manifest.frames[0].digest
+        if (camera, period) == (CAM_A, PERIOD):
+            assert (first["camera_name"], first["latitude"], first["longitude"]) == (
+                "A St",
+                *position,
+            )
+        # Offsets recorded in the manifest point at the members' bytes in the uploaded tar.
+        for frame, (jpg, meta, size) in zip(manifest.frames, manifest.shard_members, strict=True):
+            tar = stored[tar_key]
+            assert tar[jpg : jpg + frame.size] == stored_frames(data, camera, period)[frame.ts_ms]
+            assert tar[meta : meta + size] == metadata[frame.ts_ms]
         receipt = json.loads(DataLayout(data).receipt_path(camera, period).read_text())
         assert receipt["tar_key"] == tar_key and receipt["bucket"] == s3_bucket
 

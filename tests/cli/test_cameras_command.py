@@ -335,6 +335,22 @@ def test_unreachable_catalog_with_cache(
     assert table.exit_code == 0 and "(cached copy fetched" in table.stdout
 
 
+def test_never_reached_api_uses_the_packaged_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A first run without a network: the API (here a closed loopback port) was never cached.
+    api = closed_port_url()
+    monkeypatch.setattr("cctview_fleet.catalog.DEFAULT_CATALOG_URL", api)
+    table = run("--cameras", "lower-manhattan")
+    assert table.exit_code == 0, table.output
+    assert table.stderr == (
+        f"warning: cannot fetch the camera list from {api} (Connection refused) and it was "
+        "never cached; using the list packaged with cctview-fleet, dated 2025-04-04 (922 "
+        "cameras; cameras added since are missing)\n"
+    )
+    caption = "of 922 in the list packaged with cctview-fleet, dated 2025-04-04"
+    assert caption in " ".join(table.stdout.split())
+    assert len(json.loads(run("--cameras", "lower-manhattan", "--json").stdout)) == 237
+
+
 def test_real_list_from_the_camera_simulator_over_https(
     camsim: Any, real_catalog_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import threading
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from cctview_agent.cameras import parse_cameras_json
 from cctview_fleet.catalog import (
     DEFAULT_CATALOG_URL,
     cache_dir,
@@ -17,8 +21,11 @@ from cctview_fleet.catalog import (
     default_source,
     load_catalog,
 )
+from cctview_fleet.catalogsnapshot import packaged_snapshot
 from cctview_fleet.errors import CatalogError
 from tests.cli.catalog_server import catalog_server, closed_port_url
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +63,8 @@ def test_file(real_catalog_path: Path) -> None:
     catalog = load_catalog(str(real_catalog_path))
     assert len(catalog.cameras) == 922
     assert catalog.source == str(real_catalog_path) and not catalog.from_cache
+    # The packaged snapshot is dated by its data, not by when it was installed.
+    assert catalog.fetched_at == datetime(2025, 4, 4, tzinfo=UTC)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -99,6 +108,44 @@ def test_unreachable_without_cache_is_one_line() -> None:
     )
 
 
+def test_never_reached_api_falls_back_to_the_packaged_snapshot(
+    monkeypatch: pytest.MonkeyPatch, real_bytes: bytes
+) -> None:
+    # The NYC DOT API, unreachable on a machine that never cached it: the API's address is
+    # pointed at a closed loopback port, so the test is the same with or without a network.
+    api = closed_port_url()
+    monkeypatch.setattr("cctview_fleet.catalog.DEFAULT_CATALOG_URL", api)
+    warnings = Warnings()
+    catalog = load_catalog(None, warn=warnings)
+    assert warnings == [
+        f"cannot fetch the camera list from {api} (Connection refused) and it was never "
+        "cached; using the list packaged with cctview-fleet, dated 2025-04-04 (922 cameras; "
+        "cameras added since are missing)"
+    ]
+    assert catalog.from_snapshot and catalog.from_cache and catalog.source == api
+    assert catalog.fetched_at == datetime(2025, 4, 4, tzinfo=UTC)
+    assert catalog.cameras == tuple(parse_cameras_json(real_bytes))
+    # Once the API answers, its list is used and cached, and the snapshot never again.
+    with catalog_server(json.dumps(json.loads(real_bytes)[:3]).encode()) as server:
+        monkeypatch.setattr("cctview_fleet.catalog.DEFAULT_CATALOG_URL", server.url)
+        assert len(load_catalog(None).cameras) == 3
+    offline = load_catalog(None, warn=warnings)
+    assert len(offline.cameras) == 3 and not offline.from_snapshot
+
+
+def test_packaged_snapshot_is_the_documented_file_and_is_package_data() -> None:
+    snapshot = packaged_snapshot()
+    digest = hashlib.sha256(snapshot.path.read_bytes()).hexdigest()
+    readme = (snapshot.path.parent / "README.md").read_text()
+    assert f"sha256 `{digest}`" in readme and snapshot.path.name in readme
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["cctview_fleet"]
+    package = REPO / "cli" / "cctview_fleet"
+    for path in (snapshot.path, snapshot.path.parent / "README.md"):
+        relative = path.relative_to(package)
+        assert any(relative.match(pattern) for pattern in patterns), relative
+
+
 def test_http_error_and_bad_json_fall_back_to_the_cache(real_bytes: bytes) -> None:
     warnings = Warnings()
     with catalog_server(real_bytes) as server:
@@ -130,6 +177,21 @@ def test_timeout() -> None:
         server.answer.delay = 2.0
         with pytest.raises(CatalogError, match=r"\(no answer within 0\.3 s\); check the network"):
             load_catalog(server.url, timeout=0.3)
+
+
+def test_a_stopped_server_leaves_no_thread_to_print_later(capsys: pytest.CaptureFixture) -> None:
+    # The flaky `frames ls` test: a request thread of test_timeout woke after its test, wrote to
+    # the socket the client had closed, and socketserver printed the BrokenPipe traceback to
+    # whatever sys.stderr was then, which inside CliRunner.invoke is the output a test compares.
+    before = set(threading.enumerate())
+    with catalog_server(b"[]") as server:
+        server.answer.delay = 30.0
+        with pytest.raises(CatalogError, match="no answer within"):
+            load_catalog(server.url, timeout=0.3)
+    assert set(threading.enumerate()) <= before, "a request thread outlived its server"
+    assert capsys.readouterr().err == ""
+    kinds = [type(error) for error in server.errors]  # the client gave up: its socket is closed
+    assert kinds in ([], [BrokenPipeError], [ConnectionResetError])
 
 
 def test_corrupt_cache_is_reported(real_bytes: bytes) -> None:

@@ -49,7 +49,8 @@ def uploaded_bucket(
     session = boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     )
-    client = make_client(moto_server.endpoint_url, session=session)
+    # the nodes of a fleet deployed with bucket prefix "ds" (the IAM checks judge their calls)
+    client = make_client(moto_server.endpoint_url, session=session, fleet_prefix="ds")
     data = root / "node-01"
     for camera, period, count in ((CAM_A, H13, 8), (CAM_B, H13, 5), (CAM_A, H14, 6)):
         write_period(data, camera, period, count, step_ms=5000)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cctview_agent.awscalls import DEPLOYER, acting_as
 from cctview_agent.cameras import load_cameras
 from cctview_fleet import aws, ssh
 from cctview_fleet.app import app
@@ -59,7 +60,8 @@ def assigned_on_node(fleet: Any, name: str) -> list[str]:
 def test_assign_then_a_node_joins_and_only_the_minimum_moves(fleet: Any, twelve_ids: Path):
     ec2 = aws.ec2(fleet.stack)
     third = fleet.node("node-03").instance_id
-    ec2.stop_instances(InstanceIds=[third])
+    with acting_as(DEPLOYER):  # someone else stops the instance, not the CLI
+        ec2.stop_instances(InstanceIds=[third])
     try:
         first = cli("assign", "--cameras", str(twelve_ids), "--cameras-per-node", "6", "--json")
         assert first.exit_code == 0, first.output
@@ -71,7 +73,8 @@ def test_assign_then_a_node_joins_and_only_the_minimum_moves(fleet: Any, twelve_
         }
         assert all(v["cameras"] == 6 for v in plan1["pushed"].values())
     finally:
-        ec2.start_instances(InstanceIds=[third])
+        with acting_as(DEPLOYER):
+            ec2.start_instances(InstanceIds=[third])
     for name in ("node-01", "node-02"):
         assert assigned_on_node(fleet, name) == plan1["assignment"][name]
 
@@ -164,19 +167,21 @@ def test_status_reports_every_node_and_totals(fleet: Any, twelve_ids: Path):
     assert all(name in table.stdout for name in ("node-01", "node-02", "node-03", "total"))
 
 
-def test_logs_without_follow_prefix_every_node(fleet: Any, twelve_ids: Path):
+def test_logs_without_follow_tag_every_line_with_its_node(fleet: Any, twelve_ids: Path):
+    # Not a terminal: each line is the agent's JSON object with "node" first, for jq.
     cli("assign", "--cameras", str(twelve_ids), "--cameras-per-node", "6")
     result = cli("logs", "--no-follow", "--tail", "50")
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
     for name in ("node-01", "node-02", "node-03"):
-        mine = [line for line in lines if line.startswith(f"{name} | ")]
+        mine = [row for row in rows if row["node"] == name]
         assert mine, f"no line from {name}"
-        assert json.loads(mine[0].split(" | ", 1)[1])["ts"]
+        assert mine[0]["ts"] and next(iter(mine[0])) == "node"
     only = cli("logs", "node-02", "--grep", "assignment", "--since", "1h")
     assert only.exit_code == 0, only.output
     assert only.stdout and all(
-        line.startswith("node-02 | ") and "assignment" in line for line in only.stdout.splitlines()
+        json.loads(line)["node"] == "node-02" and "assignment" in line
+        for line in only.stdout.splitlines()
     )
 
 
@@ -195,14 +200,14 @@ def test_logs_follow_streams_every_node_and_ctrl_c_exits_cleanly(fleet: Any, twe
             line = process.stdout.readline()
             if not line:
                 break
-            seen.add(line.split(" | ", 1)[0].strip())
+            seen.add(json.loads(line)["node"])  # every stdout line is JSON (jq-ready)
         # New lines arrive while following: a push reloads every agent, which logs it.
         cli("assign", "--cameras", str(twelve_ids), "--cameras-per-node", "5")
         fresh: set[str] = set()
         while len(fresh) < 3 and time.monotonic() < deadline:
             line = process.stdout.readline()
             if "assignment" in line:
-                fresh.add(line.split(" | ", 1)[0].strip())
+                fresh.add(json.loads(line)["node"])
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=15)
     finally:
@@ -285,7 +290,8 @@ def test_unreachable_and_terminated_nodes_are_rows_with_reasons(local_fleet: Any
 
     sshd = next(p for p in fleet.state.processes if p.role == "sshd" and p.node == "node-02")
     os.killpg(sshd.pid, signal.SIGTERM)
-    aws.ec2(fleet.stack).terminate_instances(InstanceIds=[fleet.node("node-03").instance_id])
+    with acting_as(DEPLOYER):  # terminated in the console, not by the CLI
+        aws.ec2(fleet.stack).terminate_instances(InstanceIds=[fleet.node("node-03").instance_id])
     started = time.monotonic()
     result = cli("status", "--json", "--connect-timeout", "2")
     elapsed = time.monotonic() - started
@@ -316,3 +322,48 @@ def test_unreachable_and_terminated_nodes_are_rows_with_reasons(local_fleet: Any
     assert set(before["node-02"]) <= set(document["assignment"]["node-02"])
     assert "error" in document["pushed"]["node-02"]
     assert assigned_on_node(fleet, "node-01") == document["assignment"]["node-01"]
+
+
+def test_status_flags_a_hung_agent_and_a_node_that_reaches_no_camera(
+    local_fleet: Any, tmp_path: Path
+):
+    fleet = local_fleet(nodes=2, cameras=6, period=60)
+    pushed = cli("assign", "--cameras", "all", "--cameras-per-node", "3", "--json")
+    assert pushed.exit_code == 0, pushed.output
+    deadline = time.monotonic() + 60
+    while json.loads(cli("status", "--json").stdout)["totals"]["frames_per_minute"] == 0:
+        assert time.monotonic() < deadline, "the agents never stored a frame"
+        time.sleep(1)
+
+    camsim = next(p for p in fleet.state.processes if p.role == "camsim")
+    agent = next(p for p in fleet.state.processes if p.role == "agent" and p.node == "node-02")
+    os.kill(camsim.pid, signal.SIGKILL)  # every camera now refuses the connection
+    os.kill(agent.pid, signal.SIGSTOP)  # node-02's agent hangs: its status goes stale
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            result = cli("status", "--json")
+            nodes = {n["node"]: n for n in json.loads(result.stdout)["nodes"]}
+            one, two = nodes["node-01"], nodes["node-02"]
+            if (one["problem"] or "").startswith("0 of") and not two["agent_running"]:
+                break
+            assert time.monotonic() < deadline, (one, two)
+            time.sleep(1)
+        assert result.exit_code == 1
+        assert result.stderr == "error: status: 2 of 2 nodes not collecting: node-01, node-02\n"
+        assert one["ok"] is False and one["agent_running"] is True
+        assert one["problem"].startswith("0 of 3 cameras reachable: connect: ")
+        assert f"127.0.0.1:{camsim.port}" in one["problem"]
+        assert two["ok"] is False
+        assert two["problem"].startswith(f"agent pid {agent.pid} holds the pid file but its ")
+        assert two["problem"].endswith(" old (limit 10 s): hung")
+        assert (two["cameras_online"], two["frames_per_minute"]) == (None, None)
+        table = CliRunner().invoke(app, ["status"], env={"COLUMNS": "300"})
+        assert table.exit_code == 1
+        rows = {line.split("│")[1].strip(): line for line in table.stdout.splitlines()
+                if line.startswith("│ node-0")}  # fmt: skip
+        assert "│ problem: 0 of 3 cameras reachable: connect: " in rows["node-01"]
+        assert f"│ down: agent pid {agent.pid} holds the pid file" in rows["node-02"]
+        assert "│ -/3 " in rows["node-02"]  # no camera count shown as if live
+    finally:
+        os.kill(agent.pid, signal.SIGCONT)

@@ -106,7 +106,8 @@ def test_from_dir_uses_the_stack_and_deletes_only_verified_periods(
     report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])["local"]
     assert report["error"].startswith("local: 1 of 2 periods failed and were kept locally")
     assert (report["uploaded"], report["deleted"]) == (1, 1)
-    assert all(key.startswith("solo/frames/") for key in keys(moto_server, s3_bucket))
+    assert {key.split("/")[1] for key in keys(moto_server, s3_bucket)} == {"frames", "manifests"}
+    assert all(key.startswith("solo/") for key in keys(moto_server, s3_bucket))
     assert stored_frames(data, CAM_A, PERIOD) == {}
     assert len(stored_frames(data, CAM_B, PERIOD)) == 6
 
@@ -157,6 +158,9 @@ def test_sync_s3_over_ssh_ships_every_node_and_names_failures(local_fleet: Any) 
         if camera != CAM_B
     }
     assert len(snapshot) >= 4, "the agents closed too few periods"
+    # The real agents record each camera's position from their assignment, and the offsets.
+    assert all(m.latitude is not None and m.longitude is not None for m in snapshot.values())
+    assert all(len(m.shard_members) == len(m.frames) for m in snapshot.values())
 
     dry = cli("sync-s3", "--dry-run", "--json")
     assert dry.exit_code == 0, dry.output
@@ -203,5 +207,5 @@ def test_tar_member_names_are_camera_folders(
     assert cli("sync-s3", "--from", str(data), "--bucket", s3_bucket).exit_code == 0
     [tar_key] = [k for k in keys(moto_server, s3_bucket) if k.endswith(".tar")]
     body = moto_server.client().get_object(Bucket=s3_bucket, Key=tar_key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-        assert [m.name.split("/")[0] for m in archive.getmembers()] == [CAM_A] * 3
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:  # a .jpg and a .json per frame
+        assert [m.name.split("/")[0] for m in archive.getmembers()] == [CAM_A] * 6

@@ -58,9 +58,9 @@ class Account:
         self.snapshot = self.snap(self.kept2, self.fleet)
         self.other_snapshot = self.snap(self.neighbour, self.other)
         self.s3.put_object(Bucket=bucket, Key="cctview/frames/a.tar", Body=b"x" * 1000)
-        self.upload = self.s3.create_multipart_upload(Bucket=bucket, Key="cctview/b.tar")
-        self.s3.upload_part(Bucket=bucket, Key="cctview/b.tar", PartNumber=1, Body=b"y" * 4096,
-                            UploadId=self.upload["UploadId"])  # fmt: skip
+        self.upload = self.s3.create_multipart_upload(Bucket=bucket, Key="cctview/frames/b.tar")
+        self.s3.upload_part(Bucket=bucket, Key="cctview/frames/b.tar", PartNumber=1,
+                            Body=b"y" * 4096, UploadId=self.upload["UploadId"])  # fmt: skip
 
     def volume(self, fleet: str, node: str, generation: str, *, attach: str = "",
                rotation: str = "", size: int = 8) -> str:  # fmt: skip
@@ -132,7 +132,7 @@ def test_lists_exactly_the_leftovers_with_sizes_and_costs(account: Account) -> N
     upload = listed[a.upload["UploadId"]]
     assert (upload["kind"], upload["key"], upload["size_bytes"]) == (
         "upload",
-        "cctview/b.tar",
+        "cctview/frames/b.tar",
         4096,
     )
     assert doc["deleted"] == [] and doc["failed"] == {}

@@ -17,14 +17,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cctview_agent.awscalls import DEPLOYER, acting_as
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release, ReleaseLayout, ScriptReleases, script
+from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG
 from cctview_fleet.app import app
 from cctview_fleet.errors import RemoteCommandError
 from cctview_fleet.inventory import Node, discover
 from cctview_fleet.nodehealth import Health
 from cctview_fleet.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
-from cctview_fleet.upgrade import AGENT_TAG, UPGRADE_TAG, Upgrade, publish
+from cctview_fleet.upgrade import Upgrade, publish
 from tests.fixtures.s3 import MotoServer
 
 pytestmark = pytest.mark.slow  # each stage builds a real venv (~5 s)
@@ -114,6 +116,14 @@ def rig(moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str], tmp_pat
     return stack, Nodes(tmp_path / "nodes", env)
 
 
+def rig_s3(stack: Stack) -> Any:
+    """The test's own S3 client (someone with write access to the bucket, not the CLI)."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=stack.endpoint_url, region_name=stack.region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+
+
 def healthy_except(*sick: str) -> Any:
     return lambda node: Health(node, node not in sick, "the agent is not running" if node in sick
                                else "")  # fmt: skip
@@ -127,7 +137,7 @@ def test_publish_by_digest_never_overwrites(rig: tuple[Stack, Nodes], wheel: Pat
     stack, _ = rig
     release = publish(stack, wheel)
     assert release.key.startswith("_agent/") and release.key.endswith(wheel.name)
-    s3 = aws.s3(stack)
+    s3 = rig_s3(stack)
     assert s3.get_object(Bucket=stack.bucket, Key=release.key)["Body"].read() == wheel.read_bytes()
     assert publish(stack, wheel) == release  # again: the same object, nothing replaced
     s3.delete_object(Bucket=stack.bucket, Key=release.key)
@@ -218,7 +228,8 @@ def test_lost_tags_do_not_restart_a_switched_node(rig: tuple[Stack, Nodes], whee
     Upgrade(stack, release, nodes, healthy_except()).run(discover(stack), max_unavailable=1,
                                                          dry_run=False)  # fmt: skip
     ids = [n.instance_id for n in discover(stack)]
-    aws.ec2(stack).delete_tags(Resources=ids, Tags=[{"Key": UPGRADE_TAG}, {"Key": AGENT_TAG}])
+    with acting_as(DEPLOYER):  # what a `pulumi up` does to the instances' tags
+        aws.ec2(stack).delete_tags(Resources=ids, Tags=[{"Key": UPGRADE_TAG}, {"Key": AGENT_TAG}])
     again = Upgrade(stack, release, nodes, healthy_except()).run(
         discover(stack), max_unavailable=1, dry_run=False)  # fmt: skip
     assert [n.outcome for n in again.nodes] == ["upgraded"] * 3
@@ -265,7 +276,7 @@ def test_cli_dry_run_and_bad_input(rig: tuple[Stack, Nodes], wheel: Path, tmp_pa
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [(n["node"], n["outcome"]) for n in doc["nodes"]] == [(n, "planned") for n in NODES]
-    assert aws.s3(stack).list_objects_v2(Bucket=stack.bucket).get("KeyCount", 0) == 0
+    assert rig_s3(stack).list_objects_v2(Bucket=stack.bucket).get("KeyCount", 0) == 0
     bad = tmp_path / "agent.tar.gz"
     bad.write_text("x")
     result = CliRunner().invoke(app, ["upgrade", "--wheel", str(bad), "--yes"])

@@ -10,6 +10,7 @@ import pytest
 
 from cctview_fleet.commands.stack import stack_from_outputs
 from cctview_infra.agentpackage import AgentWheel
+from cctview_infra.iamdocuments import bucket_policy_document, node_policy_document
 from tests.infra.mocks import (
     ATTACHMENT,
     BUCKET,
@@ -143,27 +144,31 @@ def test_security_group_opens_only_ssh_from_the_allowed_cidrs(
     assert egress["protocol"] == "-1" and egress["cidrBlocks"] == ["0.0.0.0/0"]
 
 
-def test_role_may_only_use_s3_on_the_prefix(dev_fleet: tuple[FleetMocks, dict[str, Any]]) -> None:
+def test_role_policy_is_the_node_document_for_the_buckets_arn(
+    dev_fleet: tuple[FleetMocks, dict[str, Any]],
+) -> None:
+    """What each statement allows is tested in test_iam_policies.py; here: the role carries that
+    one document, built from the bucket's ARN (not its name), and trusts EC2 only."""
     mocks, outputs = dev_fleet
     (role,) = mocks.of_type(ROLE)
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
     (policy,) = mocks.of_type("aws:iam/rolePolicy:RolePolicy")
     document = json.loads(policy.inputs["policy"])
-    bucket = outputs["bucket"]
+    assert document == node_policy_document(f"arn:aws:s3:::{outputs['bucket']}", "cctview")
     actions = {a for s in document["Statement"] for a in s["Action"]}
     assert all(a.startswith("s3:") for a in actions), actions
     assert not {"s3:DeleteObject", "s3:PutBucketPolicy", "s3:*"} & actions
-    resources = [r for s in document["Statement"] for r in s["Resource"]]
-    assert resources == [
-        f"arn:aws:s3:::{bucket}/cctview/*",
-        f"arn:aws:s3:::{bucket}",
-        f"arn:aws:s3:::{bucket}/_agent/*",
-    ]
-    listing = document["Statement"][1]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["cctview/*", "cctview/"]}}
-    agent = document["Statement"][2]
-    assert agent["Action"] == ["s3:GetObject"]  # nodes read the agent, never write it
+
+
+def test_bucket_policy_denies_requests_without_tls(
+    dev_fleet: tuple[FleetMocks, dict[str, Any]],
+) -> None:
+    mocks, outputs = dev_fleet
+    (policy,) = mocks.of_type("aws:s3/bucketPolicy:BucketPolicy")
+    document = json.loads(policy.inputs["policy"])
+    assert document == bucket_policy_document(f"arn:aws:s3:::{outputs['bucket']}", "cctview")
+    assert policy.inputs["bucket"] == outputs["bucket"]  # the bucket's id is its name
 
 
 def test_bucket_is_private_encrypted_owner_enforced_and_aborts_uploads(

@@ -169,6 +169,7 @@ def render_plan(outcome: AssignOutcome, *, dry_run: bool) -> None:
             ("node", "cameras", "added", "removed", "moved in", "moved out", "read from", "note"),
             rows,
             caption=caption,
+            wrap=("note",),
         )
     )
 

@@ -36,7 +36,9 @@ def selection_table(selection: Selection) -> Table:
     Ids never wrap (a folded UUID cannot be copied); names fold instead."""
     catalog = selection.catalog
     when = f"{catalog.fetched_at:%Y-%m-%d %H:%M} UTC"
-    if catalog.from_cache:
+    if catalog.from_snapshot:
+        origin = f"the list packaged with cctview-fleet, dated {catalog.fetched_at:%Y-%m-%d}"
+    elif catalog.from_cache:
         origin = f"{catalog.source} (cached copy fetched {when})"
     elif is_url(catalog.source):
         origin = f"{catalog.source} (fetched {when})"

@@ -2,7 +2,7 @@
 
 Thin over :mod:`cctview_fleet.dataset` (the same functions data-set code calls): ``ls`` lists
 complete periods, ``get`` downloads them, checks every frame against its manifest, and writes
-``<out>/frames/<camera>/<date>/<HH>/<ms>.jpg``.
+``<out>/frames/<camera>/<date>/<HH>/<ms>.jpg`` (and ``<ms>.json`` with ``--with-metadata``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ PrefixOption = Annotated[
 ]
 
 
-def _dataset(stack_name: str | None, prefix: str | None) -> Dataset:
+def stack_dataset(stack_name: str | None, prefix: str | None) -> Dataset:
     stack = load_stack(stack_name)
     if not stack.bucket:
         raise ConfigError(
@@ -68,7 +68,7 @@ def ls(
     stack: StackOption = None,
 ) -> None:
     """List the complete periods stored in S3 (one row per camera-period object)."""
-    dataset = _dataset(stack, prefix)
+    dataset = stack_dataset(stack, prefix)
     periods = dataset.periods(camera=camera, date=date, hour=hour)
     if json_output:
         print_json([p.to_dict() for p in periods])
@@ -84,6 +84,13 @@ def get(
     camera: CameraOption = None,
     date: DateOption = None,
     hour: HourOption = None,
+    with_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--with-metadata",
+            help="Also write each frame's metadata (camera, position, time, node) as <ms>.json.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
     prefix: PrefixOption = None,
     stack: StackOption = None,
@@ -95,7 +102,7 @@ def get(
             "e.g. frames get --date 2025-04-04 --hour 13 --out frames/",
             key="date",
         )
-    dataset = _dataset(stack, prefix)
+    dataset = stack_dataset(stack, prefix)
     periods = dataset.periods(camera=camera, date=date, hour=hour)
     progress = Progress(
         TextColumn("extracting"),
@@ -113,12 +120,14 @@ def get(
             date=date,
             hour=hour,
             on_period=lambda _stored: progress.advance(task),
+            with_metadata=with_metadata,
         )
     summary = {
         "periods": result.periods,
         "frames": result.frames,
         "bytes": result.bytes,
         "folder": str(result.folder),
+        "metadata": with_metadata,
         "verified": True,
     }
     if json_output:

@@ -1,7 +1,12 @@
-"""`cctview-fleet logs`: the agents' logs from all (or the named) nodes, each line prefixed."""
+"""`cctview-fleet logs`: the agents' logs from all (or the named) nodes.
+
+At a terminal each line is prefixed with its node in the node's colour; into a pipe each line is
+the agent's JSON object with ``"node"`` first, so ``logs -f | jq`` works. Connection messages
+(reconnecting, a node that failed) go to stderr, naming the node once."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Annotated
 
@@ -16,9 +21,16 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import ConfigError, FleetError
-from cctview_fleet.logtail import LogFilter, LogTail, compile_grep, since_time
+from cctview_fleet.logtail import (
+    LogFilter,
+    LogTail,
+    compile_grep,
+    notice_text,
+    since_time,
+    tagged_line,
+)
 from cctview_fleet.nodestatus import cloud_side_problem
-from cctview_fleet.render import console
+from cctview_fleet.render import console, err_console
 
 NODE_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
 DEFAULT_TAIL = 10
@@ -60,7 +72,7 @@ def logs(
             node.name: str(cloud_side_problem(node)) for node in fleet.nodes if node not in live
         }
         for message in failed.values():
-            console.print(Text(message, style="red"), highlight=False)
+            err_console.print(Text(message, style="red"), highlight=False, soft_wrap=True)
         width = max(len(node.name) for node in fleet.nodes)
         styles = {
             node.name: NODE_STYLES[i % len(NODE_STYLES)] for i, node in enumerate(fleet.nodes)
@@ -73,10 +85,19 @@ def logs(
             log_filter=log_filter,
             stop=threading.Event(),
         )
+        # stdout is the agents' lines only: prefixed for a person at a terminal, JSON objects
+        # with "node" for a pipe (jq); the reader's own notices go to stderr.
+        to_pipe = not console.is_terminal
         for event in reader:
-            prefix = Text(f"{event.node:<{width}} | ", style=styles[event.node])
-            body = Text(event.text, style="italic red" if event.notice else "")
-            console.print(prefix + body, highlight=False, soft_wrap=True)
+            if event.notice:
+                text = Text(notice_text(event), style="italic red")
+                err_console.print(text, highlight=False, soft_wrap=True)
+            elif to_pipe:
+                sys.stdout.write(tagged_line(event.node, event.text) + "\n")
+                sys.stdout.flush()
+            else:
+                prefix = Text(f"{event.node:<{width}} | ", style=styles[event.node])
+                console.print(prefix + Text(event.text), highlight=False, soft_wrap=True)
     failures = {**failed, **{name: str(error) for name, error in reader.failures.items()}}
     if failures:
         names = ", ".join(sorted(failures))

@@ -47,7 +47,8 @@ CatalogOption = Annotated[
         help=(
             f"The camera list: a file (an API response or `cameras --json` output) or a URL. "
             f"Default: ${CATALOG_ENV}, else {DEFAULT_CATALOG_URL}. A URL's last good answer is "
-            "cached and used, with a warning, when the server cannot be reached."
+            "cached and used, with a warning, when the server cannot be reached; with no cached "
+            "copy of the NYC DOT API, the list packaged with cctview-fleet (2025-04-04)."
         ),
         show_default=False,
         rich_help_panel=SELECTION_PANEL,

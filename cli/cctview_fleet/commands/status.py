@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cctview_agent.status import format_age
@@ -19,14 +20,16 @@ from cctview_fleet.commands.fleetflags import (
     StackOption,
     open_fleet,
 )
+from cctview_fleet.errors import FleetError
 from cctview_fleet.nodestatus import (
     FleetTotals,
     NodeStatus,
     fleet_status,
     mixed_warning,
+    nodes_not_ok,
     totals,
 )
-from cctview_fleet.render import console, err_console, print_json
+from cctview_fleet.render import add_columns, console, err_console, print_json
 from cctview_fleet.results import FleetResult
 
 COLUMNS = (
@@ -43,19 +46,27 @@ COLUMNS = (
 )
 
 
-def _row(status: NodeStatus) -> list[str]:
-    agent = "[green]running[/]" if status.agent_running else "[red]down[/]"
+def _agent_cell(status: NodeStatus) -> str:
+    """running; or down / problem with the reason (escaped: it may hold brackets)."""
+    if not status.agent_running:
+        return f"[red]down[/]: {escape(status.problem or 'agent is not running')}"
     if status.problem:
-        agent += f" ({status.problem})"
+        return f"[red]problem[/]: {escape(status.problem)}"
+    return "[green]running[/]"
+
+
+def _row(status: NodeStatus) -> list[str]:
     disk = "-" if status.disk_used_percent is None else f"{status.disk_used_percent:.0f}%"
     if status.writing_paused:
         disk += " [red]PAUSED[/]"
+    online = "-" if status.cameras_online is None else str(status.cameras_online)
+    per_minute = "-" if status.frames_per_minute is None else f"{status.frames_per_minute:.0f}"
     return [
         status.node,
         status.instance_state,
-        agent,
-        f"{status.cameras_online}/{status.cameras_assigned}",
-        f"{status.frames_per_minute:.0f}",
+        _agent_cell(status),
+        f"{online}/{status.cameras_assigned}",
+        per_minute,
         format_age(status.oldest_frame_age_s),
         disk,
         Path(status.active_volume).name if status.active_volume else "-",
@@ -69,8 +80,7 @@ def status_table(
 ) -> Table:
     """Node names never wrap; an unreachable node's reason fills the row."""
     table = Table(title=title)
-    for index, column in enumerate(COLUMNS):
-        table.add_column(column, no_wrap=index == 0, overflow="fold")
+    add_columns(table, COLUMNS, wrap=("agent",))  # the agent's problem or the node's error
     for name, outcome in result.items():
         if outcome.ok and outcome.value is not None:
             table.add_row(*_row(outcome.value))
@@ -82,7 +92,8 @@ def status_table(
     table.add_row(
         "total",
         f"{fleet_totals.reachable}/{fleet_totals.nodes} ok",
-        f"{fleet_totals.agents_running} running",
+        f"{fleet_totals.agents_running} running"
+        + (f", {fleet_totals.problems} not collecting" if fleet_totals.problems else ""),
         f"{fleet_totals.cameras_online}/{fleet_totals.cameras_assigned}",
         f"{fleet_totals.frames_per_minute:.0f}",
         format_age(fleet_totals.oldest_frame_age_s),
@@ -93,11 +104,12 @@ def status_table(
 
 
 def status_document(result: FleetResult[NodeStatus], fleet_totals: FleetTotals) -> dict[str, Any]:
+    """Per node ``ok`` (answered, agent running and collecting), the numbers or the error."""
     nodes = []
     for name, outcome in result.items():
         entry: dict[str, Any] = {"node": name, "ok": outcome.ok}
         if outcome.ok and outcome.value is not None:
-            entry.update(outcome.value.to_dict())
+            entry.update(outcome.value.to_dict())  # its "ok" is the agent's health
         else:
             entry["error"] = str(outcome.error)
             entry["error_kind"] = type(outcome.error).__name__
@@ -112,7 +124,10 @@ def status(
     parallel: ParallelOption = DEFAULT_PARALLEL_VALUE,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
-    """Per node: instance state, agent, cameras online, frames/min, disk, last sync; totals."""
+    """Per node: instance state, agent, cameras online, frames/min, disk, last sync; totals.
+
+    Exits 1 when a node did not answer, or its agent is down or not collecting (the reason is in
+    the agent column and in --json's "problem")."""
     with open_fleet(stack, nodes, parallel=parallel, connect_timeout=connect_timeout) as fleet:
         result = fleet_status(fleet.nodes, fleet.connections, parallel=fleet.parallel)
     fleet_totals = totals(result)
@@ -125,6 +140,11 @@ def status(
         if fleet_totals.mixed:
             err_console.print(f"[yellow]warning:[/] {mixed_warning(fleet_totals)}")
     result.raise_on_failure("status")
+    troubled = nodes_not_ok(result)
+    if troubled:
+        raise FleetError(
+            f"status: {len(troubled)} of {len(result)} nodes not collecting: {', '.join(troubled)}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -118,6 +118,7 @@ def trust(
                 ("node", "address", "host key", "known_hosts", "EC2 console", "result"),
                 rows,
                 caption=f"known_hosts: {known_hosts}",
+                wrap=("result",),
             )
         )
     if untrusted:

@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from cctview_agent import awscalls
 from cctview_fleet import aws
 from cctview_fleet.devfleet.errors import DevFleetError, PortError, ProcessStartError
 from cctview_fleet.devfleet.processes import (
@@ -80,6 +81,7 @@ def _tags(pairs: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in pairs.items()]
 
 
+@awscalls.acting_as(awscalls.DEPLOYER)  # stands in for `pulumi up`
 def register_image(stack: Stack) -> str:
     """The fleet's own AMI in the emulator. The first EC2 call also builds moto's EC2 backend
     (a second or two), so ``dev up`` makes it in the background while other parts start."""
@@ -93,6 +95,7 @@ def register_image(stack: Stack) -> str:
     return str(image["ImageId"])
 
 
+@awscalls.acting_as(awscalls.DEPLOYER)  # stands in for `pulumi up`
 def register_nodes(
     stack: Stack, image: str, nodes: list[tuple[str, int]]
 ) -> dict[str, Registration]:
@@ -137,6 +140,7 @@ def register_nodes(
     return registered
 
 
+@awscalls.acting_as(awscalls.DEPLOYER)  # stands in for `pulumi up`
 def create_bucket(stack: Stack) -> None:
     s3 = aws.s3(stack)
     with aws.translate_errors(stack, "s3", f"creating bucket {stack.bucket}", error=DevFleetError):

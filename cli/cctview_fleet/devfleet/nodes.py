@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cctview_agent import awscalls
 from cctview_agent.config import AgentConfig
 from cctview_fleet.devfleet.errors import ProcessStartError
 from cctview_fleet.devfleet.processes import (
@@ -128,6 +129,8 @@ def node_environment(paths: NodePaths, endpoint_url: str, mark: str) -> dict[str
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         MARK_ENV: mark,
+        # the test suite's AWS call recorder (cctview_agent.awscalls), when it is on
+        **{k: v for k, v in os.environ.items() if k == awscalls.RECORD_ENV},
     }
 
 
