@@ -16,6 +16,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from cctview_agent.errors import CctviewError
+from cctview_fleet.agentwheels import WHEEL_DIR as AGENT_WHEEL_DIR
 from cctview_fleet.costs import load_prices
 from cctview_infra.disruption import ROLL_ENV
 from cctview_infra.program import declare_fleet
@@ -23,7 +24,7 @@ from cctview_infra.settings import PROJECT, FleetSettings, settings_from_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 AGENT_DIR = REPO / "agent"
-WHEEL_DIR = REPO / "build" / "agent-wheel"  # build/ is git-ignored
+WHEEL_DIR = REPO / AGENT_WHEEL_DIR  # build/ is git-ignored; `upgrade` builds there too
 
 
 def project_config() -> dict[str, Any]:

@@ -78,8 +78,8 @@ def release_for(stack: Stack, wheel: Path) -> Release:
     """Where ``wheel`` is (or will be) published: its digest and key; nothing is uploaded."""
     if not wheel.is_file() or wheel.suffix != ".whl":
         raise ConfigError(
-            f"{wheel} is not a wheel file; build one with "
-            "`python -m pip wheel --no-deps -w dist ./agent`",
+            f"{wheel} is not a wheel file; leave out --wheel to build the checkout's agent/ "
+            "(as `pulumi up` does)",
             key="wheel",
         )
     if not stack.bucket:

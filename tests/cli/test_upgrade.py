@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 from cctview_agent.awscalls import DEPLOYER, acting_as
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release, ReleaseLayout, ScriptReleases, script
-from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG
+from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG, build_agent_wheel
 from cctview_fleet.app import app
 from cctview_fleet.errors import RemoteCommandError
 from cctview_fleet.inventory import Node, discover
@@ -270,6 +271,22 @@ def test_max_unavailable_bounds_the_nodes_in_flight(rig: tuple[Stack, Nodes], wh
     assert nodes.peak == 2  # node-01 and node-02 together (the barrier), never three
 
 
+def test_without_a_wheel_it_builds_what_pulumi_up_builds(
+    rig: tuple[Stack, Nodes], wheel: Path, tmp_path: Path
+) -> None:
+    """The same reproducible build as the program: the digest an upgrade rolls out is the one a
+    later `pulumi up` declares, so that `up` changes no node's user data."""
+    skip = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    sources = shutil.copytree(REPO / "agent", tmp_path / "checkout" / "agent", ignore=skip)
+    result = CliRunner().invoke(app, ["upgrade", "--agent-dir", str(sources), "--dry-run",
+                                      "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    program = build_agent_wheel(sources, tmp_path / "as-pulumi-up-builds")
+    assert (doc["sha256"], doc["key"]) == (program.sha256, program.key)
+    assert (tmp_path / "checkout" / "build" / "agent-wheel" / program.sha256).is_dir()
+
+
 def test_cli_dry_run_and_bad_input(rig: tuple[Stack, Nodes], wheel: Path, tmp_path: Path):
     stack, _ = rig
     result = CliRunner().invoke(app, ["upgrade", "--wheel", str(wheel), "--dry-run", "--json"])
@@ -282,8 +299,8 @@ def test_cli_dry_run_and_bad_input(rig: tuple[Stack, Nodes], wheel: Path, tmp_pa
     result = CliRunner().invoke(app, ["upgrade", "--wheel", str(bad), "--yes"])
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {bad} is not a wheel file; build one with `python -m pip wheel --no-deps -w "
-        "dist ./agent`\n"
+        f"error: {bad} is not a wheel file; leave out --wheel to build the checkout's agent/ "
+        "(as `pulumi up` does)\n"
     )
     result = CliRunner().invoke(app, ["upgrade", "--wheel", str(wheel), "--max-unavailable", "0",
                                       "--yes"])  # fmt: skip

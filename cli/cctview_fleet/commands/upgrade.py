@@ -1,4 +1,4 @@
-"""`cctview-fleet upgrade --wheel FILE [NODE]...`: a rolling, resumable agent upgrade.
+"""`cctview-fleet upgrade [--wheel FILE] [NODE]...`: a rolling, resumable agent upgrade.
 
 Thin: :func:`cctview_fleet.upgrade.publish` uploads the wheel by digest, :class:`Upgrade` rolls it
 out (node side: :mod:`cctview_fleet.agentrelease` over SSH; health: :mod:`nodehealth`); this
@@ -15,6 +15,7 @@ import typer
 
 from cctview_fleet import nodehealth
 from cctview_fleet.agentrelease import ScriptReleases, layout_for, ssh_runner
+from cctview_fleet.agentwheels import WHEEL_DIR, build_agent_wheel
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     ConnectTimeoutOption,
@@ -28,16 +29,25 @@ from cctview_fleet.upgrade import Upgrade, publish, raise_unless_finished, relea
 
 
 def upgrade(
+    nodes: NodesArgument = None,
     wheel: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--wheel",
             metavar="FILE",
             dir_okay=False,
-            help="The agent wheel (python -m pip wheel --no-deps -w dist ./agent).",
+            help="A built agent wheel (default: build --agent-dir as `pulumi up` does).",
         ),
-    ],
-    nodes: NodesArgument = None,
+    ] = None,
+    agent_dir: Annotated[
+        Path,
+        typer.Option(
+            "--agent-dir",
+            metavar="DIR",
+            file_okay=False,
+            help="The agent's sources, built reproducibly into DIR/../build/agent-wheel.",
+        ),
+    ] = Path("agent"),
     max_unavailable: Annotated[
         int, typer.Option("--max-unavailable", metavar="N", help="Nodes upgraded at once.")
     ] = 1,
@@ -60,6 +70,8 @@ def upgrade(
 ) -> None:
     """Upgrade the agent node by node: stage beside the current one, switch, restart, check
     health, roll back by itself if unhealthy. Resumable: run it again after an interruption."""
+    if wheel is None:
+        wheel = build_agent_wheel(agent_dir, agent_dir.resolve().parent / WHEEL_DIR).path
     with open_fleet(stack, nodes, connect_timeout=connect_timeout) as fleet:
         layout = layout_for(fleet.stack.extra)
         release = release_for(fleet.stack, wheel) if dry_run else publish(fleet.stack, wheel)
