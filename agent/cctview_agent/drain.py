@@ -6,7 +6,9 @@ no operator tool can remove a volume whose frames are not safe: ``rotate-volumes
 :func:`drain_status` and then :func:`retire_volume`, which checks again.
 
 A period is *verified* (receipt), *complete* (manifest, no receipt yet) or *open* (frames, no
-manifest: the agent's closer writes it after the period's end plus grace).
+manifest: the agent's closer writes it after the period's end plus grace). "Drained" is decided
+by counting the files on the volume, not the periods the layout knows: any file under ``frames/``
+that is not a frame of a settled period keeps the volume (see :func:`_frame_files`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any
 
 from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
+from cctview_agent.cameras import CAMERA_ID
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import DataVolumeError
 from cctview_agent.layout import DataLayout, frame_timestamp
-from cctview_agent.periods import HOUR, Period
+from cctview_agent.periods import Period
 from cctview_agent.volumes import (
     FSTAB,
     VOLUME_ID,
@@ -67,12 +70,19 @@ class DrainStatus:
     verified: int = 0
     unverified: tuple[str, ...] = ()  # "<camera>/<period-key>", complete but no receipt yet
     open: tuple[OpenPeriod, ...] = field(default_factory=tuple)
+    stray: tuple[str, ...] = ()  # files under frames/ outside the layout (the first few)
+    stray_count: int = 0
 
     @property
     def drained(self) -> bool:
-        """Safe to let go: retired already, or inactive with every period verified in S3."""
+        """Safe to let go: retired already, or inactive with no frame file on it outside a
+        verified period (files are counted, so a frame the layout does not expect counts too)."""
         return self.retired or (
-            self.exists and not self.active and not self.unverified and not self.open
+            self.exists
+            and not self.active
+            and not self.unverified
+            and not self.open
+            and not self.stray_count
         )
 
     @property
@@ -93,6 +103,11 @@ class DrainStatus:
         if self.open:
             when = time.strftime("%H:%M:%S", time.gmtime(self.next_closable_at or 0))
             parts.append(f"{len(self.open)} periods are still open (closable at {when} UTC)")
+        if self.stray_count:
+            parts.append(
+                f"{self.stray_count} files under frames/ are outside the layout (no sync ships "
+                f"them: {', '.join(self.stray)}); copy them off and remove them"
+            )
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +124,8 @@ class DrainStatus:
             "open": [p.to_dict() for p in self.open],
             "next_closable_at": self.next_closable_at,
             "open_frames": sum(p.frames for p in self.open),
+            "stray": list(self.stray),
+            "stray_count": self.stray_count,
             "reason": self.reason(),
         }
 
@@ -127,46 +144,64 @@ def _receipts(layout: DataLayout) -> set[tuple[str, str]]:
     return found
 
 
-def _settled_hour(
-    camera_id: str, hour_dir: Path, settled: set[tuple[str, str]], length: int
-) -> bool:
-    """True when every period of an ``<YYYY-MM-DD>/<HH>`` folder has a manifest or a receipt:
-    its frames need not be listed (in production, period = hour: one lookup per folder)."""
-    try:
-        start = datetime.strptime(f"{hour_dir.parent.name} {hour_dir.name}", "%Y-%m-%d %H")
-    except ValueError:
-        return False
-    first = int(start.replace(tzinfo=UTC).timestamp())
-    return all(
-        (camera_id, Period(first + i * length, length).key) in settled
-        for i in range(HOUR // length)
-    )
+STRAY_SHOWN = 5  # stray paths named in the status; the count covers all of them
 
 
-def _open_periods(
+@dataclass(frozen=True, slots=True)
+class FrameFiles:
+    """Every file under a volume's ``frames/``: open periods, and files outside the layout."""
+
+    open: tuple[OpenPeriod, ...]
+    stray: tuple[str, ...]  # the first few, relative to frames/
+    stray_count: int
+
+
+def _canonical_frame(parts: tuple[str, ...], name: str) -> tuple[str, int] | None:
+    """``(camera_id, ts_ms)`` for ``<camera>/<YYYY-MM-DD>/<HH>/<ts>.jpg`` at the place the agent
+    writes it (a safe id, the folder of the frame's own hour); None for anything else."""
+    ts_ms = frame_timestamp(name)
+    if ts_ms is None or len(parts) != 3 or CAMERA_ID.fullmatch(parts[0]) is None:
+        return None
+    stamp = datetime.fromtimestamp(ts_ms / 1000, UTC)
+    if (parts[1], parts[2]) != (stamp.strftime("%Y-%m-%d"), stamp.strftime("%H")):
+        return None
+    return parts[0], ts_ms
+
+
+def _frame_files(
     layout: DataLayout, settled: set[tuple[str, str]], length: int, grace: float
-) -> list[OpenPeriod]:
-    """Periods with frames but neither a manifest nor a receipt.
+) -> FrameFiles:
+    """Count the files, not the periods the layout knows: every file under ``frames/`` is either
+    a frame of a settled period (manifest or receipt), a frame of an open one, or a stray.
 
-    The drain loop asks this every few seconds of a volume that may hold half a million frames,
-    so hour folders whose periods are all settled are skipped without being listed.
+    A stray (a frame nested one level deeper by a hostile camera id, a link, anything the agent
+    did not put there) is a file no sync ships, so it keeps the volume from being drained. Names
+    that start with a dot are the agent's temporaries and are never frames.
     """
     counts: dict[tuple[str, Period], int] = {}
-    for camera_id in layout.camera_ids():
-        for hour_dir in sorted(layout.camera_dir(camera_id).glob("*/*")):
-            if not hour_dir.is_dir() or _settled_hour(camera_id, hour_dir, settled, length):
+    stray: list[str] = []
+    stray_count = 0
+    root = str(layout.frames_root)
+    for dirpath, _dirs, names in os.walk(root):
+        parts = tuple(Path(os.path.relpath(dirpath, root)).parts) if dirpath != root else ()
+        for name in names:
+            if name.startswith("."):
                 continue
-            for name in os.listdir(hour_dir):
-                ts_ms = frame_timestamp(name)
-                if ts_ms is None:
-                    continue
-                period = Period.containing(ts_ms, length)
-                if (camera_id, period.key) not in settled:
-                    counts[(camera_id, period)] = counts.get((camera_id, period), 0) + 1
-    return [
+            found = _canonical_frame(parts, name)
+            if found is None:
+                stray_count += 1
+                if len(stray) < STRAY_SHOWN:
+                    stray.append(os.path.join(*parts, name))
+                continue
+            camera_id, ts_ms = found
+            period = Period.containing(ts_ms, length)
+            if (camera_id, period.key) not in settled:
+                counts[(camera_id, period)] = counts.get((camera_id, period), 0) + 1
+    open_periods = tuple(
         OpenPeriod(camera_id, period, frames, period.end + grace)
         for (camera_id, period), frames in sorted(counts.items())
-    ]
+    )
+    return FrameFiles(open_periods, tuple(stray), stray_count)
 
 
 def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None) -> DrainStatus:
@@ -187,7 +222,7 @@ def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None
     receipts = _receipts(layout)
     complete = {(camera_id, period.key) for camera_id, period, _path in layout.manifests()}
     unverified = sorted(f"{c}/{k}" for c, k in complete - receipts)
-    open_periods = _open_periods(layout, complete | receipts, config.period, config.grace)
+    files = _frame_files(layout, complete | receipts, config.period, config.grace)
     return DrainStatus(
         volume_id,
         path,
@@ -197,7 +232,9 @@ def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None
         retired=False,
         verified=len(receipts),
         unverified=tuple(unverified),
-        open=tuple(open_periods),
+        open=files.open,
+        stray=files.stray,
+        stray_count=files.stray_count,
     )
 
 

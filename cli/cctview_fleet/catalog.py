@@ -7,6 +7,10 @@ warning says how old it is. Only when there is no copy either does loading fail,
 that says what to do. The standard library's urllib is enough for one GET of ~240 KB and keeps
 this path free of an event loop; HTTPS verification honours ``SSL_CERT_FILE`` or an explicit CA
 file (the camera simulator's self-signed certificate).
+
+The catalog is untrusted input: an entry whose id is not a safe camera id is left out with a
+warning that names it (ids become folder names on the nodes), and a server that answers slowly
+byte by byte is cut off by a total deadline, not only a per-read timeout.
 """
 
 from __future__ import annotations
@@ -144,8 +148,8 @@ def _write_cache(path: Path, url: str, fetched_at: datetime, body: bytes) -> Non
     write_atomic(path, json.dumps(record, ensure_ascii=False).encode(), fsync=True)
 
 
-def _read_cache(path: Path) -> tuple[list[Camera], datetime]:
-    cameras = load_cameras(path)
+def _read_cache(path: Path, warn: Warn) -> tuple[list[Camera], datetime]:
+    cameras = load_cameras(path, skip_bad_id=warn)
     try:
         stamp = json.loads(path.read_bytes()).get("fetched_at")
         fetched_at = datetime.fromisoformat(stamp)
@@ -166,7 +170,7 @@ def load_catalog_url(
     path = cache_path(url, cache)
     try:
         body = fetch_catalog_bytes(url, timeout=timeout, ca_file=ca_file)
-        cameras = parse_cameras_json(body, source=url)
+        cameras = parse_cameras_json(body, source=url, skip_bad_id=warn)
     except CatalogError as exc:
         reason = str(exc)
         if not path.exists():
@@ -176,7 +180,7 @@ def load_catalog_url(
                 source=url,
             ) from exc
         try:
-            cached, fetched_at = _read_cache(path)
+            cached, fetched_at = _read_cache(path, warn)
         except CatalogError as cache_exc:
             raise CatalogError(
                 f"cannot fetch the camera list from {url} ({reason}), and the cached copy "
@@ -197,14 +201,14 @@ def load_catalog_url(
     return Catalog(tuple(cameras), url, fetched_at)
 
 
-def load_catalog_file(path: Path) -> Catalog:
+def load_catalog_file(path: Path, *, warn: Warn = _warn_stderr) -> Catalog:
     """A list from a file: an API response, ``cameras --json`` output, or a cache file."""
     if not path.exists():
         raise CatalogError(
             f"camera list {path} does not exist; pass an existing file or a URL to --catalog",
             source=str(path),
         )
-    cameras = load_cameras(path)
+    cameras = load_cameras(path, skip_bad_id=warn)
     fetched_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     return Catalog(tuple(cameras), str(path), fetched_at)
 
@@ -226,4 +230,4 @@ def load_catalog(
     text = str(source)
     if text.startswith("file://"):
         text = text.removeprefix("file://")
-    return load_catalog_file(Path(text).expanduser())
+    return load_catalog_file(Path(text).expanduser(), warn=warn)

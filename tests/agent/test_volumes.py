@@ -205,6 +205,30 @@ def test_retire_refuses_until_inactive_and_every_period_verified(tmp_path: Path)
         prepare_volume(config, OLD)
 
 
+def test_a_frame_outside_the_layout_keeps_the_volume_from_draining(tmp_path: Path) -> None:
+    """Files are counted, not known periods: a frame one level deeper (what a camera id with a
+    '/' would have written) or any other stray file is never shipped, so the volume stays."""
+    config = make_node(tmp_path)
+    old = tmp_path / "volumes" / OLD
+    period = old_period()
+    store_frames(old, period, 2)
+    close_period(old, period)
+    write_receipt(old, period)
+    prepare_volume(config, NEW)
+    switch_volume(config, NEW)
+    nested = DataLayout(old).frame_path("a/b", period.start_ms)  # frames/a/b/<day>/<hour>/..
+    write_atomic(nested, b"an unsynced frame")
+    status = drain_status(config, OLD)
+    assert not status.drained
+    assert status.stray_count == 1 and status.stray == (str(nested.relative_to(old / "frames")),)
+    assert "1 files under frames/ are outside the layout" in status.reason()
+    with pytest.raises(DataVolumeError, match="outside the layout"):
+        retire_volume(config, OLD)
+    assert nested.exists()
+    nested.unlink()
+    assert drain_status(config, OLD).drained
+
+
 def test_retire_of_an_unmounted_block_volume_is_refused(tmp_path: Path) -> None:
     config = make_node(tmp_path, mode="block")
     (tmp_path / "volumes" / NEW).mkdir()  # an empty mount point: the device is not mounted

@@ -171,3 +171,22 @@ def test_https_from_the_camera_simulator(camsim, monkeypatch: pytest.MonkeyPatch
     assert all(isinstance(c.is_online, bool) for c in trusted.cameras)  # "isOnline" strings
     monkeypatch.setenv("SSL_CERT_FILE", os.fspath(sim.cert_path))
     assert len(load_catalog(sim.catalog_url).cameras) == 7
+
+
+def test_a_hostile_id_in_the_catalog_is_skipped_with_a_warning() -> None:
+    records = [
+        {"id": camera_id, "name": f"cam {i}", "latitude": 40.7, "longitude": -74.0}
+        for i, camera_id in enumerate(("cam-0", "../../../etc/cron.d", "cam-2"))
+    ]
+    warnings = Warnings()
+    with catalog_server(json.dumps(records).encode()) as server:
+        catalog = load_catalog(server.url, warn=warnings)
+        assert [c.id for c in catalog.cameras] == [records[0]["id"], records[2]["id"]]
+        assert warnings == [
+            f"{server.url}: skipped camera #1: camera id '../../../etc/cron.d' is not allowed "
+            "(ids are 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit)"
+        ]
+        server.stop()
+        offline = load_catalog(server.url, warn=warnings)  # the cached copy is filtered too
+    assert offline.from_cache and len(offline.cameras) == 2
+    assert "skipped camera #1" in warnings[1]

@@ -142,6 +142,17 @@ def test_unknown_preset_is_a_selection_error(fleet_stack: str) -> None:
     assert result.stderr.count("\n") == 1
 
 
+def test_assign_refuses_an_unsafe_camera_id(fleet_stack: str, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("cam-1\n../../etc/cron.d\n")
+    result = run("assign", "--cameras", str(ids), "--dry-run")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {ids}: camera id '../../etc/cron.d' is not allowed (ids are 1-128 letters, "
+        "digits, '.', '_' or '-', starting with a letter or digit)\n"
+    )
+
+
 def test_missing_stack_says_how_to_create_it(fleet_stack: str) -> None:
     result = run("status", "--stack", "local")
     assert (result.exit_code, result.stderr) == (
