@@ -428,3 +428,62 @@ def test_prepare_as_root_gives_the_new_volume_the_agents_owner(tmp_path: Path) -
     result = prepare_volume(config, "vol-0000000000000000b")
     for item in (result.path, result.path / "frames", result.path / MARKER):
         assert (item.stat().st_uid, item.stat().st_gid) == (65534, 65534), item
+
+
+# -- root steps never follow the agent user's links (finding 2 of the hardening issue) ----------
+
+AGENT_UID = 65534  # the agent's unprivileged user (nobody), who owns the volume folders
+
+
+def agent_owned_volume(tmp_path: Path) -> tuple[AgentConfig, Path, Path]:
+    """A node whose active volume and a prepared NEW volume belong to the agent's user, plus a
+    root-owned folder standing in for /etc."""
+    config = make_node(tmp_path)
+    for item in (tmp_path / "volumes" / OLD, tmp_path / "volumes" / OLD / "frames"):
+        os.chown(item, AGENT_UID, AGENT_UID)
+    new = prepare_volume(config, NEW).path
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "shadow").write_text("root:$6$secret-hash:19000::::::\n")
+    return config, new, etc
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the attack is on root's steps: run as root")
+@pytest.mark.parametrize("entry", ["frames", MARKER])
+def test_prepare_as_root_refuses_a_link_the_agent_user_planted(tmp_path: Path, entry: str) -> None:
+    config, new, etc = agent_owned_volume(tmp_path)
+    planted = new / entry
+    if planted.is_dir():
+        shutil.rmtree(planted)
+    else:
+        planted.unlink()
+    planted.symlink_to(etc if entry == "frames" else etc / "shadow")
+    with pytest.raises(DataVolumeError, match=rf"{planted} is a symbolic link") as caught:
+        prepare_volume(config, NEW)  # the idempotent re-run rotate-volumes does
+    assert "secret-hash" not in str(caught.value)  # the marker's target was never read out
+    for item in (etc, etc / "shadow"):
+        assert (item.stat().st_uid, item.stat().st_gid) == (0, 0), item
+    assert (etc / "shadow").read_text() == "root:$6$secret-hash:19000::::::\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the attack is on root's steps: run as root")
+def test_prepare_as_root_refuses_a_volume_folder_that_is_a_link(tmp_path: Path) -> None:
+    config, _new, etc = agent_owned_volume(tmp_path)
+    other = tmp_path / "volumes" / "vol-0ccccccccccccccc3"
+    other.symlink_to(etc)
+    with pytest.raises(DataVolumeError, match="is a symbolic link"):
+        prepare_volume(config, other.name)
+    assert etc.stat().st_uid == 0 and not (etc / MARKER).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the attack is on root's steps: run as root")
+def test_a_root_write_never_goes_through_a_link_at_its_temporary_name(tmp_path: Path) -> None:
+    config, _new, etc = agent_owned_volume(tmp_path)
+    fresh = tmp_path / "volumes" / "vol-0ddddddddddddddd4"
+    fresh.mkdir()
+    os.chown(fresh, AGENT_UID, AGENT_UID)
+    (fresh / f".{MARKER}.{os.getpid()}.tmp").symlink_to(etc / "shadow")  # the marker's temp name
+    prepare_volume(config, fresh.name)
+    assert (etc / "shadow").read_text() == "root:$6$secret-hash:19000::::::\n"
+    assert (fresh / MARKER).read_text() == f"{fresh.name}\n"
+    assert (fresh / MARKER).stat().st_uid == AGENT_UID
