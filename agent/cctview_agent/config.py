@@ -51,6 +51,11 @@ class AgentConfig:
     # EBS device found by its volume id, "folder" just creates a folder (the local fleet), "auto"
     # picks block when the machine has EBS devices (every EC2 instance does) and folder otherwise.
     volume_mode: str = "auto"
+    # The fleet's own bucket and key prefix. Only a sync receipt for exactly these lets a period's
+    # frames be deleted (retention, space) or a volume count as drained: a copy sent elsewhere
+    # (``sync --bucket other``) is not the fleet's. Empty: no receipt counts, nothing is deleted.
+    bucket: str = ""
+    prefix: str = "cctview"
 
     @property
     def volumes_root(self) -> Path:
@@ -92,6 +97,8 @@ _EXAMPLES = {
     "volumes_dir": 'volumes_dir = "/mnt/cctview"',
     "frozen_after": "frozen_after = 60",
     "volume_mode": 'volume_mode = "auto"  # or "block", "folder"',
+    "bucket": 'bucket = "cctview-frames-1a2b3c"',
+    "prefix": 'prefix = "cctview"',
 }
 
 VOLUME_MODES = ("auto", "block", "folder")
@@ -155,10 +162,11 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
     if "reserve_bytes" in raw:
         reserve = raw["reserve_bytes"]
         values["reserve_bytes"] = _whole("reserve_bytes", reserve, path, positive=False)
-    if "node" in raw:
-        if not isinstance(raw["node"], str):
-            raise _bad("node", f"must be a string, not {raw['node']!r}", path)
-        values["node"] = raw["node"]
+    for key in ("node", "bucket", "prefix"):
+        if key in raw:
+            if not isinstance(raw[key], str):
+                raise _bad(key, f"must be a string, not {raw[key]!r}", path)
+            values[key] = raw[key]
     if "volume_mode" in raw:
         if raw["volume_mode"] not in VOLUME_MODES:
             raise _bad("volume_mode", f"must be one of {', '.join(VOLUME_MODES)}", path)

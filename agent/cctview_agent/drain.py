@@ -1,7 +1,8 @@
 """Draining and retiring an old data volume: where its periods stand on their way to S3.
 
-A volume is retired only when it is not active and every period on it has a sync receipt (the
-syncer writes one only after it verified the object in S3). The rule lives here, on the node, so
+A volume is retired only when it is not active and every period on it has a sync receipt for the
+fleet's own bucket and prefix (the syncer writes one only after it verified the object in S3; a
+receipt for another bucket does not count). The rule lives here, on the node, so
 no operator tool can remove a volume whose frames are not safe: ``rotate-volumes`` asks
 :func:`drain_status` and then :func:`retire_volume`, which checks again.
 
@@ -28,6 +29,7 @@ from cctview_agent.config import AgentConfig
 from cctview_agent.errors import DataVolumeError
 from cctview_agent.layout import DataLayout, frame_timestamp
 from cctview_agent.periods import Period
+from cctview_agent.receipts import SyncTarget, receipt_counts
 from cctview_agent.volumes import (
     FSTAB,
     VOLUME_ID,
@@ -72,6 +74,7 @@ class DrainStatus:
     open: tuple[OpenPeriod, ...] = field(default_factory=tuple)
     stray: tuple[str, ...] = ()  # files under frames/ outside the layout (the first few)
     stray_count: int = 0
+    fleet: str = ""  # s3://bucket/prefix whose receipts count; empty: the config names none
 
     @property
     def drained(self) -> bool:
@@ -99,7 +102,8 @@ class DrainStatus:
         if self.active:
             parts.append("it is the active volume")
         if self.unverified:
-            parts.append(f"{len(self.unverified)} complete periods are not yet verified in S3")
+            where = self.fleet or "S3 (the agent config names no bucket: set bucket = ...)"
+            parts.append(f"{len(self.unverified)} complete periods are not yet verified in {where}")
         if self.open:
             when = time.strftime("%H:%M:%S", time.gmtime(self.next_closable_at or 0))
             parts.append(f"{len(self.open)} periods are still open (closable at {when} UTC)")
@@ -126,11 +130,14 @@ class DrainStatus:
             "open_frames": sum(p.frames for p in self.open),
             "stray": list(self.stray),
             "stray_count": self.stray_count,
+            "fleet": self.fleet,
             "reason": self.reason(),
         }
 
 
-def _receipts(layout: DataLayout) -> set[tuple[str, str]]:
+def _receipts(layout: DataLayout, target: SyncTarget | None) -> set[tuple[str, str]]:
+    """``(camera, period-key)`` of every receipt for ``target``, the fleet's bucket and prefix;
+    a receipt for any other bucket (or none known) does not make a period verified."""
     found: set[tuple[str, str]] = set()
     try:
         cameras = list(os.scandir(layout.synced_root))
@@ -139,7 +146,11 @@ def _receipts(layout: DataLayout) -> set[tuple[str, str]]:
     for camera in cameras:
         if camera.is_dir():
             for name in os.listdir(camera.path):
-                if name.endswith(".json") and not name.startswith("."):
+                if (
+                    name.endswith(".json")
+                    and not name.startswith(".")
+                    and receipt_counts(Path(camera.path, name), target)
+                ):
                     found.add((camera.name, name[: -len(".json")]))
     return found
 
@@ -219,7 +230,8 @@ def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None
     if not exists or retired:
         return base
     layout = DataLayout(path)
-    receipts = _receipts(layout)
+    target = SyncTarget.fleet(config)
+    receipts = _receipts(layout, target)
     complete = {(camera_id, period.key) for camera_id, period, _path in layout.manifests()}
     unverified = sorted(f"{c}/{k}" for c, k in complete - receipts)
     files = _frame_files(layout, complete | receipts, config.period, config.grace)
@@ -235,6 +247,7 @@ def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None
         open=files.open,
         stray=files.stray,
         stray_count=files.stray_count,
+        fleet=str(target) if target else "",
     )
 
 

@@ -77,6 +77,8 @@ def agent_config(spec: UserDataSpec) -> AgentConfig:
         period=spec.agent_period,
         log_file=STATE_DIR / "agent.log",
         status_file=STATE_DIR / "status.json",
+        bucket=spec.bucket,  # the fleet's: only its receipts let frames go (docs/security.md)
+        prefix=spec.prefix,
     )
 
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ OLD = "vol-0aaaaaaaaaaaaaaa1"
 NEW = "vol-0bbbbbbbbbbbbbbb2"
 PERIOD = 10
 CAMERA = "cam-1"
+FLEET_BUCKET = "fleet-frames"
 
 
 def make_node(tmp_path: Path, *, mode: str = "folder") -> AgentConfig:
@@ -43,6 +45,7 @@ def make_node(tmp_path: Path, *, mode: str = "folder") -> AgentConfig:
         period=PERIOD,
         grace=2.0,
         volume_mode=mode,
+        bucket=FLEET_BUCKET,
     )
 
 
@@ -66,8 +69,12 @@ def close_period(root: Path, period: Period, camera: str = CAMERA) -> None:
     write_atomic(layout.manifest_path(camera, period), manifest.to_json())
 
 
-def write_receipt(root: Path, period: Period, camera: str = CAMERA) -> None:
-    write_atomic(DataLayout(root).receipt_path(camera, period), b'{"verified": true}')
+def write_receipt(
+    root: Path, period: Period, camera: str = CAMERA, bucket: str = FLEET_BUCKET
+) -> None:
+    """The receipt the syncer writes after verifying the period in ``bucket`` (prefix cctview)."""
+    receipt = {"version": 1, "bucket": bucket, "prefix": "cctview", "frames": 1}
+    write_atomic(DataLayout(root).receipt_path(camera, period), json.dumps(receipt).encode())
 
 
 def old_period() -> Period:
@@ -193,7 +200,10 @@ def test_retire_refuses_until_inactive_and_every_period_verified(tmp_path: Path)
     with pytest.raises(DataVolumeError, match="1 periods are still open"):
         retire_volume(config, OLD)
     close_period(old, period)
-    with pytest.raises(DataVolumeError, match="1 complete periods are not yet verified in S3"):
+    with pytest.raises(
+        DataVolumeError,
+        match="1 complete periods are not yet verified in s3://fleet-frames/cctview",
+    ):
         retire_volume(config, OLD)
     assert all(p.exists() for p in frames)  # every refusal kept every frame
     write_receipt(old, period)
@@ -226,6 +236,26 @@ def test_a_frame_outside_the_layout_keeps_the_volume_from_draining(tmp_path: Pat
         retire_volume(config, OLD)
     assert nested.exists()
     nested.unlink()
+    assert drain_status(config, OLD).drained
+
+
+def test_only_a_receipt_for_the_fleets_bucket_drains_a_volume(tmp_path: Path) -> None:
+    config = make_node(tmp_path)
+    old = tmp_path / "volumes" / OLD
+    period = old_period()
+    store_frames(old, period, 2)
+    close_period(old, period)
+    write_receipt(old, period, bucket="somebody-elses-bucket")  # `sync --bucket other`
+    prepare_volume(config, NEW)
+    switch_volume(config, NEW)
+    status = drain_status(config, OLD)
+    assert not status.drained and status.verified == 0
+    assert status.unverified == (f"{CAMERA}/{period.key}",)
+    with pytest.raises(DataVolumeError, match="not yet verified in s3://fleet-frames/cctview"):
+        retire_volume(config, OLD)
+    unconfigured = replace(config, bucket="")  # no fleet bucket known: no receipt counts
+    write_receipt(old, period)
+    assert "the agent config names no bucket" in drain_status(unconfigured, OLD).reason()
     assert drain_status(config, OLD).drained
 
 
