@@ -15,19 +15,23 @@ byte by byte is cut off by a total deadline, not only a per-read timeout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
 import os
 import re
+import socket
 import ssl
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.cameras import Camera, load_cameras, parse_cameras_json
@@ -36,7 +40,8 @@ from cctview_fleet.errors import CatalogError
 
 DEFAULT_CATALOG_URL = "https://webcams.nyctmc.org/api/cameras"
 CATALOG_ENV = "CCTVIEW_CATALOG"
-DEFAULT_TIMEOUT = 15.0
+DEFAULT_TIMEOUT = 15.0  # each read
+DEFAULT_DEADLINE = 45.0  # the whole fetch: the real list is ~240 KB
 # The real list is ~240 KB; refuse anything absurd rather than fill memory.
 MAX_CATALOG_BYTES = 32 * 1024 * 1024
 
@@ -109,8 +114,69 @@ def ssl_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def fetch_catalog_bytes(url: str, *, timeout: float, ca_file: Path | None = None) -> bytes:
-    """GET the list; any failure becomes a CatalogError whose message is the short reason."""
+class _Watchdog:
+    """Cuts the connection of one fetch when its total deadline passes.
+
+    ``timeout`` bounds each socket read only, so a server that sends a byte every half second
+    (headers or body) would hold a command forever; a timer that shuts the socket down bounds
+    the whole exchange, whatever phase it is in."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(deadline, self._expire)
+        self._timer.daemon = True
+
+    def connection(self, factory: type[http.client.HTTPConnection], **extra: Any) -> Any:
+        """A connection class for urllib whose sockets this watchdog can shut down (the
+        connection object itself lets go of its socket once the response is under way)."""
+        sockets = self._sockets
+
+        class Watched(factory):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                super().connect()
+                sockets.append(self.sock)
+
+        def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+            return Watched(host, **{**kwargs, **extra})
+
+        return make
+
+    def _expire(self) -> None:
+        self.expired = True
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _opener(watchdog: _Watchdog, context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+    """urllib's opener with connections the watchdog can cut."""
+
+    class Http(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> Any:
+            return self.do_open(watchdog.connection(http.client.HTTPConnection), req)
+
+    class Https(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> Any:
+            factory = watchdog.connection(http.client.HTTPSConnection, context=context)
+            return self.do_open(factory, req)
+
+    return urllib.request.build_opener(Http(), Https(context=context))
+
+
+def fetch_catalog_bytes(
+    url: str, *, timeout: float, ca_file: Path | None = None, deadline: float = DEFAULT_DEADLINE
+) -> bytes:
+    """GET the list within ``deadline`` seconds in all (``timeout`` bounds each read); any
+    failure becomes a CatalogError whose message is the short reason."""
     request = urllib.request.Request(
         url,
         headers={
@@ -120,26 +186,38 @@ def fetch_catalog_bytes(url: str, *, timeout: float, ca_file: Path | None = None
         },
     )
     context = ssl_context(ca_file) if url.startswith("https://") else None
+    watchdog = _Watchdog(deadline)
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with watchdog, _opener(watchdog, context).open(request, timeout=timeout) as response:
             body = response.read(MAX_CATALOG_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise CatalogError(f"HTTP {exc.code} {exc.reason}", source=url) from exc
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
-        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
-        if isinstance(reason, ssl.SSLCertVerificationError):
-            text = f"{reason.verify_message}; trust its CA certificate with SSL_CERT_FILE"
-        raise CatalogError(str(text), source=url) from exc
-    except TimeoutError as exc:
-        raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
-    except (OSError, ValueError, http.client.HTTPException) as exc:  # resets, short bodies
-        raise CatalogError(str(exc) or type(exc).__name__, source=url) from exc
+        if watchdog.expired:
+            raise TimeoutError  # the cut may end the read quietly: never keep a partial list
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+        if watchdog.expired:
+            raise CatalogError(
+                f"no complete answer within {deadline:g} s (the server is too slow)", source=url
+            ) from exc
+        raise _fetch_error(exc, url, timeout) from exc
     if len(body) > MAX_CATALOG_BYTES:
         raise CatalogError(f"response larger than {MAX_CATALOG_BYTES} bytes", source=url)
     return body
+
+
+def _fetch_error(exc: Exception, url: str, timeout: float) -> CatalogError:
+    """The one-line CatalogError for a failed GET: the short reason, not urllib's wrapping."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return CatalogError(f"HTTP {exc.code} {exc.reason}", source=url)
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            return CatalogError(f"no answer within {timeout:g} s", source=url)
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            text = f"{reason.verify_message}; trust its CA certificate with SSL_CERT_FILE"
+        return CatalogError(str(text), source=url)
+    if isinstance(exc, TimeoutError):
+        return CatalogError(f"no answer within {timeout:g} s", source=url)
+    return CatalogError(str(exc) or type(exc).__name__, source=url)  # resets, short bodies
 
 
 def _write_cache(path: Path, url: str, fetched_at: datetime, body: bytes) -> None:
@@ -165,11 +243,12 @@ def load_catalog_url(
     ca_file: Path | None = None,
     cache: Path | None = None,
     warn: Warn = _warn_stderr,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Catalog:
     """The live list from ``url``, refreshed into the cache; the cached copy if ``url`` fails."""
     path = cache_path(url, cache)
     try:
-        body = fetch_catalog_bytes(url, timeout=timeout, ca_file=ca_file)
+        body = fetch_catalog_bytes(url, timeout=timeout, ca_file=ca_file, deadline=deadline)
         cameras = parse_cameras_json(body, source=url, skip_bad_id=warn)
     except CatalogError as exc:
         reason = str(exc)
@@ -220,13 +299,16 @@ def load_catalog(
     ca_file: Path | None = None,
     cache: Path | None = None,
     warn: Warn = _warn_stderr,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Catalog:
     """The camera list from ``source`` (a path or an http(s) URL); ``None`` means
     ``$CCTVIEW_CATALOG`` or the NYC DOT API."""
     if source is None or (isinstance(source, str) and not source.strip()):
         source = default_source()
     if isinstance(source, str) and is_url(source):
-        return load_catalog_url(source, timeout=timeout, ca_file=ca_file, cache=cache, warn=warn)
+        return load_catalog_url(
+            source, timeout=timeout, ca_file=ca_file, cache=cache, warn=warn, deadline=deadline
+        )
     text = str(source)
     if text.startswith("file://"):
         text = text.removeprefix("file://")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,6 +131,22 @@ def test_timeout() -> None:
         server.answer.delay = 2.0
         with pytest.raises(CatalogError, match=r"\(no answer within 0\.3 s\); check the network"):
             load_catalog(server.url, timeout=0.3)
+
+
+def test_a_slow_drip_server_is_cut_off_by_the_total_deadline() -> None:
+    """A byte every 0.2 s never trips the 1 s read timeout; the whole fetch must still end."""
+    body = json.dumps([{"id": "cam-1", "name": "x", "latitude": 40.7, "longitude": -74.0}])
+    with catalog_server(body.encode()) as server:
+        server.answer.drip = 0.2  # ~70 bytes: ~14 s in all without a deadline
+        started = time.monotonic()
+        with pytest.raises(CatalogError) as caught:
+            load_catalog(server.url, timeout=1.0, deadline=2.0)
+        elapsed = time.monotonic() - started
+    assert str(caught.value) == (
+        f"cannot fetch the camera list from {server.url} (no complete answer within 2 s "
+        "(the server is too slow)); check the network or pass --catalog FILE"
+    )
+    assert elapsed < 8.0, elapsed
 
 
 def test_corrupt_cache_is_reported(real_bytes: bytes) -> None:
