@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cctview_agent.status import format_age
 from cctview_fleet.commands.fleetflags import (
@@ -20,7 +21,7 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.nodestatus import FleetTotals, NodeStatus, fleet_status, totals
-from cctview_fleet.render import console, print_json
+from cctview_fleet.render import console, print_json, styled
 from cctview_fleet.results import FleetResult
 
 COLUMNS = (
@@ -37,14 +38,15 @@ COLUMNS = (
 )
 
 
-def _row(status: NodeStatus) -> list[str]:
-    agent = "[green]running[/]" if status.agent_running else "[red]down[/]"
+def _row(status: NodeStatus) -> list[Text]:
+    """Every value is the node's own text (shown literally); only the styling is markup."""
+    agent = styled("[green]running[/]" if status.agent_running else "[red]down[/]")
     if status.problem:
-        agent += f" ({status.problem})"
-    disk = "-" if status.disk_used_percent is None else f"{status.disk_used_percent:.0f}%"
+        agent.append(f" ({status.problem})")  # the node's text, appended literally
+    disk = Text("-" if status.disk_used_percent is None else f"{status.disk_used_percent:.0f}%")
     if status.writing_paused:
-        disk += " [red]PAUSED[/]"
-    return [
+        disk.append(" PAUSED", style="red")
+    cells: list[str | Text] = [
         status.node,
         status.instance_state,
         agent,
@@ -56,6 +58,7 @@ def _row(status: NodeStatus) -> list[str]:
         status.last_synced_period or "-",
         status.agent_version or "-",
     ]
+    return [cell if isinstance(cell, Text) else Text(cell) for cell in cells]
 
 
 def status_table(
@@ -71,7 +74,9 @@ def status_table(
         else:
             reason = str(outcome.error).removeprefix(f"{name}: ")
             kind = type(outcome.error).__name__.removesuffix("Error").lower()
-            table.add_row(name, states.get(name, "?"), f"[red]{kind}[/]: {reason}")
+            table.add_row(
+                Text(name), Text(states.get(name, "?")), styled("[red]{}[/]: {}", kind, reason)
+            )
     table.add_section()
     table.add_row(
         "total",
