@@ -37,6 +37,8 @@ class AgentConfig:
     timeout: float = 5.0
     max_frame_bytes: int = 2_000_000
     reserve_bytes: int = 256 * 1024 * 1024
+    # Free inodes kept like free bytes (a volume of small frames runs out of inodes first).
+    reserve_inodes: int = 10_000
     log_file: Path = DEFAULT_ROOT / "agent.log"
     status_file: Path = DEFAULT_ROOT / "status.json"
     log_max_bytes: int = 10 * 1024 * 1024
@@ -89,6 +91,7 @@ _EXAMPLES = {
     "timeout": "timeout = 5",
     "max_frame_bytes": "max_frame_bytes = 2000000",
     "reserve_bytes": "reserve_bytes = 268435456",
+    "reserve_inodes": "reserve_inodes = 10000",
     "log_file": 'log_file = "/var/lib/cctview/agent.log"',
     "status_file": 'status_file = "/var/lib/cctview/status.json"',
     "log_max_bytes": "log_max_bytes = 10485760",
@@ -122,7 +125,7 @@ def _number(key: str, value: Any, path: Path | None, *, positive: bool = True) -
 def _whole(key: str, value: Any, path: Path | None, *, positive: bool = True) -> int:
     number = _number(key, value, path, positive=positive)
     if number != int(number):
-        raise _bad(key, f"must be a whole number of bytes, not {value!r}", path)
+        raise _bad(key, f"must be a whole number, not {value!r}", path)
     return int(number)
 
 
@@ -159,9 +162,9 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
     for key in ("max_frame_bytes", "log_max_bytes"):
         if key in raw:
             values[key] = _whole(key, raw[key], path)
-    if "reserve_bytes" in raw:
-        reserve = raw["reserve_bytes"]
-        values["reserve_bytes"] = _whole("reserve_bytes", reserve, path, positive=False)
+    for key in ("reserve_bytes", "reserve_inodes"):
+        if key in raw:
+            values[key] = _whole(key, raw[key], path, positive=False)
     for key in ("node", "bucket", "prefix"):
         if key in raw:
             if not isinstance(raw[key], str):
