@@ -167,16 +167,18 @@ class FrameFiles:
     stray_count: int
 
 
-def _canonical_frame(parts: tuple[str, ...], name: str) -> tuple[str, int] | None:
-    """``(camera_id, ts_ms)`` for ``<camera>/<YYYY-MM-DD>/<HH>/<ts>.jpg`` at the place the agent
-    writes it (a safe id, the folder of the frame's own hour); None for anything else."""
-    ts_ms = frame_timestamp(name)
-    if ts_ms is None or len(parts) != 3 or CAMERA_ID.fullmatch(parts[0]) is None:
+def _hour_folder_ms(parts: tuple[str, ...]) -> int | None:
+    """The first Unix ms of ``<camera>/<YYYY-MM-DD>/<HH>`` where the agent writes frames (a
+    safe camera id, a real date and hour); None for any other folder."""
+    if len(parts) != 3 or CAMERA_ID.fullmatch(parts[0]) is None or len(parts[2]) != 2:
         return None
-    stamp = datetime.fromtimestamp(ts_ms / 1000, UTC)
-    if (parts[1], parts[2]) != (stamp.strftime("%Y-%m-%d"), stamp.strftime("%H")):
+    try:
+        start = datetime.strptime(f"{parts[1]} {parts[2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+    except ValueError:
         return None
-    return parts[0], ts_ms
+    if start.strftime("%Y-%m-%d") != parts[1]:
+        return None  # strptime also takes "2025-4-4"; the agent never writes that
+    return int(start.timestamp()) * 1000
 
 
 def _frame_files(
@@ -185,32 +187,57 @@ def _frame_files(
     """Count the files, not the periods the layout knows: every file under ``frames/`` is either
     a frame of a settled period (manifest or receipt), a frame of an open one, or a stray.
 
-    A stray (a frame nested one level deeper by a hostile camera id, a link, anything the agent
-    did not put there) is a file no sync ships, so it keeps the volume from being drained. Names
-    that start with a dot are the agent's temporaries and are never frames.
+    A stray (a frame nested one level deeper by a hostile camera id, a frame in another hour's
+    folder, a link, anything the agent did not put there) is a file no sync ships, so it keeps
+    the volume from being drained. Names that start with a dot are the agent's temporaries and
+    are never frames. Every folder is listed: on a volume of half a million frames that is a
+    second or so, paid only while a rotation waits for the drain.
     """
-    counts: dict[tuple[str, Period], int] = {}
+    counts: dict[tuple[str, int], int] = {}  # (camera, period start) -> open frames
+    is_settled: dict[tuple[str, int], bool] = {}
     stray: list[str] = []
     stray_count = 0
     root = str(layout.frames_root)
-    for dirpath, _dirs, names in os.walk(root):
-        parts = tuple(Path(os.path.relpath(dirpath, root)).parts) if dirpath != root else ()
-        for name in names:
-            if name.startswith("."):
+    step_ms = length * 1000
+
+    def strayed(path: str) -> None:
+        nonlocal stray_count
+        stray_count += 1
+        if len(stray) < STRAY_SHOWN:
+            stray.append(os.path.relpath(path, root))
+
+    pending: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    while pending:
+        folder, parts = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # vanished (a sync deleting it) or unreadable: nothing to count there
+        hour_ms = _hour_folder_ms(parts)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, (*parts, entry.name)))
                 continue
-            found = _canonical_frame(parts, name)
-            if found is None:
-                stray_count += 1
-                if len(stray) < STRAY_SHOWN:
-                    stray.append(os.path.join(*parts, name))
+            if entry.name.startswith(".") and not entry.is_symlink():
                 continue
-            camera_id, ts_ms = found
-            period = Period.containing(ts_ms, length)
-            if (camera_id, period.key) not in settled:
-                counts[(camera_id, period)] = counts.get((camera_id, period), 0) + 1
+            ts_ms = frame_timestamp(entry.name)
+            if (
+                hour_ms is None
+                or ts_ms is None
+                or not hour_ms <= ts_ms < hour_ms + 3_600_000
+                or entry.is_symlink()  # d_type from the listing: no extra system call
+            ):
+                strayed(entry.path)
+                continue
+            key = (parts[0], ts_ms // step_ms * length)
+            done = is_settled.get(key)
+            if done is None:
+                done = is_settled[key] = (parts[0], Period(key[1], length).key) in settled
+            if not done:
+                counts[key] = counts.get(key, 0) + 1
     open_periods = tuple(
-        OpenPeriod(camera_id, period, frames, period.end + grace)
-        for (camera_id, period), frames in sorted(counts.items())
+        OpenPeriod(camera_id, Period(start, length), frames, start + length + grace)
+        for (camera_id, start), frames in sorted(counts.items())
     )
     return FrameFiles(open_periods, tuple(stray), stray_count)
 

@@ -22,7 +22,7 @@ from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig, config_from_mapping
 from cctview_agent.drain import drain_status, list_volumes, retire_volume
 from cctview_agent.errors import ConfigError, DataVolumeError
-from cctview_agent.layout import DataLayout
+from cctview_agent.layout import DataLayout, frame_name
 from cctview_agent.main import main
 from cctview_agent.manifests import FrameRecord, Manifest, frame_digest
 from cctview_agent.periods import Period
@@ -237,6 +237,13 @@ def test_a_frame_outside_the_layout_keeps_the_volume_from_draining(tmp_path: Pat
     assert nested.exists()
     nested.unlink()
     assert drain_status(config, OLD).drained
+    # a link is never followed and never a frame: it counts as a stray too
+    (old / "frames" / "cam-2").symlink_to(tmp_path)
+    assert drain_status(config, OLD).stray == ("cam-2",)
+    (old / "frames" / "cam-2").unlink()
+    misplaced = DataLayout(old).period_dir(CAMERA, period) / frame_name(period.start_ms - 3_600_000)
+    misplaced.write_bytes(b"a frame of another hour")  # no manifest would ever list it
+    assert drain_status(config, OLD).stray_count == 1
 
 
 def test_only_a_receipt_for_the_fleets_bucket_drains_a_volume(tmp_path: Path) -> None:
