@@ -523,3 +523,23 @@ def test_a_copy_in_another_bucket_does_not_count_for_the_fleet(
     assert len(layout.frames_in(CAM_A, PERIOD)) == 5  # in the fleet's bucket only now
     assert run_sync([data], fleet).deleted == 1  # verified in the fleet's bucket: may go
     assert not layout.frames_in(CAM_A, PERIOD)
+
+
+def test_the_agent_refuses_to_delete_for_a_copy_outside_the_fleets_bucket(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    """The fleet's bucket comes from agent.toml: `sync --bucket other --retain-days` is refused."""
+    write_period(tmp_path / "data", CAM_A, PERIOD, 3)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        AgentConfig(data_dir=tmp_path / "data", node="node-07", bucket=s3_bucket).to_toml()
+    )
+    env = {**moto_server.env, "CCTVIEW_AGENT_CONFIG": str(config)}
+    refused = agent_sync("--bucket", f"x{s3_bucket}", "--retain-days", "0", env=env)
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert refused.stderr == (
+        f"error: --delete-local and --retain-days count only copies in the fleet's "
+        f"s3://{s3_bucket}/cctview, not s3://x{s3_bucket}/cctview; sync to another bucket "
+        "without them\n"
+    )
+    assert agent_sync("--bucket", s3_bucket, "--retain-days", "0", env=env).returncode == 0
