@@ -15,28 +15,25 @@ byte by byte is cut off by a total deadline, not only a per-read timeout.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import json
 import os
 import re
-import socket
 import ssl
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.cameras import Camera, load_cameras, parse_cameras_json
 from cctview_fleet import __version__
 from cctview_fleet.errors import CatalogError
+from cctview_fleet.httpdeadline import Deadline
 
 DEFAULT_CATALOG_URL = "https://webcams.nyctmc.org/api/cameras"
 CATALOG_ENV = "CCTVIEW_CATALOG"
@@ -114,64 +111,6 @@ def ssl_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-class _Watchdog:
-    """Cuts the connection of one fetch when its total deadline passes.
-
-    ``timeout`` bounds each socket read only, so a server that sends a byte every half second
-    (headers or body) would hold a command forever; a timer that shuts the socket down bounds
-    the whole exchange, whatever phase it is in."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(deadline, self._expire)
-        self._timer.daemon = True
-
-    def connection(self, factory: type[http.client.HTTPConnection], **extra: Any) -> Any:
-        """A connection class for urllib whose sockets this watchdog can shut down (the
-        connection object itself lets go of its socket once the response is under way)."""
-        sockets = self._sockets
-
-        class Watched(factory):  # type: ignore[valid-type,misc]
-            def connect(self) -> None:
-                super().connect()
-                sockets.append(self.sock)
-
-        def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-            return Watched(host, **{**kwargs, **extra})
-
-        return make
-
-    def _expire(self) -> None:
-        self.expired = True
-        for sock in self._sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-
-def _opener(watchdog: _Watchdog, context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
-    """urllib's opener with connections the watchdog can cut."""
-
-    class Http(urllib.request.HTTPHandler):
-        def http_open(self, req: urllib.request.Request) -> Any:
-            return self.do_open(watchdog.connection(http.client.HTTPConnection), req)
-
-    class Https(urllib.request.HTTPSHandler):
-        def https_open(self, req: urllib.request.Request) -> Any:
-            factory = watchdog.connection(http.client.HTTPSConnection, context=context)
-            return self.do_open(factory, req)
-
-    return urllib.request.build_opener(Http(), Https(context=context))
-
-
 def fetch_catalog_bytes(
     url: str, *, timeout: float, ca_file: Path | None = None, deadline: float = DEFAULT_DEADLINE
 ) -> bytes:
@@ -186,9 +125,9 @@ def fetch_catalog_bytes(
         },
     )
     context = ssl_context(ca_file) if url.startswith("https://") else None
-    watchdog = _Watchdog(deadline)
+    watchdog = Deadline(deadline)
     try:
-        with watchdog, _opener(watchdog, context).open(request, timeout=timeout) as response:
+        with watchdog, watchdog.opener(context).open(request, timeout=timeout) as response:
             body = response.read(MAX_CATALOG_BYTES + 1)
         if watchdog.expired:
             raise TimeoutError  # the cut may end the read quietly: never keep a partial list
