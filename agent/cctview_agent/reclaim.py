@@ -13,6 +13,7 @@ Days stay an upper bound (the sync's ``--retain-days`` deletes older verified pe
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ from cctview_agent.receipts import SyncTarget, delete_period, receipt_counts
 # Periods deleted per guard check at most: the guard runs in the agent's event loop, and an
 # hour of one camera is ~3,600 unlinks. The next check (a second later) goes on if still needed.
 MAX_PERIODS_PER_CHECK = 8
+# When nothing was deletable, look again only after this long (a sync may have verified more);
+# the guard checks every second, and reading every receipt each time would be wasted work.
+IDLE_RETRY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +63,18 @@ class Reclaimer:
         self.target = SyncTarget.fleet(config)
         self.log = log
         self.deleted_periods = 0
+        self._idle_until = 0.0
 
     def reclaim(self, root: str, short: Callable[[], bool]) -> int:
         """Delete while ``short()`` (re-measured after each period); returns periods deleted."""
-        if self.target is None or not short():
+        if self.target is None or time.monotonic() < self._idle_until or not short():
+            return 0
+        candidates = verified_periods(Path(root), self.target)
+        if not candidates:
+            self._idle_until = time.monotonic() + IDLE_RETRY_S
             return 0
         deleted = 0
-        for item in verified_periods(Path(root), self.target)[:MAX_PERIODS_PER_CHECK]:
+        for item in candidates[:MAX_PERIODS_PER_CHECK]:
             try:
                 manifest = Manifest.read(item.manifest_path)
             except ManifestError:
