@@ -2,7 +2,8 @@
 
 It measures the folder ``data_dir`` points at now (the active volume) once a second, in bytes and
 in inodes (``statvfs`` ``f_favail``: a volume of small frames runs out of inodes first). When free
-space nears the reserve (below the low-water mark: the reserve plus 5 % of the volume), its
+space nears the reserve (below the low-water mark: the reserve plus 5 % of the volume, at most
+2 GiB or 100,000 inodes), its
 :class:`~cctview_agent.reclaim.Reclaimer` deletes the oldest periods already verified in the
 fleet's bucket, so a node keeps recording on a volume far smaller than its retention in days.
 Only when that is not enough -- below ``reserve_bytes`` / ``reserve_inodes`` free with nothing
@@ -22,7 +23,9 @@ from cctview_agent.agentlog import EventLog
 from cctview_agent.reclaim import Reclaimer
 
 MIN_RESUME_MARGIN = 256 * 1024
-LOW_WATER_SHARE = 20  # reclaim below reserve + 1/20 of the volume (bytes and inodes alike)
+LOW_WATER_SHARE = 20  # reclaim below reserve + 1/20 of the volume (bytes and inodes alike),
+MAX_LOW_WATER_BYTES = 2 * 1024**3  # at most 2 GiB (~80 min of 21 cameras) on a large volume
+MAX_LOW_WATER_INODES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +73,14 @@ class DiskGuard:
 
     def _below(self, usage: DiskUsage, *, low_water: bool) -> bool:
         """Free bytes or inodes under the reserve (or, with ``low_water``, under the mark)."""
-        spare_bytes = max(MIN_RESUME_MARGIN, usage.total_bytes // LOW_WATER_SHARE)
+        share = min(usage.total_bytes // LOW_WATER_SHARE, MAX_LOW_WATER_BYTES)
+        spare_bytes = max(MIN_RESUME_MARGIN, share)
         if usage.free_bytes < self.reserve_bytes + (spare_bytes if low_water else 0):
             return True
         if not usage.total_inodes:
             return False
-        spare_inodes = usage.total_inodes // LOW_WATER_SHARE if low_water else 0
+        spare_inodes = min(usage.total_inodes // LOW_WATER_SHARE, MAX_LOW_WATER_INODES)
+        spare_inodes = spare_inodes if low_water else 0
         return usage.free_inodes < self.reserve_inodes + spare_inodes
 
     def _short(self, root: str) -> bool:
