@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps
 
-.PHONY: setup system-packages test test-fast lint demo bench bench-setup dataset-setup clean
+.PHONY: setup system-packages test test-fast lint demo bench bench-setup dataset-setup clean agent-lock
 
 setup: system-packages $(STAMP)
 
@@ -33,6 +33,20 @@ $(STAMP): pyproject.toml agent/pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e './agent[s3,fast]' -e '.[dev]'
 	@touch $(STAMP)
+
+# The node's Python dependencies, pinned with hashes: first boot runs `pip install --require-hashes`
+# on these (docs/security.md). Regenerate after changing agent/pyproject.toml; a test checks they
+# match it. Only PyPI counts: `env -i` and --no-config keep this machine's pip and uv settings
+# (local wheel folders, constraints, index mirrors) out of the lock. Nodes run Python 3.11 on x86_64.
+LOCKS := agent/cctview_agent/locks
+UV_COMPILE := env -i PATH="$$PATH" HOME="$$HOME" $${SSL_CERT_FILE:+SSL_CERT_FILE="$$SSL_CERT_FILE"} \
+	$${HTTPS_PROXY:+HTTPS_PROXY="$$HTTPS_PROXY"} PIP_CONFIG_FILE=/dev/null \
+	$(BIN)/uv pip compile --no-config --quiet --index-url https://pypi.org/simple --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make agent-lock"
+
+agent-lock: setup
+	$(UV_COMPILE) agent/pyproject.toml --extra s3 --extra fast -o $(LOCKS)/node.lock
+	$(UV_COMPILE) $(LOCKS)/bootstrap.in --constraint $(LOCKS)/node.lock -o $(LOCKS)/bootstrap.lock
 
 test: setup dataset-setup
 	$(BIN)/ruff check .

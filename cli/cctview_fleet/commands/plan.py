@@ -30,7 +30,7 @@ from cctview_fleet.planning import (
     Plan,
     make_plan,
 )
-from cctview_fleet.render import console, err_console, print_json, table
+from cctview_fleet.render import console, err_console, print_json, styled, table
 
 _UNITS = {"instance-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
 
@@ -84,7 +84,7 @@ def render_plan(plan: Plan, description: str) -> None:
         )
     )
     for warning in plan.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        err_console.print(styled("[yellow]warning:[/] {}", warning))
 
 
 def plan(
