@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps
 
-.PHONY: setup system-packages test test-fast lint lock demo bench bench-setup dataset-setup clean
+.PHONY: setup system-packages test test-fast lint lock demo bench bench-setup dataset-setup clean agent-lock
 
 setup: system-packages $(STAMP)
 
@@ -37,13 +37,26 @@ $(STAMP): pyproject.toml agent/pyproject.toml requirements/operator.lock
 	$(BIN)/pip install -q --no-deps -e './agent[s3,fast]' -e '.[dev]'
 	@touch $(STAMP)
 
-# The lock: uv (pip install uv), for Linux x86_64 and Python 3.11 (the CI and the nodes'
-# Debian 12); hashes cover every file of each pinned release, so other platforms verify too.
-lock:
-	$(BIN)/uv --version >/dev/null 2>&1 || $(BIN)/pip install -q uv
-	$(BIN)/uv pip compile requirements/operator.in --generate-hashes --python-version 3.11 \
-		--python-platform x86_64-unknown-linux-gnu --no-emit-package cctview-agent \
-		--no-emit-package cctview-fleet -o requirements/operator.lock
+# The node's Python dependencies, pinned with hashes: first boot runs `pip install --require-hashes`
+# on these (docs/security.md). Regenerate after changing agent/pyproject.toml; a test checks they
+# match it. Only PyPI counts: `env -i` and --no-config keep this machine's pip and uv settings
+# (local wheel folders, constraints, index mirrors) out of the lock. Nodes run Python 3.11 on x86_64.
+LOCKS := agent/cctview_agent/locks
+UV_COMPILE := env -i PATH="$$PATH" HOME="$$HOME" $${SSL_CERT_FILE:+SSL_CERT_FILE="$$SSL_CERT_FILE"} \
+	$${HTTPS_PROXY:+HTTPS_PROXY="$$HTTPS_PROXY"} PIP_CONFIG_FILE=/dev/null \
+	$(BIN)/uv pip compile --no-config --quiet --index-url https://pypi.org/simple --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make agent-lock"
+
+agent-lock: setup
+	$(UV_COMPILE) agent/pyproject.toml --extra s3 --extra fast -o $(LOCKS)/node.lock
+	$(UV_COMPILE) $(LOCKS)/bootstrap.in --constraint $(LOCKS)/node.lock -o $(LOCKS)/bootstrap.lock
+
+# The operator's lock, which `make setup` installs with --require-hashes: the same tool and flags
+# as the node's (resolved for Python 3.11 on x86_64 Linux, the CI's Debian 12; each pin carries
+# the hashes of all its files). Regenerate after changing a pyproject.toml's dependencies.
+lock: setup
+	$(subst make agent-lock,make lock,$(UV_COMPILE)) requirements/operator.in \
+		--no-emit-package cctview-agent --no-emit-package cctview-fleet -o requirements/operator.lock
 
 test: setup dataset-setup
 	$(BIN)/ruff check .

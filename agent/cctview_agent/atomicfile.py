@@ -36,8 +36,12 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = False, make_dirs: boo
     if make_dirs:
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
+    # A leftover (or planted) temporary is removed, never opened: root writes markers into folders
+    # the agent's user owns, and O_EXCL|O_NOFOLLOW never writes through a link put at this name.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         try:
             view = memoryview(data)
             while view:

@@ -4,18 +4,40 @@ The webcams.nyctmc.org API returns ``{id, name, latitude, longitude, area, isOnl
 with ``isOnline`` as the *string* ``"true"``/``"false"``. The project writes cameras in a
 normalized shape (``is_online`` a bool, ``image_url``) — the shape ``cctview-fleet cameras --json``
 prints and an agent's assignment file holds — and reads either.
+
+A camera id becomes a folder name on every node (frames, manifests, receipts, journals) and part
+of every S3 key, and it comes from outside (the catalog, an assignment). So a :class:`Camera`
+cannot exist with an id outside :data:`CAMERA_ID`: one name of letters, digits, ``.``, ``_`` and
+``-``, starting with a letter or digit (no ``..``, no ``/``, no hidden name). The NYC DOT ids are
+UUIDs; the pattern is wider on purpose so other catalogs (and the simulator's ids) still fit.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cctview_agent.errors import CatalogError
+from cctview_agent.errors import CameraIdError, CatalogError
+
+CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+CAMERA_ID_RULE = "1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def check_camera_id(value: str, *, source: str | None = None) -> str:
+    """``value`` if it is a safe camera id; else a CameraIdError that names it and the rule."""
+    if not isinstance(value, str) or CAMERA_ID.fullmatch(value) is None:
+        where = f"{source}: " if source else ""
+        raise CameraIdError(
+            f"{where}camera id {value!r} is not allowed (ids are {CAMERA_ID_RULE})",
+            camera_id=str(value),
+            source=source,
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +51,9 @@ class Camera:
     area: str | None = None
     is_online: bool | None = None
     image_url: str | None = None
+
+    def __post_init__(self) -> None:
+        check_camera_id(self.id)
 
     def to_dict(self) -> dict[str, Any]:
         """The normalized JSON shape (``cameras --json`` and assignment files)."""
@@ -83,6 +108,7 @@ def parse_camera(record: Any, index: int = 0) -> Camera:
     camera_id = record.get("id")
     if camera_id is None or str(camera_id).strip() == "":
         raise CatalogError(f"camera #{index} has no 'id'")
+    check_camera_id(str(camera_id), source=f"camera #{index}")
     area = record.get("area")
     image_url = record.get("image_url", record.get("imageUrl"))
     online = record["is_online"] if "is_online" in record else record.get("isOnline")
@@ -97,8 +123,14 @@ def parse_camera(record: Any, index: int = 0) -> Camera:
     )
 
 
-def parse_cameras(data: Any, *, source: str = "catalog") -> list[Camera]:
-    """Every camera in a JSON array; duplicate ids are an error (assignments key on them)."""
+def parse_cameras(
+    data: Any, *, source: str = "catalog", skip_bad_id: Callable[[str], None] | None = None
+) -> list[Camera]:
+    """Every camera in a JSON array; duplicate ids are an error (assignments key on them).
+
+    A record whose id is not a safe id is an error too, unless ``skip_bad_id`` is given: then it
+    is left out and ``skip_bad_id`` gets one line naming it (the catalog: one bad entry upstream
+    must not stop the operator; an assignment is refused whole instead)."""
     if isinstance(data, Mapping) and isinstance(data.get("cameras"), list):
         data = data["cameras"]
     if not isinstance(data, list):
@@ -110,6 +142,13 @@ def parse_cameras(data: Any, *, source: str = "catalog") -> list[Camera]:
     for index, record in enumerate(data):
         try:
             camera = parse_camera(record, index)
+        except CameraIdError as exc:
+            if skip_bad_id is None:
+                raise CameraIdError(
+                    f"{source}: {exc}", camera_id=exc.camera_id, source=source
+                ) from exc
+            skip_bad_id(f"{source}: skipped {exc}")
+            continue
         except CatalogError as exc:
             raise CatalogError(f"{source}: {exc}", source=source) from exc
         if camera.id in seen:
@@ -119,16 +158,21 @@ def parse_cameras(data: Any, *, source: str = "catalog") -> list[Camera]:
     return cameras
 
 
-def parse_cameras_json(text: str | bytes, *, source: str = "catalog") -> list[Camera]:
+def parse_cameras_json(
+    text: str | bytes,
+    *,
+    source: str = "catalog",
+    skip_bad_id: Callable[[str], None] | None = None,
+) -> list[Camera]:
     """Cameras from JSON text; a syntax error names the source and the position."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CatalogError(f"{source} is not valid JSON: {exc}", source=source) from exc
-    return parse_cameras(data, source=source)
+    return parse_cameras(data, source=source, skip_bad_id=skip_bad_id)
 
 
-def load_cameras(path: Path) -> list[Camera]:
+def load_cameras(path: Path, *, skip_bad_id: Callable[[str], None] | None = None) -> list[Camera]:
     """Cameras from a file (an API response, a ``cameras --json`` output or an assignment)."""
     try:
         text = path.read_bytes()
@@ -136,7 +180,7 @@ def load_cameras(path: Path) -> list[Camera]:
         raise CatalogError(
             f"cannot read camera list {path}: {exc.strerror or exc}", source=str(path)
         ) from exc
-    return parse_cameras_json(text, source=str(path))
+    return parse_cameras_json(text, source=str(path), skip_bad_id=skip_bad_id)
 
 
 def dump_cameras(cameras: Iterable[Camera]) -> str:

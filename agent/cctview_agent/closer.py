@@ -1,11 +1,12 @@
 """Closing periods: once a period has ended plus ``grace``, write each camera's manifest.
 
 The manifest is the completion mark (only complete periods are synced), so it is written once,
-atomically and durably, from what is on disk: the frames folder lists the frames, the period's
-journal gives their sizes and digests (a frame missing from it, e.g. after a ``kill -9`` between
-rename and journal line, is digested from its file). The counters that are not on disk (polls,
-duplicates, placeholders, failures, drops) come from the running agent's :class:`PeriodTally`;
-after a restart they cover only the agent's own lifetime within the period.
+atomically and durably, after the frames it lists are durable (one ``syncfs`` of the period's file
+system, :mod:`cctview_agent.durability`), from what is on disk: the frames folder lists the frames,
+the period's journal gives their sizes and digests (a frame missing from it, e.g. after a
+``kill -9`` between rename and journal line, is digested from its file). The counters that are
+not on disk (polls, duplicates, placeholders, failures, drops) come from the running agent's
+:class:`PeriodTally`; after a restart they cover only the agent's own lifetime within the period.
 
 Periods are closed on every data root: the folder ``data_dir`` points at and every volume folder
 under ``volumes_dir`` holding ``frames/``. A period split by a volume rotation therefore gets a
@@ -27,6 +28,7 @@ from pathlib import Path
 from cctview_agent import __version__
 from cctview_agent.agentlog import EventLog
 from cctview_agent.config import AgentConfig
+from cctview_agent.durability import make_durable
 from cctview_agent.layout import DataLayout, frame_timestamp
 from cctview_agent.layout import data_roots as layout_roots
 from cctview_agent.manifests import FrameRecord, Manifest, find_gaps, frame_digest
@@ -148,6 +150,9 @@ class PeriodCloser:
             if not frames and tally.polls == 0:
                 self._forget(key)
                 return False
+            if frames:  # the frames reach the disk before the manifest that lists them
+                folder = layout.period_dir(camera_id, period)
+                make_durable(folder, (folder / frame.name for frame in frames))
             manifest = Manifest(
                 camera_id=camera_id,
                 camera_name=tally.camera_name,

@@ -37,6 +37,8 @@ class AgentConfig:
     timeout: float = 5.0
     max_frame_bytes: int = 2_000_000
     reserve_bytes: int = 256 * 1024 * 1024
+    # Free inodes kept like free bytes (a volume of small frames runs out of inodes first).
+    reserve_inodes: int = 10_000
     log_file: Path = DEFAULT_ROOT / "agent.log"
     status_file: Path = DEFAULT_ROOT / "status.json"
     log_max_bytes: int = 10 * 1024 * 1024
@@ -51,6 +53,11 @@ class AgentConfig:
     # EBS device found by its volume id, "folder" just creates a folder (the local fleet), "auto"
     # picks block when the machine has EBS devices (every EC2 instance does) and folder otherwise.
     volume_mode: str = "auto"
+    # The fleet's own bucket and key prefix. Only a sync receipt for exactly these lets a period's
+    # frames be deleted (retention, space) or a volume count as drained: a copy sent elsewhere
+    # (``sync --bucket other``) is not the fleet's. Empty: no receipt counts, nothing is deleted.
+    bucket: str = ""
+    prefix: str = "cctview"
 
     @property
     def volumes_root(self) -> Path:
@@ -84,6 +91,7 @@ _EXAMPLES = {
     "timeout": "timeout = 5",
     "max_frame_bytes": "max_frame_bytes = 2000000",
     "reserve_bytes": "reserve_bytes = 268435456",
+    "reserve_inodes": "reserve_inodes = 10000",
     "log_file": 'log_file = "/var/lib/cctview/agent.log"',
     "status_file": 'status_file = "/var/lib/cctview/status.json"',
     "log_max_bytes": "log_max_bytes = 10485760",
@@ -92,6 +100,8 @@ _EXAMPLES = {
     "volumes_dir": 'volumes_dir = "/mnt/cctview"',
     "frozen_after": "frozen_after = 60",
     "volume_mode": 'volume_mode = "auto"  # or "block", "folder"',
+    "bucket": 'bucket = "cctview-frames-1a2b3c"',
+    "prefix": 'prefix = "cctview"',
 }
 
 VOLUME_MODES = ("auto", "block", "folder")
@@ -115,7 +125,7 @@ def _number(key: str, value: Any, path: Path | None, *, positive: bool = True) -
 def _whole(key: str, value: Any, path: Path | None, *, positive: bool = True) -> int:
     number = _number(key, value, path, positive=positive)
     if number != int(number):
-        raise _bad(key, f"must be a whole number of bytes, not {value!r}", path)
+        raise _bad(key, f"must be a whole number, not {value!r}", path)
     return int(number)
 
 
@@ -152,13 +162,14 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
     for key in ("max_frame_bytes", "log_max_bytes"):
         if key in raw:
             values[key] = _whole(key, raw[key], path)
-    if "reserve_bytes" in raw:
-        reserve = raw["reserve_bytes"]
-        values["reserve_bytes"] = _whole("reserve_bytes", reserve, path, positive=False)
-    if "node" in raw:
-        if not isinstance(raw["node"], str):
-            raise _bad("node", f"must be a string, not {raw['node']!r}", path)
-        values["node"] = raw["node"]
+    for key in ("reserve_bytes", "reserve_inodes"):
+        if key in raw:
+            values[key] = _whole(key, raw[key], path, positive=False)
+    for key in ("node", "bucket", "prefix"):
+        if key in raw:
+            if not isinstance(raw[key], str):
+                raise _bad(key, f"must be a string, not {raw[key]!r}", path)
+            values[key] = raw[key]
     if "volume_mode" in raw:
         if raw["volume_mode"] not in VOLUME_MODES:
             raise _bad("volume_mode", f"must be one of {', '.join(VOLUME_MODES)}", path)

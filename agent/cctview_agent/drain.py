@@ -1,12 +1,15 @@
 """Draining and retiring an old data volume: where its periods stand on their way to S3.
 
-A volume is retired only when it is not active and every period on it has a sync receipt (the
-syncer writes one only after it verified the object in S3). The rule lives here, on the node, so
+A volume is retired only when it is not active and every period on it has a sync receipt for the
+fleet's own bucket and prefix (the syncer writes one only after it verified the object in S3; a
+receipt for another bucket does not count). The rule lives here, on the node, so
 no operator tool can remove a volume whose frames are not safe: ``rotate-volumes`` asks
 :func:`drain_status` and then :func:`retire_volume`, which checks again.
 
 A period is *verified* (receipt), *complete* (manifest, no receipt yet) or *open* (frames, no
-manifest: the agent's closer writes it after the period's end plus grace).
+manifest: the agent's closer writes it after the period's end plus grace). "Drained" is decided
+by counting the files on the volume, not the periods the layout knows: any file under ``frames/``
+that is not a frame of a settled period keeps the volume (see :func:`_frame_files`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import Any
 
 from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
+from cctview_agent.cameras import CAMERA_ID
 from cctview_agent.config import AgentConfig
 from cctview_agent.diskguard import disk_fields
 from cctview_agent.errors import DataVolumeError
 from cctview_agent.layout import DataLayout, frame_timestamp
-from cctview_agent.periods import HOUR, Period
+from cctview_agent.periods import Period
+from cctview_agent.receipts import SyncTarget, receipt_counts
 from cctview_agent.volumes import (
     FSTAB,
     VOLUME_ID,
@@ -68,12 +73,20 @@ class DrainStatus:
     verified: int = 0
     unverified: tuple[str, ...] = ()  # "<camera>/<period-key>", complete but no receipt yet
     open: tuple[OpenPeriod, ...] = field(default_factory=tuple)
+    stray: tuple[str, ...] = ()  # files under frames/ outside the layout (the first few)
+    stray_count: int = 0
+    fleet: str = ""  # s3://bucket/prefix whose receipts count; empty: the config names none
 
     @property
     def drained(self) -> bool:
-        """Safe to let go: retired already, or inactive with every period verified in S3."""
+        """Safe to let go: retired already, or inactive with no frame file on it outside a
+        verified period (files are counted, so a frame the layout does not expect counts too)."""
         return self.retired or (
-            self.exists and not self.active and not self.unverified and not self.open
+            self.exists
+            and not self.active
+            and not self.unverified
+            and not self.open
+            and not self.stray_count
         )
 
     @property
@@ -90,10 +103,16 @@ class DrainStatus:
         if self.active:
             parts.append("it is the active volume")
         if self.unverified:
-            parts.append(f"{len(self.unverified)} complete periods are not yet verified in S3")
+            where = self.fleet or "S3 (the agent config names no bucket: set bucket = ...)"
+            parts.append(f"{len(self.unverified)} complete periods are not yet verified in {where}")
         if self.open:
             when = time.strftime("%H:%M:%S", time.gmtime(self.next_closable_at or 0))
             parts.append(f"{len(self.open)} periods are still open (closable at {when} UTC)")
+        if self.stray_count:
+            parts.append(
+                f"{self.stray_count} files under frames/ are outside the layout (no sync ships "
+                f"them: {', '.join(self.stray)}); copy them off and remove them"
+            )
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,11 +129,16 @@ class DrainStatus:
             "open": [p.to_dict() for p in self.open],
             "next_closable_at": self.next_closable_at,
             "open_frames": sum(p.frames for p in self.open),
+            "stray": list(self.stray),
+            "stray_count": self.stray_count,
+            "fleet": self.fleet,
             "reason": self.reason(),
         }
 
 
-def _receipts(layout: DataLayout) -> set[tuple[str, str]]:
+def _receipts(layout: DataLayout, target: SyncTarget | None) -> set[tuple[str, str]]:
+    """``(camera, period-key)`` of every receipt for ``target``, the fleet's bucket and prefix;
+    a receipt for any other bucket (or none known) does not make a period verified."""
     found: set[tuple[str, str]] = set()
     try:
         cameras = list(os.scandir(layout.synced_root))
@@ -123,51 +147,100 @@ def _receipts(layout: DataLayout) -> set[tuple[str, str]]:
     for camera in cameras:
         if camera.is_dir():
             for name in os.listdir(camera.path):
-                if name.endswith(".json") and not name.startswith("."):
+                if (
+                    name.endswith(".json")
+                    and not name.startswith(".")
+                    and receipt_counts(Path(camera.path, name), target)
+                ):
                     found.add((camera.name, name[: -len(".json")]))
     return found
 
 
-def _settled_hour(
-    camera_id: str, hour_dir: Path, settled: set[tuple[str, str]], length: int
-) -> bool:
-    """True when every period of an ``<YYYY-MM-DD>/<HH>`` folder has a manifest or a receipt:
-    its frames need not be listed (in production, period = hour: one lookup per folder)."""
+STRAY_SHOWN = 5  # stray paths named in the status; the count covers all of them
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFiles:
+    """Every file under a volume's ``frames/``: open periods, and files outside the layout."""
+
+    open: tuple[OpenPeriod, ...]
+    stray: tuple[str, ...]  # the first few, relative to frames/
+    stray_count: int
+
+
+def _hour_folder_ms(parts: tuple[str, ...]) -> int | None:
+    """The first Unix ms of ``<camera>/<YYYY-MM-DD>/<HH>`` where the agent writes frames (a
+    safe camera id, a real date and hour); None for any other folder."""
+    if len(parts) != 3 or CAMERA_ID.fullmatch(parts[0]) is None or len(parts[2]) != 2:
+        return None
     try:
-        start = datetime.strptime(f"{hour_dir.parent.name} {hour_dir.name}", "%Y-%m-%d %H")
+        start = datetime.strptime(f"{parts[1]} {parts[2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
     except ValueError:
-        return False
-    first = int(start.replace(tzinfo=UTC).timestamp())
-    return all(
-        (camera_id, Period(first + i * length, length).key) in settled
-        for i in range(HOUR // length)
-    )
+        return None
+    if start.strftime("%Y-%m-%d") != parts[1]:
+        return None  # strptime also takes "2025-4-4"; the agent never writes that
+    return int(start.timestamp()) * 1000
 
 
-def _open_periods(
+def _frame_files(
     layout: DataLayout, settled: set[tuple[str, str]], length: int, grace: float
-) -> list[OpenPeriod]:
-    """Periods with frames but neither a manifest nor a receipt.
+) -> FrameFiles:
+    """Count the files, not the periods the layout knows: every file under ``frames/`` is either
+    a frame of a settled period (manifest or receipt), a frame of an open one, or a stray.
 
-    The drain loop asks this every few seconds of a volume that may hold half a million frames,
-    so hour folders whose periods are all settled are skipped without being listed.
+    A stray (a frame nested one level deeper by a hostile camera id, a frame in another hour's
+    folder, a link, anything the agent did not put there) is a file no sync ships, so it keeps
+    the volume from being drained. Names that start with a dot are the agent's temporaries and
+    are never frames. Every folder is listed: on a volume of half a million frames that is a
+    second or so, paid only while a rotation waits for the drain.
     """
-    counts: dict[tuple[str, Period], int] = {}
-    for camera_id in layout.camera_ids():
-        for hour_dir in sorted(layout.camera_dir(camera_id).glob("*/*")):
-            if not hour_dir.is_dir() or _settled_hour(camera_id, hour_dir, settled, length):
+    counts: dict[tuple[str, int], int] = {}  # (camera, period start) -> open frames
+    is_settled: dict[tuple[str, int], bool] = {}
+    stray: list[str] = []
+    stray_count = 0
+    root = str(layout.frames_root)
+    step_ms = length * 1000
+
+    def strayed(path: str) -> None:
+        nonlocal stray_count
+        stray_count += 1
+        if len(stray) < STRAY_SHOWN:
+            stray.append(os.path.relpath(path, root))
+
+    pending: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    while pending:
+        folder, parts = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # vanished (a sync deleting it) or unreadable: nothing to count there
+        hour_ms = _hour_folder_ms(parts)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, (*parts, entry.name)))
                 continue
-            for name in os.listdir(hour_dir):
-                ts_ms = frame_timestamp(name)
-                if ts_ms is None:
-                    continue
-                period = Period.containing(ts_ms, length)
-                if (camera_id, period.key) not in settled:
-                    counts[(camera_id, period)] = counts.get((camera_id, period), 0) + 1
-    return [
-        OpenPeriod(camera_id, period, frames, period.end + grace)
-        for (camera_id, period), frames in sorted(counts.items())
-    ]
+            if entry.name.startswith(".") and not entry.is_symlink():
+                continue
+            ts_ms = frame_timestamp(entry.name)
+            if (
+                hour_ms is None
+                or ts_ms is None
+                or not hour_ms <= ts_ms < hour_ms + 3_600_000
+                or entry.is_symlink()  # d_type from the listing: no extra system call
+            ):
+                strayed(entry.path)
+                continue
+            key = (parts[0], ts_ms // step_ms * length)
+            done = is_settled.get(key)
+            if done is None:
+                done = is_settled[key] = (parts[0], Period(key[1], length).key) in settled
+            if not done:
+                counts[key] = counts.get(key, 0) + 1
+    open_periods = tuple(
+        OpenPeriod(camera_id, Period(start, length), frames, start + length + grace)
+        for (camera_id, start), frames in sorted(counts.items())
+    )
+    return FrameFiles(open_periods, tuple(stray), stray_count)
 
 
 def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None) -> DrainStatus:
@@ -185,10 +258,11 @@ def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None
     if not exists or retired:
         return base
     layout = DataLayout(path)
-    receipts = _receipts(layout)
+    target = SyncTarget.fleet(config)
+    receipts = _receipts(layout, target)
     complete = {(camera_id, period.key) for camera_id, period, _path in layout.manifests()}
     unverified = sorted(f"{c}/{k}" for c, k in complete - receipts)
-    open_periods = _open_periods(layout, complete | receipts, config.period, config.grace)
+    files = _frame_files(layout, complete | receipts, config.period, config.grace)
     return DrainStatus(
         volume_id,
         path,
@@ -198,7 +272,10 @@ def drain_status(config: AgentConfig, volume_id: str, *, mode: str | None = None
         retired=False,
         verified=len(receipts),
         unverified=tuple(unverified),
-        open=tuple(open_periods),
+        open=files.open,
+        stray=files.stray,
+        stray_count=files.stray_count,
+        fleet=str(target) if target else "",
     )
 
 

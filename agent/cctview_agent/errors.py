@@ -7,6 +7,7 @@ the boundary with ``raise ... from exc``.
 
     CctviewError
     ├── CatalogError          the camera list cannot be read, fetched or parsed
+    │   └── CameraIdError     a camera id holds characters outside the safe set
     ├── SelectionError        a camera selection (preset, bbox, GeoJSON, id file) is invalid
     ├── ConfigError           a setting (agent TOML, Pulumi config, CLI flag) is missing or invalid
     ├── StorageError          the data folder cannot be written or read as the layout expects
@@ -34,6 +35,15 @@ class CatalogError(CctviewError):
     def __init__(self, message: str, *, source: str | None = None) -> None:
         super().__init__(message)
         self.source = source
+
+
+class CameraIdError(CatalogError):
+    """Raised when a camera id is not one path-safe name (letters, digits, ``.``, ``_``, ``-``):
+    ids become folder names on a node, so ``../x``, ``/abs`` or ``a/b`` must never get that far."""
+
+    def __init__(self, message: str, *, camera_id: str, source: str | None = None) -> None:
+        super().__init__(message, source=source)
+        self.camera_id = camera_id
 
 
 class SelectionError(CctviewError):

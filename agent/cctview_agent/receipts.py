@@ -8,6 +8,10 @@ it retires a volume. It records where the objects are and what they hash to:
     {"version": 1, "bucket": ..., "prefix": ..., "tar_key": ..., "manifest_key": ...,
      "size": ..., "etag": ..., "sha256": ..., "manifest_sha256": ..., "frames": ...,
      "verified_at_ms": ...}
+
+A receipt counts only for the bucket and prefix it records: retention, space reclaiming and
+volume draining read it through :func:`receipt_counts` with the fleet's :class:`SyncTarget`, so a
+copy sent to another bucket (``sync --bucket other``) never lets the fleet's frames go.
 """
 
 from __future__ import annotations
@@ -19,12 +23,49 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cctview_agent.atomicfile import write_atomic
+from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ManifestError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.periods import HOUR
 
 RECEIPT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTarget:
+    """Where a sync ships periods: a bucket and a key prefix. The fleet's own one (from the agent
+    config) is the only target whose receipts allow a deletion or a volume's retirement."""
+
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def fleet(cls, config: AgentConfig) -> SyncTarget | None:
+        """The fleet's target from the agent config; None when the config names no bucket."""
+        return cls(config.bucket, config.prefix) if config.bucket else None
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def receipt_target(path: Path) -> SyncTarget | None:
+    """The bucket and prefix a receipt records; None for a missing or unreadable receipt."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    bucket, prefix = data.get("bucket"), data.get("prefix")
+    if not isinstance(bucket, str) or not isinstance(prefix, str):
+        return None
+    return SyncTarget(bucket, prefix)
+
+
+def receipt_counts(path: Path, target: SyncTarget | None) -> bool:
+    """True when ``path`` is a receipt for exactly ``target`` (never when target is None)."""
+    return target is not None and receipt_target(path) == target
 
 
 @dataclass(frozen=True, slots=True)

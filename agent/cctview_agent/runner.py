@@ -39,6 +39,7 @@ from cctview_agent.fetch import open_session
 from cctview_agent.periods import Period
 from cctview_agent.pidfile import acquire
 from cctview_agent.poller import CameraPoller, PlaceholderRegistry, ScheduleStats
+from cctview_agent.reclaim import Reclaimer
 from cctview_agent.status import newest_receipt, write_status
 from cctview_agent.storage import FrameStore
 
@@ -55,7 +56,12 @@ class Agent:
         self.config = config
         self.log = log
         self.store = FrameStore(config.data_dir, config.period)
-        self.guard = DiskGuard(config.reserve_bytes, log)
+        self.guard = DiskGuard(
+            config.reserve_bytes,
+            log,
+            reserve_inodes=config.reserve_inodes,
+            reclaimer=Reclaimer(config, log),  # space-driven retention (reclaim.py)
+        )
         self.closer = PeriodCloser(config, self.store, log)
         self.placeholders = PlaceholderRegistry()
         self.schedule = ScheduleStats()

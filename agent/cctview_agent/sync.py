@@ -41,7 +41,13 @@ from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.packing import TarPlan, digest_tar, plan_tar, tar_size
 from cctview_agent.periods import Period
-from cctview_agent.receipts import Receipt, delete_period, finish_deletions
+from cctview_agent.receipts import (
+    Receipt,
+    SyncTarget,
+    delete_period,
+    finish_deletions,
+    receipt_counts,
+)
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
 from cctview_agent.synclock import sync_locks
 from cctview_agent.uploader import Expected, Throttle, Uploader, expected_for, make_client
@@ -67,6 +73,13 @@ class SyncOptions:
     region: str | None = None
     multipart_threshold: int | None = None
     part_size: int | None = None
+    # The fleet's own bucket and prefix (the agent config's); None: this run's target is taken as
+    # the fleet's (``--data`` without a config). Deletions need receipts for the fleet's target.
+    fleet: SyncTarget | None = None
+
+    @property
+    def target(self) -> SyncTarget:
+        return SyncTarget(self.bucket, self.prefix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +190,17 @@ def _manifest_expected(data: bytes) -> Expected:
 def scan(
     roots: Iterable[Path], options: SyncOptions
 ) -> tuple[list[PendingPeriod], list[tuple[DataLayout, Path, Period, str]], list[PeriodOutcome]]:
-    """Split complete periods into pending ones, receipted ones, and unreadable manifests."""
+    """Split complete periods into pending ones, receipted ones, and unreadable manifests.
+
+    Only a receipt for this run's bucket and prefix makes a period receipted: a period verified
+    in another bucket is shipped again (an object already there with the same bytes is kept)."""
     pending: list[PendingPeriod] = []
     receipted: list[tuple[DataLayout, Path, Period, str]] = []
     broken: list[PeriodOutcome] = []
     for root in roots:
         layout = DataLayout(root)
         for camera_id, period, path in layout.manifests():
-            if layout.receipt_path(camera_id, period).exists():
+            if receipt_counts(layout.receipt_path(camera_id, period), options.target):
                 receipted.append((layout, path, period, camera_id))
                 continue
             try:
@@ -335,6 +351,12 @@ def run_sync(
     started = time.monotonic()
     if not options.bucket:
         raise SyncError("no bucket given; pass --bucket NAME (the stack's bucket)")
+    deleting = options.delete_local or options.retain_seconds is not None
+    if deleting and options.fleet is not None and options.fleet != options.target:
+        raise SyncError(
+            f"--delete-local and --retain-days count only copies in the fleet's {options.fleet}, "
+            f"not {options.target}; sync to another bucket without them"
+        )
     for root in roots:
         if not root.is_dir():
             raise SyncError(f"data folder {root} does not exist; check data_dir in the config")

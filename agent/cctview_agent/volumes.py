@@ -28,6 +28,7 @@ from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError, DataVolumeError
+from cctview_agent.nofollow import chown_nofollow, ensure_dir, read_small
 
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,32}$")
 FSTAB = Path("/etc/fstab")
@@ -105,7 +106,7 @@ class PrepareResult:
 def _check_marker(path: Path, volume_id: str) -> bool:
     """True when ``path`` holds this volume's marker; an error when it holds another's."""
     try:
-        found = (path / MARKER).read_text().strip()
+        found = read_small(path / MARKER, volume_id=volume_id).strip()
     except FileNotFoundError:
         return False
     except OSError as exc:
@@ -122,16 +123,17 @@ def _finish(config: AgentConfig, path: Path, volume_id: str) -> None:
     """The marker and an empty ``frames/`` make the folder a data root the closer will visit."""
     if not _check_marker(path, volume_id):
         write_atomic(path / MARKER, f"{volume_id}\n".encode(), fsync=True)
-    (path / "frames").mkdir(exist_ok=True)
-    _own_like_active(config, path)
+    ensure_dir(path / "frames", volume_id=volume_id)
+    _own_like_active(config, path, volume_id)
 
 
-def _own_like_active(config: AgentConfig, path: Path) -> None:
+def _own_like_active(config: AgentConfig, path: Path, volume_id: str) -> None:
     """Give a new data root the owner of the active one.
 
     ``prepare`` runs as root (it formats and mounts), while the agent runs as an unprivileged user
     (``User=`` in its unit); without this the agent could not write a single frame after the
-    switch. The active volume's owner is the agent's user, whatever it is called.
+    switch. The active volume's owner is the agent's user, whatever it is called. That user owns
+    these folders too, so none of them is followed if it is a link (:mod:`cctview_agent.nofollow`).
     """
     if os.geteuid() != 0:
         return
@@ -140,7 +142,7 @@ def _own_like_active(config: AgentConfig, path: Path) -> None:
     except OSError:
         return  # first volume: the installer sets ownership
     for item in (path, path / "frames", path / MARKER):
-        os.chown(item, active.st_uid, active.st_gid)
+        chown_nofollow(item, active.st_uid, active.st_gid, volume_id=volume_id)
 
 
 def prepare_volume(
@@ -167,7 +169,8 @@ def prepare_volume(
             f"volume {volume_id} was retired on this node; a retired volume is not reused",
             volume_id=volume_id,
         )
-    path.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # volumes_root: root's, not the agent's
+    ensure_dir(path, volume_id=volume_id)
     if chosen == "folder":
         _finish(config, path, volume_id)
         return PrepareResult(volume_id, path, chosen)
@@ -178,8 +181,8 @@ def prepare_volume(
                 f"{path} is a mount point without this volume's marker; unmount it and retry",
                 volume_id=volume_id,
             )
-        (path / "frames").mkdir(exist_ok=True)
-        _own_like_active(config, path)
+        ensure_dir(path / "frames", volume_id=volume_id)
+        _own_like_active(config, path, volume_id)
         if fstab is not None:
             add_fstab_line(fstab, label, path)
         return PrepareResult(volume_id, path, chosen, device=device)

@@ -103,6 +103,7 @@ def client(stack: Stack, service: str) -> Any:
         stack.aws_profile,
         stack.aws_access_key_id,
         stack.aws_secret_access_key,
+        stack.prefix,  # the recorder attached to the client judges calls against this prefix
         *(os.environ.get(name) for name in _ENVIRONMENT),
     )
     with _clients_lock:

@@ -9,6 +9,10 @@ is no copy either (another URL, never fetched) does loading fail, with one line 
 to do. The standard library's urllib is enough for one GET of ~240 KB and keeps
 this path free of an event loop; HTTPS verification honours ``SSL_CERT_FILE`` or an explicit CA
 file (the camera simulator's self-signed certificate).
+
+The catalog is untrusted input: an entry whose id is not a safe camera id is left out with a
+warning that names it (ids become folder names on the nodes), and a server that answers slowly
+byte by byte is cut off by a total deadline, not only a per-read timeout.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from cctview_agent.cameras import Camera, load_cameras, parse_cameras_json
 from cctview_fleet import __version__
 from cctview_fleet.catalogsnapshot import packaged_snapshot
 from cctview_fleet.errors import CatalogError
+from cctview_fleet.httpdeadline import Deadline
 
 DEFAULT_CATALOG_URL = "https://webcams.nyctmc.org/api/cameras"
 CATALOG_ENV = "CCTVIEW_CATALOG"
-DEFAULT_TIMEOUT = 15.0
+DEFAULT_TIMEOUT = 15.0  # each read
+DEFAULT_DEADLINE = 45.0  # the whole fetch: the real list is ~240 KB
 # The real list is ~240 KB; refuse anything absurd rather than fill memory.
 MAX_CATALOG_BYTES = 32 * 1024 * 1024
 
@@ -111,8 +117,11 @@ def ssl_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def fetch_catalog_bytes(url: str, *, timeout: float, ca_file: Path | None = None) -> bytes:
-    """GET the list; any failure becomes a CatalogError whose message is the short reason."""
+def fetch_catalog_bytes(
+    url: str, *, timeout: float, ca_file: Path | None = None, deadline: float = DEFAULT_DEADLINE
+) -> bytes:
+    """GET the list within ``deadline`` seconds in all (``timeout`` bounds each read); any
+    failure becomes a CatalogError whose message is the short reason."""
     request = urllib.request.Request(
         url,
         headers={
@@ -122,26 +131,38 @@ def fetch_catalog_bytes(url: str, *, timeout: float, ca_file: Path | None = None
         },
     )
     context = ssl_context(ca_file) if url.startswith("https://") else None
+    watchdog = Deadline(deadline)
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with watchdog, watchdog.opener(context).open(request, timeout=timeout) as response:
             body = response.read(MAX_CATALOG_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise CatalogError(f"HTTP {exc.code} {exc.reason}", source=url) from exc
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
-        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
-        if isinstance(reason, ssl.SSLCertVerificationError):
-            text = f"{reason.verify_message}; trust its CA certificate with SSL_CERT_FILE"
-        raise CatalogError(str(text), source=url) from exc
-    except TimeoutError as exc:
-        raise CatalogError(f"no answer within {timeout:g} s", source=url) from exc
-    except (OSError, ValueError, http.client.HTTPException) as exc:  # resets, short bodies
-        raise CatalogError(str(exc) or type(exc).__name__, source=url) from exc
+        if watchdog.expired:
+            raise TimeoutError  # the cut may end the read quietly: never keep a partial list
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+        if watchdog.expired:
+            raise CatalogError(
+                f"no complete answer within {deadline:g} s (the server is too slow)", source=url
+            ) from exc
+        raise _fetch_error(exc, url, timeout) from exc
     if len(body) > MAX_CATALOG_BYTES:
         raise CatalogError(f"response larger than {MAX_CATALOG_BYTES} bytes", source=url)
     return body
+
+
+def _fetch_error(exc: Exception, url: str, timeout: float) -> CatalogError:
+    """The one-line CatalogError for a failed GET: the short reason, not urllib's wrapping."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return CatalogError(f"HTTP {exc.code} {exc.reason}", source=url)
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            return CatalogError(f"no answer within {timeout:g} s", source=url)
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            text = f"{reason.verify_message}; trust its CA certificate with SSL_CERT_FILE"
+        return CatalogError(str(text), source=url)
+    if isinstance(exc, TimeoutError):
+        return CatalogError(f"no answer within {timeout:g} s", source=url)
+    return CatalogError(str(exc) or type(exc).__name__, source=url)  # resets, short bodies
 
 
 def _write_cache(path: Path, url: str, fetched_at: datetime, body: bytes) -> None:
@@ -150,8 +171,8 @@ def _write_cache(path: Path, url: str, fetched_at: datetime, body: bytes) -> Non
     write_atomic(path, json.dumps(record, ensure_ascii=False).encode(), fsync=True)
 
 
-def _read_cache(path: Path) -> tuple[list[Camera], datetime]:
-    cameras = load_cameras(path)
+def _read_cache(path: Path, warn: Warn) -> tuple[list[Camera], datetime]:
+    cameras = load_cameras(path, skip_bad_id=warn)
     try:
         stamp = json.loads(path.read_bytes()).get("fetched_at")
         fetched_at = datetime.fromisoformat(stamp)
@@ -167,12 +188,13 @@ def load_catalog_url(
     ca_file: Path | None = None,
     cache: Path | None = None,
     warn: Warn = _warn_stderr,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Catalog:
     """The live list from ``url``, refreshed into the cache; the cached copy if ``url`` fails."""
     path = cache_path(url, cache)
     try:
-        body = fetch_catalog_bytes(url, timeout=timeout, ca_file=ca_file)
-        cameras = parse_cameras_json(body, source=url)
+        body = fetch_catalog_bytes(url, timeout=timeout, ca_file=ca_file, deadline=deadline)
+        cameras = parse_cameras_json(body, source=url, skip_bad_id=warn)
     except CatalogError as exc:
         reason = str(exc)
         if not path.exists() and url == DEFAULT_CATALOG_URL:
@@ -184,7 +206,7 @@ def load_catalog_url(
                 source=url,
             ) from exc
         try:
-            cached, fetched_at = _read_cache(path)
+            cached, fetched_at = _read_cache(path, warn)
         except CatalogError as cache_exc:
             raise CatalogError(
                 f"cannot fetch the camera list from {url} ({reason}), and the cached copy "
@@ -208,7 +230,7 @@ def load_catalog_url(
 def _load_snapshot(url: str, reason: str, warn: Warn) -> Catalog:
     """The packaged list, standing in for the API (``from_cache`` too: it is not live)."""
     snapshot = packaged_snapshot()
-    cameras = load_cameras(snapshot.path)
+    cameras = load_cameras(snapshot.path, skip_bad_id=warn)
     warn(
         f"cannot fetch the camera list from {url} ({reason}) and it was never cached; "
         f"using the list packaged with cctview-fleet, dated {snapshot.fetched_at:%Y-%m-%d} "
@@ -217,14 +239,14 @@ def _load_snapshot(url: str, reason: str, warn: Warn) -> Catalog:
     return Catalog(tuple(cameras), url, snapshot.fetched_at, from_cache=True, from_snapshot=True)
 
 
-def load_catalog_file(path: Path) -> Catalog:
+def load_catalog_file(path: Path, *, warn: Warn = _warn_stderr) -> Catalog:
     """A list from a file: an API response, ``cameras --json`` output, or a cache file."""
     if not path.exists():
         raise CatalogError(
             f"camera list {path} does not exist; pass an existing file or a URL to --catalog",
             source=str(path),
         )
-    cameras = load_cameras(path)
+    cameras = load_cameras(path, skip_bad_id=warn)
     snapshot = packaged_snapshot()
     if path.resolve() == snapshot.path.resolve():  # its mtime is the install's, not the data's
         fetched_at = snapshot.fetched_at
@@ -240,14 +262,17 @@ def load_catalog(
     ca_file: Path | None = None,
     cache: Path | None = None,
     warn: Warn = _warn_stderr,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Catalog:
     """The camera list from ``source`` (a path or an http(s) URL); ``None`` means
     ``$CCTVIEW_CATALOG`` or the NYC DOT API."""
     if source is None or (isinstance(source, str) and not source.strip()):
         source = default_source()
     if isinstance(source, str) and is_url(source):
-        return load_catalog_url(source, timeout=timeout, ca_file=ca_file, cache=cache, warn=warn)
+        return load_catalog_url(
+            source, timeout=timeout, ca_file=ca_file, cache=cache, warn=warn, deadline=deadline
+        )
     text = str(source)
     if text.startswith("file://"):
         text = text.removeprefix("file://")
-    return load_catalog_file(Path(text).expanduser())
+    return load_catalog_file(Path(text).expanduser(), warn=warn)

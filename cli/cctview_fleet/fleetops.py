@@ -17,7 +17,7 @@ from rich.table import Table
 
 from cctview_fleet.errors import CctviewError, ConfigError
 from cctview_fleet.inventory import Node
-from cctview_fleet.render import table
+from cctview_fleet.render import styled, table
 from cctview_fleet.results import FleetResult, NodeResult
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ def result_table(
         if outcome.ok:
             cells = list(row(outcome.value))
             cells += [""] * (len(columns) - len(cells))
-            label = verdict(outcome.value) if verdict else "[green]ok[/]"
+            label = styled(verdict(outcome.value) if verdict else "[green]ok[/]")
             rows.append([name, label, *cells, f"{outcome.seconds:.1f}s"])
         else:
             message = str(outcome.error)
@@ -87,6 +87,8 @@ def result_table(
                 message = message[len(prefix) :]
             blanks = [""] * (len(columns) - 1)
             kind = type(outcome.error).__name__.removesuffix("Error").lower() or "error"
-            rows.append([name, f"[red]{kind}[/]", message, *blanks, f"{outcome.seconds:.1f}s"])
+            rows.append(
+                [name, styled("[red]{}[/]", kind), message, *blanks, f"{outcome.seconds:.1f}s"]
+            )
     # A failure's message fills the first column: prose, so that column may wrap.
     return table(title, ["node", "result", *columns, "time"], rows, wrap=columns[:1])

@@ -4,6 +4,7 @@ There is no hand-kept host list. A node's name is its ``cctview:node`` tag; its 
 the ``cctview:ssh-host`` / ``cctview:ssh-port`` tags when present (bastions, the local fleet), else
 its public DNS name or IP on port 22. Stopped and terminated instances are kept, with their state,
 so ``status`` can say that a node was terminated on the cloud side instead of just "unreachable".
+Tags are untrusted: a node name that two live instances claim is refused, never resolved.
 """
 
 from __future__ import annotations
@@ -100,23 +101,31 @@ def node_from_instance(instance: Mapping[str, Any]) -> Node | None:
     )
 
 
-def _prefer(current: Node, other: Node) -> Node:
-    """Two instances with one node name (a replaced node): the live one wins over a dead one."""
-    rank = {"running": 0, "pending": 1, "stopping": 2, "stopped": 3}
-    return min(current, other, key=lambda n: (rank.get(n.state, 4), n.instance_id))
+def _one_per_name(name: str, instances: list[Node]) -> Node:
+    """The instance that is node ``name``. A replaced node leaves terminated instances behind
+    with its tags: the one not gone is the node. Two instances not gone with one name are
+    refused: tags are anyone's to write, and picking one (by instance id, say) would let a
+    stray instance take a node's place, its SSH address and its host key on ``trust``."""
+    alive = [node for node in instances if not node.terminated]
+    if len(alive) > 1:
+        ids = ", ".join(f"{node.instance_id} ({node.state})" for node in alive)
+        raise InventoryError(
+            f"node {name} is claimed by {len(alive)} instances: {ids}; terminate the extra one "
+            f"or change its {NODE_TAG} tag, then retry"
+        )
+    return alive[0] if alive else max(instances, key=lambda node: node.instance_id)
 
 
 def nodes_from_reservations(reservations: Iterable[Mapping[str, Any]]) -> list[Node]:
-    """Every tagged node in ``describe_instances`` pages, one per name, sorted by name."""
-    by_name: dict[str, Node] = {}
+    """Every tagged node in ``describe_instances`` pages, one per name, sorted by name; a name
+    claimed by two instances that are not gone is an InventoryError."""
+    by_name: dict[str, list[Node]] = {}
     for reservation in reservations:
         for instance in reservation.get("Instances", []):
             node = node_from_instance(instance)
-            if node is None:
-                continue
-            seen = by_name.get(node.name)
-            by_name[node.name] = node if seen is None else _prefer(seen, node)
-    return [by_name[name] for name in sorted(by_name)]
+            if node is not None:
+                by_name.setdefault(node.name, []).append(node)
+    return [_one_per_name(name, by_name[name]) for name in sorted(by_name)]
 
 
 def discover(stack: Stack, names: Iterable[str] | None = None) -> list[Node]:

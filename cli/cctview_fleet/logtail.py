@@ -28,6 +28,7 @@ from cctview_fleet.ssh import Connections, quote
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0)
+QUEUE_EVENTS = 10_000  # lines waiting to be printed, all nodes together (then readers wait)
 
 
 def parse_duration(text: str) -> float:
@@ -145,8 +146,8 @@ def read_node(
         try:
             for line in connections.get(node).stream_lines(command, stop):
                 attempt = 0
-                if keep(line):
-                    out.put(LogEvent(node.name, line))
+                if keep(line) and not put_until_stopped(out, LogEvent(node.name, line), stop):
+                    return
             if not follow:
                 return
             raise UnreachableError(node.name, "tail ended")
@@ -155,11 +156,26 @@ def read_node(
                 raise
             delay = delays[min(attempt, len(delays) - 1)]
             attempt += 1
-            out.put(LogEvent(node.name, f"{error}; reconnecting in {delay:g} s", notice=True))
+            notice = LogEvent(node.name, f"{error}; reconnecting in {delay:g} s", notice=True)
+            put_until_stopped(out, notice, stop)
             if stop.wait(delay):
                 return
             # Lines shown before the drop are not repeated: resume at the end of the file.
             command = tail_command(path, lines=0, follow=True)
+
+
+def put_until_stopped(out: queue.Queue[LogEvent], event: LogEvent, stop: threading.Event) -> bool:
+    """Put ``event`` on the bounded queue, waiting while it is full; False once ``stop`` is set.
+
+    The wait is the back-pressure: a reader stops taking lines from its SSH channel, the
+    channel's window fills, and the node's ``tail`` blocks, instead of the operator's memory."""
+    while not stop.is_set():
+        try:
+            out.put(event, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 class LogTail:
@@ -186,7 +202,7 @@ class LogTail:
         self.log_filter = log_filter
         self.stop = stop
         self.failures: dict[str, CctviewError] = {}
-        self._out: queue.Queue[LogEvent] = queue.Queue()
+        self._out: queue.Queue[LogEvent] = queue.Queue(maxsize=QUEUE_EVENTS)
 
     def _work(self, node: Node) -> None:
         try:
@@ -201,7 +217,7 @@ class LogTail:
             )
         except CctviewError as error:
             self.failures[node.name] = error
-            self._out.put(LogEvent(node.name, str(error), notice=True))
+            put_until_stopped(self._out, LogEvent(node.name, str(error), notice=True), self.stop)
 
     def __iter__(self) -> Iterator[LogEvent]:
         threads = [

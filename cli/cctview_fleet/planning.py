@@ -49,6 +49,7 @@ DEFAULT_FPS = 1.0  # the best a feed gives
 DEFAULT_PERIOD_S = 3600  # one packed object per camera-hour
 SECONDS_PER_DAY = 86_400
 PUTS_PER_PACKED_PERIOD = 2  # the tar and its manifest
+SYNC_INTERVAL_S = 3600  # the agent's sync timer (cctview-agent-sync.timer): hourly
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,24 @@ def nodes_needed(cameras: int, cameras_per_node: int) -> int:
     return math.ceil(cameras / cameras_per_node)
 
 
+def volume_warnings(volume_hours: float, period_s: int, data_volume_gib: int) -> list[str]:
+    """A warning when a node's data volume holds less than two sync intervals of frames.
+
+    A node frees space by deleting periods already verified in S3 (space-driven retention); with
+    less than two intervals on the volume, one missed or slow sync leaves nothing verified to
+    delete, and the agent pauses and drops frames. A period longer than the timer's hour ships
+    only once it closes, so it stretches the interval."""
+    interval_h = max(SYNC_INTERVAL_S, period_s) / 3600
+    if volume_hours >= 2 * interval_h:
+        return []
+    needed = math.ceil(data_volume_gib * 2 * interval_h / volume_hours)
+    return [
+        f"a node's {data_volume_gib} GiB data volume holds {volume_hours:.1f} h of frames, less "
+        f"than two sync intervals ({2 * interval_h:g} h): one missed sync would pause recording; "
+        f"use --data-volume-gib {needed} or more, or fewer --cameras-per-node"
+    ]
+
+
 def make_plan(
     cameras: int,
     *,
@@ -242,9 +261,10 @@ def make_plan(
             frames_per_month, "S3 PUTs, one object per frame", billed
         ),
         prices=prices,
-        warnings=tuple(
-            free_tier_warnings(nodes, ebs_total + retained_gib, billed)
-            + _capacity_warnings(cameras_per_node, capacity, fps=fps, frame_bytes=frame_bytes)
+        warnings=(
+            *free_tier_warnings(nodes, ebs_total + retained_gib, billed),
+            *volume_warnings(volume_hours, period_s, data_volume_gib),
+            *_capacity_warnings(cameras_per_node, capacity, fps=fps, frame_bytes=frame_bytes),
         ),
     )
 

@@ -7,6 +7,10 @@ a CI log. Tables keep every column on one line (``no_wrap``) except the ones the
 prose (``wrap``), which wrap at spaces when a narrow ``COLUMNS`` forces it. A table that cannot
 fit even then is printed as wide as its values need, beyond the width: rich would otherwise cut
 ids to "…" or fold them, and an id that cannot be copied whole is worse than a long line.
+
+Table cells are text, never rich markup: camera names come from the catalog, node names from EC2
+tags, errors and versions from the nodes, and a ``[/]`` in any of them would crash the table (or
+restyle it). A caller that wants colour passes a :class:`rich.text.Text` (see :func:`styled`).
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 # "No limit" for a pipe: rich needs a number; tables and lines still take only what they need.
 PIPE_WIDTH = 1000
@@ -108,5 +114,17 @@ def table(
     result = Table(title=title, caption=caption or None, show_lines=False)
     add_columns(result, columns, wrap=wrap)
     for row in rows:
-        result.add_row(*("" if cell is None else str(cell) for cell in row))
+        result.add_row(*(_cell(cell) for cell in row))
     return result
+
+
+def _cell(cell: Any) -> Text:
+    if isinstance(cell, Text):
+        return cell
+    return Text("" if cell is None else str(cell))
+
+
+def styled(markup: str, *values: Any) -> Text:
+    """Markup written here, with ``values`` (untrusted text) filled in literally:
+    ``styled("[red]{}[/]: {}", kind, reason)``."""
+    return Text.from_markup(markup.format(*(escape(str(value)) for value in values)))

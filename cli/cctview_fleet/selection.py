@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cctview_agent.cameras import Camera, parse_cameras
+from cctview_agent.cameras import Camera, check_camera_id, parse_cameras
 from cctview_agent.errors import CatalogError
 from cctview_agent.geometry import Region
 from cctview_agent.presets import PRESETS, get_preset
@@ -180,6 +180,11 @@ def resolve_camera_set(value: str) -> CameraSet:
     ids = parse_id_lines(text)
     if not ids:
         raise SelectionError(f"{value} lists no camera ids (one a line, '#' starts a comment)")
+    for camera_id in ids:
+        try:
+            check_camera_id(camera_id, source=value)
+        except CatalogError as exc:
+            raise SelectionError(str(exc)) from exc
     return CameraSet(f"id file {value}", ids=ids)
 
 

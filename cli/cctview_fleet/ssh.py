@@ -25,11 +25,15 @@ import paramiko
 from cctview_fleet.errors import HostKeyError, NodeError, RemoteCommandError, UnreachableError
 from cctview_fleet.hostkeys import fingerprint, host_key_name
 from cctview_fleet.inventory import Node
+from cctview_fleet.linebuffer import LineBuffer
 from cctview_fleet.stacks import Stack, cctview_home
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 KEEPALIVE_SECONDS = 15
 _READ_CHUNK = 65536
+# A node's output is untrusted input: what one command may print into the operator's memory.
+MAX_OUTPUT_BYTES = 256 * 2**20
+MAX_STDERR_BYTES = 64 * 1024  # the tail is kept: error messages quote the last lines
 
 # Connections opened in this process, by node name: the benchmark's "connections per node".
 _opened: Counter[str] = Counter()
@@ -235,8 +239,15 @@ class NodeConnection:
                 select.select([channel], [], [], 0.5)
                 while channel.recv_ready():
                     out += channel.recv(_READ_CHUNK)
+                    if len(out) > MAX_OUTPUT_BYTES:
+                        raise NodeError(
+                            self.node.name,
+                            f"`{command}` printed more than {MAX_OUTPUT_BYTES // 2**20} MiB; "
+                            "stopped reading it (run it with `cctview-fleet ssh` instead)",
+                        )
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(_READ_CHUNK)
+                    del err[:-MAX_STDERR_BYTES]
                 if channel.closed and not channel.recv_ready() and not channel.recv_stderr_ready():
                     break
             status = channel.recv_exit_status()
@@ -279,27 +290,26 @@ class NodeConnection:
         """
         channel = self._channel()
         err = bytearray()
-        pending = b""
+        lines = LineBuffer()  # a node that never prints a newline cannot fill our memory
         try:
             channel.exec_command(command)
             channel.shutdown_write()
             while not stop.is_set():
                 select.select([channel], [], [], poll)
                 while channel.recv_ready():
-                    pending += channel.recv(_READ_CHUNK)
+                    yield from lines.feed(channel.recv(_READ_CHUNK))
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(_READ_CHUNK)
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    yield line.decode(errors="replace").rstrip("\r")
+                    del err[:-MAX_STDERR_BYTES]  # the last lines are the ones a message quotes
                 if channel.eof_received and not channel.recv_ready():
                     break
                 if not self.is_connected:
                     raise paramiko.SSHException("transport closed")
             if stop.is_set():
                 return
-            if pending:
-                yield pending.decode(errors="replace")
+            last = lines.flush()
+            if last is not None:
+                yield last
             status = channel.recv_exit_status()
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()

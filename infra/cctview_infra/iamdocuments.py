@@ -1,18 +1,20 @@
 """The fleet's three IAM policy documents, one source for Pulumi, the docs and the tests.
 
 - :func:`node_policy_document`: the nodes' instance role. A node ships its own frames and nothing
-  else: it may create objects under ``<prefix>/frames/`` only, and only as conditional writes
-  (``If-None-Match: *``), so S3 itself refuses to replace any object, a node's own or another's;
-  it reads back what it wrote, lists and finishes its unfinished uploads, and reads the agent
-  wheel under ``_agent/``. No EC2, no DeleteObject, nothing under ``<prefix>/assignments/``.
+  else: it may create objects under ``<prefix>/frames/`` and ``<prefix>/manifests/`` only, and
+  only as conditional writes (``If-None-Match: *``), so S3 itself refuses to replace any object,
+  a node's own or another's; it reads back what it wrote, lists and finishes its unfinished
+  uploads, and reads the agent wheel under ``_agent/``. No EC2, no DeleteObject, nothing under
+  ``<prefix>/assignments/``.
 - :func:`operator_policy_document`: what ``cctview-fleet`` needs on the operator's machine:
   EC2 discovery, the volume rotation (create, tag, attach, detach, snapshot, delete volumes), the
   console output ``trust`` reads, the assignment records, reading the data set, and
   ``sync-s3 --from DIR`` (the node's own upload rights). Deploying (``pulumi up``) needs more;
   that is the deployer's business, not this policy's.
 - :func:`bucket_policy_document`: the bucket's own policy, for every principal (administrators
-  too): every request without TLS is denied, and so is every write under ``<prefix>/frames/``
-  that could replace an object (a frames object is created once, never overwritten).
+  too): every request without TLS is denied, and so is every write under ``<prefix>/frames/`` or
+  ``<prefix>/manifests/`` that could replace an object (a shard or manifest is created once,
+  never overwritten).
 
 Every ARN is built from the bucket's ARN, so the same documents work in ``aws-cn`` and
 ``aws-us-gov``. The documents are linted by parliament and every call the agent and the CLI make
@@ -40,11 +42,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from cctview_agent.s3layout import FRAMES_FOLDER
+from cctview_agent.s3layout import FRAMES_FOLDER, MANIFESTS_FOLDER
 from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG
 from cctview_infra.agentpackage import AGENT_KEY_PREFIX
 
 ASSIGNMENTS_FOLDER = "assignments"  # where `cctview-fleet assign` records assignments
+INDEX_FOLDER = "index"  # where `cctview-fleet dataset index` keeps its Parquet sample index
+TRAINING_FOLDER = "datasets"  # `dataset build --out s3://<bucket>/<prefix>/datasets/<name>`
+# What a sync writes: the shards, and their manifests under a parallel prefix (docs/s3.md).
+SYNC_FOLDERS = (FRAMES_FOLDER, MANIFESTS_FOLDER)
 FLEET_TAG = "cctview:fleet"
 VERSION = "2012-10-17"
 
@@ -72,29 +78,34 @@ def _everything_under(prefix: str) -> str:
     return f"{prefix}/*" if prefix else "*"
 
 
-def _conditional_put(sid: str, objects: str) -> list[dict[str, Any]]:
+def _sync_objects(bucket_arn: str, prefix: str) -> list[str]:
+    """The object ARNs a sync creates: everything under the frames and manifests folders."""
+    return [f"{bucket_arn}/{_folder(prefix, folder)}*" for folder in SYNC_FOLDERS]
+
+
+def _conditional_put(sid: str, objects: list[str]) -> list[dict[str, Any]]:
     """s3:PutObject on ``objects`` for conditional writes and the parts of multipart uploads."""
     return [
         {
             "Sid": f"{sid}OnlyIfAbsent",
             "Effect": "Allow",
             "Action": ["s3:PutObject"],
-            "Resource": [objects],
+            "Resource": objects,
             "Condition": {"Null": {"s3:if-none-match": "false"}},
         },
         {
             "Sid": f"{sid}MultipartParts",
             "Effect": "Allow",
             "Action": ["s3:PutObject"],
-            "Resource": [objects],
+            "Resource": objects,
             "Condition": {"Bool": {"s3:ObjectCreationOperation": "false"}},
         },
     ]
 
 
-def _upload_statements(sid: str, bucket_arn: str, frames: str) -> list[dict[str, Any]]:
+def _upload_statements(sid: str, bucket_arn: str, prefix: str) -> list[dict[str, Any]]:
     """What ``cctview-agent sync`` needs, whoever runs it (a node, or the operator's --from)."""
-    objects = f"{bucket_arn}/{frames}*"
+    objects = _sync_objects(bucket_arn, prefix)
     return [
         *_conditional_put(sid, objects),
         {
@@ -105,7 +116,7 @@ def _upload_statements(sid: str, bucket_arn: str, frames: str) -> list[dict[str,
                 "s3:ListMultipartUploadParts",
                 "s3:AbortMultipartUpload",
             ],
-            "Resource": [objects],
+            "Resource": objects,
         },
         {
             "Sid": f"{sid}UnfinishedUploads",
@@ -117,19 +128,22 @@ def _upload_statements(sid: str, bucket_arn: str, frames: str) -> list[dict[str,
 
 
 def node_policy_document(bucket_arn: str, prefix: str) -> dict[str, Any]:
-    """The node role's policy: conditional writes under ``<prefix>/frames/``, reads of its own
+    """The node role's policy: conditional writes of shards and manifests, reads of its own
     uploads and of the agent wheel; nothing else."""
-    frames = _folder(prefix, FRAMES_FOLDER)
     return {
         "Version": VERSION,
         "Statement": [
-            *_upload_statements("Frames", bucket_arn, frames),
+            *_upload_statements("Frames", bucket_arn, prefix),
             {
                 "Sid": "FramesListing",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
                 "Resource": [bucket_arn],
-                "Condition": {"StringLike": {"s3:prefix": [f"{frames}*"]}},
+                "Condition": {
+                    "StringLike": {
+                        "s3:prefix": [f"{_folder(prefix, folder)}*" for folder in SYNC_FOLDERS]
+                    }
+                },
             },
             {
                 "Sid": "AgentPackageRead",
@@ -225,7 +239,19 @@ def operator_policy_document(
                 "Action": ["s3:PutObject"],
                 "Resource": [f"{bucket_arn}/{_folder(prefix, ASSIGNMENTS_FOLDER)}*"],
             },
-            *_upload_statements("SyncFromFolder", bucket_arn, _folder(prefix, FRAMES_FOLDER)),
+            {
+                # `dataset index` rewrites an hour's Parquet file as new periods arrive; `dataset
+                # build` writes training sets in the fleet's bucket under datasets/ (another
+                # destination needs the operator's own rights there)
+                "Sid": "DatasetIndexAndTrainingSetsWrite",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [
+                    f"{bucket_arn}/{_folder(prefix, INDEX_FOLDER)}*",
+                    f"{bucket_arn}/{_folder(prefix, TRAINING_FOLDER)}*",
+                ],
+            },
+            *_upload_statements("SyncFromFolder", bucket_arn, prefix),
             # issue 12: teardown deletes the fleet's snapshots (and volumes, above; unfinished
             # uploads under frames/, above); upgrade publishes wheels by digest, never over
             # another object, reads them back, and keeps its progress in two instance tags
@@ -258,7 +284,7 @@ def operator_policy_document(
 
 def bucket_policy_document(bucket_arn: str, prefix: str) -> dict[str, Any]:
     """The bucket's policy, for everyone: no request without TLS (AWS's documented pattern), and
-    no object under ``<prefix>/frames/`` created without ``If-None-Match``, so not even an
+    no shard or manifest created without ``If-None-Match``, so not even an
     administrator's tool overwrites a frame by accident (the parts of a multipart upload are
     not creations, ``s3:ObjectCreationOperation = false``; its completion is)."""
     return {
@@ -277,7 +303,7 @@ def bucket_policy_document(bucket_arn: str, prefix: str) -> dict[str, Any]:
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": ["s3:PutObject"],
-                "Resource": [f"{bucket_arn}/{_folder(prefix, FRAMES_FOLDER)}*"],
+                "Resource": _sync_objects(bucket_arn, prefix),
                 "Condition": {
                     "Null": {"s3:if-none-match": "true"},
                     "Bool": {"s3:ObjectCreationOperation": "true"},

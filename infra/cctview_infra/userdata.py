@@ -7,7 +7,9 @@ it does, in order, and why:
 1. apt installs python3, python3-venv, e2fsprogs and util-linux (Debian 12 has python3, not venv).
 2. The agent wheel this program uploaded is fetched from S3 with the instance role, and installed
    only if its sha256 matches the digest baked in here: the node runs exactly the operator
-   checkout's agent. ``cctview-agent`` is linked into /usr/local/bin.
+   checkout's agent. ``cctview-agent`` is linked into /usr/local/bin. Every Python package comes
+   from a lock with hashes (``pip install --require-hashes``): boto3 from ``bootstrap.lock``
+   (written here), everything else from the ``node.lock`` inside the verified wheel.
 3. ``/etc/cctview/agent.toml`` is written from :meth:`AgentConfig.to_toml` (the format has one
    writer); an empty assignment is written unless one exists (``cctview-fleet assign`` fills it).
 4. The data volume is found by its EBS volume id, formatted only when blank, and mounted under
@@ -34,6 +36,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from cctview_agent.blockdevices import volume_label
@@ -77,6 +80,9 @@ finish() {{
     | tee /dev/console 2>/dev/null || true
 }}
 trap 'finish $?' EXIT"""
+BOOTSTRAP_LOCK = "/tmp/cctview-bootstrap.lock"
+NODE_LOCK = "/tmp/cctview-node.lock"
+NODE_LOCK_MEMBER = "cctview_agent/locks/node.lock"  # inside the wheel: its sha256 covers it
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +112,14 @@ def agent_config(spec: UserDataSpec) -> AgentConfig:
         period=spec.agent_period,
         log_file=STATE_DIR / "agent.log",
         status_file=STATE_DIR / "status.json",
+        bucket=spec.bucket,  # the fleet's: only its receipts let frames go (docs/security.md)
+        prefix=spec.prefix,
     )
+
+
+def shipped_lock(name: str) -> str:
+    """A lock the agent package ships (``cctview_agent/locks``, made by ``make agent-lock``)."""
+    return (resources.files("cctview_agent") / "locks" / name).read_text()
 
 
 def shipped_systemd_unit(agent_dir: Path) -> str:
@@ -174,7 +187,11 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         "",
         'step "2/5 agent $AGENT_SHA256"',
         f"python3 -m venv {q(str(VENV_DIR))}",
-        f"retry {q(str(venv_bin / 'pip'))} install -q --retries 5 --timeout 60 'boto3>=1.34,<2'",
+        # Every package from a lock with hashes, never a version range (docs/security.md):
+        # boto3 first (to fetch the wheel), then the wheel's own node.lock, then the wheel.
+        _heredoc(Path(BOOTSTRAP_LOCK), shipped_lock("bootstrap.lock"), "0644").rstrip("\n"),
+        f"retry {q(str(venv_bin / 'pip'))} install -q --require-hashes -r {BOOTSTRAP_LOCK}"
+        " --retries 5 --timeout 60",
         f'{q(str(venv_bin / "python"))} - "$REGION" "$BUCKET" "$AGENT_KEY" "$AGENT_WHEEL"'
         f" <<'{_HEREDOC}'",
         "import sys",
@@ -195,10 +212,14 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         "        time.sleep(6 * attempt)",
         _HEREDOC,
         'echo "$AGENT_SHA256  $AGENT_WHEEL" | sha256sum --check --strict -',
-        f'retry {q(str(venv_bin / "pip"))} install -q "$AGENT_WHEEL[s3,fast]"'
+        f"{q(str(venv_bin / 'python'))} -c 'import sys, zipfile; sys.stdout.buffer.write("
+        f'zipfile.ZipFile(sys.argv[1]).read("{NODE_LOCK_MEMBER}"))\' "$AGENT_WHEEL" > {NODE_LOCK}',
+        f"retry {q(str(venv_bin / 'pip'))} install -q --require-hashes -r {NODE_LOCK}"
+        " --retries 5 --timeout 60",
+        f'retry {q(str(venv_bin / "pip"))} install -q --no-deps "$AGENT_WHEEL"'
         " --retries 5 --timeout 60",
         f"ln -sfn {q(str(venv_bin / 'cctview-agent'))} /usr/local/bin/cctview-agent",
-        'rm -f "$AGENT_WHEEL"',
+        f'rm -f "$AGENT_WHEEL" {BOOTSTRAP_LOCK} {NODE_LOCK}',
         "",
         'step "3/5 agent config"',
     ]

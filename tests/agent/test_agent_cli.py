@@ -162,6 +162,10 @@ def test_assign_writes_validated_file_and_show_prints_it(tmp_path, capsys, monke
         (json.dumps([{**CAMERA, "image_url": None}]).encode(), "no http(s) image_url"),
         (json.dumps([CAMERA, CAMERA]).encode(), "appears twice"),
         (json.dumps({"a": 1}).encode(), "not a JSON array"),
+        # hostile ids: they would become paths outside (or below) the frames folder
+        (json.dumps([{**CAMERA, "id": "../../x"}]).encode(), "camera id '../../x' is not allowed"),
+        (json.dumps([{**CAMERA, "id": "/etc"}]).encode(), "camera id '/etc' is not allowed"),
+        (json.dumps([{**CAMERA, "id": "cam/1"}]).encode(), "camera id 'cam/1' is not allowed"),
     ],
 )
 def test_bad_assignment_is_refused_and_old_one_kept(tmp_path, capsys, monkeypatch, payload, needle):

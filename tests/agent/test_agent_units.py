@@ -232,6 +232,45 @@ def test_closer_records_the_cameras_position_and_the_shard_offsets(tmp_path) -> 
     assert json.loads(metadata[0])["node"] == "node-07"
 
 
+def test_a_periods_frames_are_made_durable_before_its_manifest(tmp_path, monkeypatch) -> None:
+    """One sync of the period's files at close, before the manifest that lists them exists."""
+    config = AgentConfig(data_dir=tmp_path, period=60, grace=0)
+    period = Period(1_743_771_600, 60)
+    store = FrameStore(tmp_path, 60)
+    stamps = [period.start_ms + i * 1000 for i in range(4)]
+    written = [store.write("cam", ts, JPEG, frame_digest(JPEG)).path for ts in stamps]
+    manifest = DataLayout(tmp_path).manifest_path("cam", period)
+    calls: list[tuple[Path, list[str], bool]] = []
+
+    def record(folder: Path, frames) -> None:  # type: ignore[no-untyped-def]
+        calls.append((folder, sorted(str(f) for f in frames), manifest.exists()))
+
+    monkeypatch.setattr("cctview_agent.closer.make_durable", record)
+    closer = PeriodCloser(config, store, _Log())
+    closer.scan_all()
+    assert closer.close_due(now=period.end + 1) == 1
+    assert calls == [(DataLayout(tmp_path).period_dir("cam", period), sorted(written), False)]
+    assert manifest.exists()
+
+
+def test_make_durable_is_one_syncfs_or_an_fsync_per_file_and_folder(tmp_path, monkeypatch):
+    from cctview_agent import durability
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frames = [folder / f"{i}.jpg" for i in range(3)]
+    for frame in frames:
+        frame.write_bytes(JPEG)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    durability.make_durable(folder, frames)  # Linux: syncfs, no fsync at all
+    assert synced == [] and durability.syncfs(folder)
+    monkeypatch.setattr(durability, "_SYNCFS", None)  # where syncfs is missing
+    durability.make_durable(folder, frames)
+    assert len(synced) == 4  # three frames and their folder
+
+
 def test_idle_camera_period_without_polls_gets_no_manifest(tmp_path) -> None:
     config = AgentConfig(data_dir=tmp_path, period=60, grace=0)
     closer = PeriodCloser(config, FrameStore(tmp_path, 60), _Log())

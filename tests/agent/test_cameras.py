@@ -15,7 +15,7 @@ from cctview_agent.cameras import (
     parse_cameras,
     parse_cameras_json,
 )
-from cctview_agent.errors import CatalogError
+from cctview_agent.errors import CameraIdError, CatalogError
 
 RECORD = {
     "id": "8d2b3ae9-da68-4d37-8ae2-d3bc014f827b",
@@ -120,3 +120,36 @@ def test_malformed_json_names_the_file(tmp_path: Path) -> None:
         load_cameras(path)
     with pytest.raises(CatalogError, match=r"cannot read camera list .*missing\.json"):
         load_cameras(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["../../x", "/abs", "cam/1", "..", ".hidden", "a b", "cam\n1", "x" * 129, "caméra", "-x"],
+)
+def test_unsafe_camera_ids_are_refused_by_the_model(bad: str) -> None:
+    with pytest.raises(CameraIdError) as caught:
+        parse_camera({**RECORD, "id": bad}, 3)
+    assert caught.value.camera_id == bad
+    assert f"camera #3: camera id {bad!r} is not allowed (ids are 1-128 letters" in str(
+        caught.value
+    )
+    with pytest.raises(CameraIdError):
+        Camera(id=bad, name="", latitude=40.7, longitude=-74.0)  # not even built directly
+
+
+@pytest.mark.parametrize("good", [RECORD["id"], "cam-1", "NYC_0042.north", "7", "x" * 128])
+def test_safe_camera_ids_of_any_shape_are_kept(good: str) -> None:
+    assert parse_camera({**RECORD, "id": good}).id == good
+
+
+def test_a_bad_id_is_skipped_with_a_warning_only_when_asked() -> None:
+    records = [RECORD, {**RECORD, "id": "../../etc"}, {**RECORD, "id": "cam-2"}]
+    with pytest.raises(CameraIdError, match=r"^list: camera #1: camera id '\.\./\.\./etc'"):
+        parse_cameras(records, source="list")
+    warnings: list[str] = []
+    cameras = parse_cameras(records, source="list", skip_bad_id=warnings.append)
+    assert [camera.id for camera in cameras] == [RECORD["id"], "cam-2"]
+    assert warnings == [
+        "list: skipped camera #1: camera id '../../etc' is not allowed "
+        "(ids are 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit)"
+    ]

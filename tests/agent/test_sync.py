@@ -525,3 +525,51 @@ def test_retention_deletes_only_verified_periods_older_than_it(
     assert not layout.frames_in(CAM_A, old) and not layout.frames_in(CAM_B, old)
     assert layout.receipt_path(CAM_A, old).exists()  # the record that it is safe in S3 stays
     assert len(layout.frames_in(CAM_A, recent)) == 5  # verified but recent: kept
+
+
+# --- a receipt counts only for the fleet's bucket (finding 4 of the hardening issue)
+
+
+def test_a_copy_in_another_bucket_does_not_count_for_the_fleet(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str]
+) -> None:
+    """`sync --bucket other` used to leave receipts that the hourly sync took for its own: the
+    periods never reached the fleet's bucket and retention then deleted them."""
+    other = f"other-{s3_bucket}"
+    moto_server.client("s3").create_bucket(Bucket=other)
+    data = tmp_path / "data"
+    layout = DataLayout(data)
+    write_period(data, CAM_A, PERIOD, 5, step_ms=2000)
+    fleet = SyncOptions(bucket=s3_bucket, prefix="cctview", node="node-01", retain_seconds=0)
+    away = SyncOptions(bucket=other, prefix="cctview", node="node-01", fleet=fleet.target)
+    assert run_sync([data], away).uploaded == 1  # an operator's copy elsewhere
+    with pytest.raises(SyncError, match=f"count only copies in the fleet's s3://{s3_bucket}/"):
+        run_sync([data], SyncOptions(bucket=other, retain_seconds=0, fleet=fleet.target))
+    assert len(layout.frames_in(CAM_A, PERIOD)) == 5
+    hourly = run_sync([data], fleet)  # the node's hourly sync, with retention
+    assert (hourly.uploaded, hourly.already_synced, hourly.deleted) == (1, 0, 0)
+    assert any(CAM_A in key for key in objects(moto_server, s3_bucket))
+    assert json.loads(layout.receipt_path(CAM_A, PERIOD).read_text())["bucket"] == s3_bucket
+    assert len(layout.frames_in(CAM_A, PERIOD)) == 5  # in the fleet's bucket only now
+    assert run_sync([data], fleet).deleted == 1  # verified in the fleet's bucket: may go
+    assert not layout.frames_in(CAM_A, PERIOD)
+
+
+def test_the_agent_refuses_to_delete_for_a_copy_outside_the_fleets_bucket(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    """The fleet's bucket comes from agent.toml: `sync --bucket other --retain-days` is refused."""
+    write_period(tmp_path / "data", CAM_A, PERIOD, 3)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        AgentConfig(data_dir=tmp_path / "data", node="node-07", bucket=s3_bucket).to_toml()
+    )
+    env = {**moto_server.env, "CCTVIEW_AGENT_CONFIG": str(config)}
+    refused = agent_sync("--bucket", f"x{s3_bucket}", "--retain-days", "0", env=env)
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert refused.stderr == (
+        f"error: --delete-local and --retain-days count only copies in the fleet's "
+        f"s3://{s3_bucket}/cctview, not s3://x{s3_bucket}/cctview; sync to another bucket "
+        "without them\n"
+    )
+    assert agent_sync("--bucket", s3_bucket, "--retain-days", "0", env=env).returncode == 0

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig, config_from_mapping
 from cctview_agent.drain import drain_status, list_volumes, retire_volume
 from cctview_agent.errors import ConfigError, DataVolumeError
-from cctview_agent.layout import DataLayout
+from cctview_agent.layout import DataLayout, frame_name
 from cctview_agent.main import main
 from cctview_agent.manifests import FrameRecord, Manifest, frame_digest
 from cctview_agent.periods import Period
@@ -31,6 +32,7 @@ OLD = "vol-0aaaaaaaaaaaaaaa1"
 NEW = "vol-0bbbbbbbbbbbbbbb2"
 PERIOD = 10
 CAMERA = "cam-1"
+FLEET_BUCKET = "fleet-frames"
 
 
 def make_node(tmp_path: Path, *, mode: str = "folder") -> AgentConfig:
@@ -43,6 +45,7 @@ def make_node(tmp_path: Path, *, mode: str = "folder") -> AgentConfig:
         period=PERIOD,
         grace=2.0,
         volume_mode=mode,
+        bucket=FLEET_BUCKET,
     )
 
 
@@ -66,8 +69,12 @@ def close_period(root: Path, period: Period, camera: str = CAMERA) -> None:
     write_atomic(layout.manifest_path(camera, period), manifest.to_json())
 
 
-def write_receipt(root: Path, period: Period, camera: str = CAMERA) -> None:
-    write_atomic(DataLayout(root).receipt_path(camera, period), b'{"verified": true}')
+def write_receipt(
+    root: Path, period: Period, camera: str = CAMERA, bucket: str = FLEET_BUCKET
+) -> None:
+    """The receipt the syncer writes after verifying the period in ``bucket`` (prefix cctview)."""
+    receipt = {"version": 1, "bucket": bucket, "prefix": "cctview", "frames": 1}
+    write_atomic(DataLayout(root).receipt_path(camera, period), json.dumps(receipt).encode())
 
 
 def old_period() -> Period:
@@ -193,7 +200,10 @@ def test_retire_refuses_until_inactive_and_every_period_verified(tmp_path: Path)
     with pytest.raises(DataVolumeError, match="1 periods are still open"):
         retire_volume(config, OLD)
     close_period(old, period)
-    with pytest.raises(DataVolumeError, match="1 complete periods are not yet verified in S3"):
+    with pytest.raises(
+        DataVolumeError,
+        match="1 complete periods are not yet verified in s3://fleet-frames/cctview",
+    ):
         retire_volume(config, OLD)
     assert all(p.exists() for p in frames)  # every refusal kept every frame
     write_receipt(old, period)
@@ -203,6 +213,57 @@ def test_retire_refuses_until_inactive_and_every_period_verified(tmp_path: Path)
     assert retire_volume(config, OLD).already  # idempotent
     with pytest.raises(DataVolumeError, match="was retired"):
         prepare_volume(config, OLD)
+
+
+def test_a_frame_outside_the_layout_keeps_the_volume_from_draining(tmp_path: Path) -> None:
+    """Files are counted, not known periods: a frame one level deeper (what a camera id with a
+    '/' would have written) or any other stray file is never shipped, so the volume stays."""
+    config = make_node(tmp_path)
+    old = tmp_path / "volumes" / OLD
+    period = old_period()
+    store_frames(old, period, 2)
+    close_period(old, period)
+    write_receipt(old, period)
+    prepare_volume(config, NEW)
+    switch_volume(config, NEW)
+    nested = DataLayout(old).frame_path("a/b", period.start_ms)  # frames/a/b/<day>/<hour>/..
+    write_atomic(nested, b"an unsynced frame")
+    status = drain_status(config, OLD)
+    assert not status.drained
+    assert status.stray_count == 1 and status.stray == (str(nested.relative_to(old / "frames")),)
+    assert "1 files under frames/ are outside the layout" in status.reason()
+    with pytest.raises(DataVolumeError, match="outside the layout"):
+        retire_volume(config, OLD)
+    assert nested.exists()
+    nested.unlink()
+    assert drain_status(config, OLD).drained
+    # a link is never followed and never a frame: it counts as a stray too
+    (old / "frames" / "cam-2").symlink_to(tmp_path)
+    assert drain_status(config, OLD).stray == ("cam-2",)
+    (old / "frames" / "cam-2").unlink()
+    misplaced = DataLayout(old).period_dir(CAMERA, period) / frame_name(period.start_ms - 3_600_000)
+    misplaced.write_bytes(b"a frame of another hour")  # no manifest would ever list it
+    assert drain_status(config, OLD).stray_count == 1
+
+
+def test_only_a_receipt_for_the_fleets_bucket_drains_a_volume(tmp_path: Path) -> None:
+    config = make_node(tmp_path)
+    old = tmp_path / "volumes" / OLD
+    period = old_period()
+    store_frames(old, period, 2)
+    close_period(old, period)
+    write_receipt(old, period, bucket="somebody-elses-bucket")  # `sync --bucket other`
+    prepare_volume(config, NEW)
+    switch_volume(config, NEW)
+    status = drain_status(config, OLD)
+    assert not status.drained and status.verified == 0
+    assert status.unverified == (f"{CAMERA}/{period.key}",)
+    with pytest.raises(DataVolumeError, match="not yet verified in s3://fleet-frames/cctview"):
+        retire_volume(config, OLD)
+    unconfigured = replace(config, bucket="")  # no fleet bucket known: no receipt counts
+    write_receipt(old, period)
+    assert "the agent config names no bucket" in drain_status(unconfigured, OLD).reason()
+    assert drain_status(config, OLD).drained
 
 
 def test_retire_of_an_unmounted_block_volume_is_refused(tmp_path: Path) -> None:
@@ -404,3 +465,62 @@ def test_prepare_as_root_gives_the_new_volume_the_agents_owner(tmp_path: Path) -
     result = prepare_volume(config, "vol-0000000000000000b")
     for item in (result.path, result.path / "frames", result.path / MARKER):
         assert (item.stat().st_uid, item.stat().st_gid) == (65534, 65534), item
+
+
+# -- root steps never follow the agent user's links (finding 2 of the hardening issue) ----------
+
+AGENT_UID = 65534  # the agent's unprivileged user (nobody), who owns the volume folders
+
+
+def agent_owned_volume(tmp_path: Path) -> tuple[AgentConfig, Path, Path]:
+    """A node whose active volume and a prepared NEW volume belong to the agent's user, plus a
+    root-owned folder standing in for /etc."""
+    config = make_node(tmp_path)
+    for item in (tmp_path / "volumes" / OLD, tmp_path / "volumes" / OLD / "frames"):
+        os.chown(item, AGENT_UID, AGENT_UID)
+    new = prepare_volume(config, NEW).path
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "shadow").write_text("root:$6$secret-hash:19000::::::\n")
+    return config, new, etc
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the attack is on root's steps: run as root")
+@pytest.mark.parametrize("entry", ["frames", MARKER])
+def test_prepare_as_root_refuses_a_link_the_agent_user_planted(tmp_path: Path, entry: str) -> None:
+    config, new, etc = agent_owned_volume(tmp_path)
+    planted = new / entry
+    if planted.is_dir():
+        shutil.rmtree(planted)
+    else:
+        planted.unlink()
+    planted.symlink_to(etc if entry == "frames" else etc / "shadow")
+    with pytest.raises(DataVolumeError, match=rf"{planted} is a symbolic link") as caught:
+        prepare_volume(config, NEW)  # the idempotent re-run rotate-volumes does
+    assert "secret-hash" not in str(caught.value)  # the marker's target was never read out
+    for item in (etc, etc / "shadow"):
+        assert (item.stat().st_uid, item.stat().st_gid) == (0, 0), item
+    assert (etc / "shadow").read_text() == "root:$6$secret-hash:19000::::::\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the attack is on root's steps: run as root")
+def test_prepare_as_root_refuses_a_volume_folder_that_is_a_link(tmp_path: Path) -> None:
+    config, _new, etc = agent_owned_volume(tmp_path)
+    other = tmp_path / "volumes" / "vol-0ccccccccccccccc3"
+    other.symlink_to(etc)
+    with pytest.raises(DataVolumeError, match="is a symbolic link"):
+        prepare_volume(config, other.name)
+    assert etc.stat().st_uid == 0 and not (etc / MARKER).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the attack is on root's steps: run as root")
+def test_a_root_write_never_goes_through_a_link_at_its_temporary_name(tmp_path: Path) -> None:
+    config, _new, etc = agent_owned_volume(tmp_path)
+    fresh = tmp_path / "volumes" / "vol-0ddddddddddddddd4"
+    fresh.mkdir()
+    os.chown(fresh, AGENT_UID, AGENT_UID)
+    (fresh / f".{MARKER}.{os.getpid()}.tmp").symlink_to(etc / "shadow")  # the marker's temp name
+    prepare_volume(config, fresh.name)
+    assert (etc / "shadow").read_text() == "root:$6$secret-hash:19000::::::\n"
+    assert (fresh / MARKER).read_text() == f"{fresh.name}\n"
+    assert (fresh / MARKER).stat().st_uid == AGENT_UID

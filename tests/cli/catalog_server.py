@@ -27,6 +27,7 @@ class Answer:
     status: int = 200
     body: bytes = b"[]"
     delay: float = 0.0
+    drip: float = 0.0  # seconds between body bytes: a slow-drip server, each read answered
     requests: list[str] = field(default_factory=list)
 
 
@@ -64,7 +65,17 @@ class CatalogServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()
-                self.wfile.write(answer.body)
+                if not answer.drip:
+                    self.wfile.write(answer.body)
+                    return
+                for index in range(len(answer.body)):
+                    try:
+                        self.wfile.write(answer.body[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up
+                    if answer_of.stopping.wait(answer.drip):  # stop() ends the drip too
+                        return
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

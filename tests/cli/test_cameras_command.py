@@ -402,3 +402,22 @@ def test_help_lists_every_preset_with_its_boundary() -> None:
     for name, preset in PRESETS.items():
         assert f"{name}: {' '.join(preset.boundary.split()[:6])}" in text, name
     assert "--catalog PATH|URL" in text and "--bbox MINLON,MINLAT,MAXLON,MAXLAT" in text
+
+
+def test_camera_names_are_shown_literally_not_as_markup(tmp_path: Path) -> None:
+    """A name is the catalog's text: "[/]" in it crashed the table, "[red]" restyled it."""
+    names = ["Broadway [/] 42 St", "[bold red]FDR[/bold red] @ 96 St", "Canal St [link=x]"]
+    listing = [
+        {"id": f"cam-{i}", "name": name, "latitude": 40.7, "longitude": -74.0, "area": "[/]"}
+        for i, name in enumerate(names)
+    ]
+    catalog = tmp_path / "cameras.json"
+    catalog.write_text(json.dumps(listing))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("cam-0\ncam-1\ncam-2\n")
+    result = CliRunner().invoke(
+        app, ["cameras", "--cameras", str(ids), "--catalog", str(catalog)], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    for name in names:
+        assert name in result.stdout

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import threading
+import time
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,6 +195,22 @@ def test_a_stopped_server_leaves_no_thread_to_print_later(capsys: pytest.Capture
     assert kinds in ([], [BrokenPipeError], [ConnectionResetError])
 
 
+def test_a_slow_drip_server_is_cut_off_by_the_total_deadline() -> None:
+    """A byte every 0.2 s never trips the 1 s read timeout; the whole fetch must still end."""
+    body = json.dumps([{"id": "cam-1", "name": "x", "latitude": 40.7, "longitude": -74.0}])
+    with catalog_server(body.encode()) as server:
+        server.answer.drip = 0.2  # ~70 bytes: ~14 s in all without a deadline
+        started = time.monotonic()
+        with pytest.raises(CatalogError) as caught:
+            load_catalog(server.url, timeout=1.0, deadline=2.0)
+        elapsed = time.monotonic() - started
+    assert str(caught.value) == (
+        f"cannot fetch the camera list from {server.url} (no complete answer within 2 s "
+        "(the server is too slow)); check the network or pass --catalog FILE"
+    )
+    assert elapsed < 8.0, elapsed
+
+
 def test_corrupt_cache_is_reported(real_bytes: bytes) -> None:
     with catalog_server(real_bytes) as server:
         load_catalog(server.url)
@@ -233,3 +250,22 @@ def test_https_from_the_camera_simulator(camsim, monkeypatch: pytest.MonkeyPatch
     assert all(isinstance(c.is_online, bool) for c in trusted.cameras)  # "isOnline" strings
     monkeypatch.setenv("SSL_CERT_FILE", os.fspath(sim.cert_path))
     assert len(load_catalog(sim.catalog_url).cameras) == 7
+
+
+def test_a_hostile_id_in_the_catalog_is_skipped_with_a_warning() -> None:
+    records = [
+        {"id": camera_id, "name": f"cam {i}", "latitude": 40.7, "longitude": -74.0}
+        for i, camera_id in enumerate(("cam-0", "../../../etc/cron.d", "cam-2"))
+    ]
+    warnings = Warnings()
+    with catalog_server(json.dumps(records).encode()) as server:
+        catalog = load_catalog(server.url, warn=warnings)
+        assert [c.id for c in catalog.cameras] == [records[0]["id"], records[2]["id"]]
+        assert warnings == [
+            f"{server.url}: skipped camera #1: camera id '../../../etc/cron.d' is not allowed "
+            "(ids are 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit)"
+        ]
+        server.stop()
+        offline = load_catalog(server.url, warn=warnings)  # the cached copy is filtered too
+    assert offline.from_cache and len(offline.cameras) == 2
+    assert "skipped camera #1" in warnings[1]

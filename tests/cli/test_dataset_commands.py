@@ -56,7 +56,8 @@ def fleet_bucket(
     session = boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     )
-    client = make_client(moto_server.endpoint_url, session=session)
+    # the nodes of a fleet deployed with bucket prefix "ds" (the IAM checks judge their calls)
+    client = make_client(moto_server.endpoint_url, session=session, fleet_prefix="ds")
     data = root / "node-01"
     a = {"camera_name": "7 Ave @ 42 St", "position": MANHATTAN}
     b = {"camera_name": "Flatbush Ave", "position": BROOKLYN}
@@ -239,15 +240,16 @@ def test_build_mixes_cameras_and_writes_index_and_card(
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlicense: other\n") and "num_examples: 18" in card
     to_s3 = cli(
-        "dataset", "build", "--stack", "data", "--out", f"s3://{stack.bucket}/train",
-        "--daylight", "--json",
+        "dataset", "build", "--stack", "data", "--out",
+        f"s3://{stack.bucket}/{stack.prefix}/datasets/train", "--daylight", "--json",
     )  # fmt: skip
     assert to_s3.exit_code == 0, to_s3.output
     assert json.loads(to_s3.stdout)["samples"] == 11
-    assert sorted(_keys(moto_server, stack.bucket, "train/")) == [
-        "train/README.md",
-        "train/index.parquet",
-        "train/shard-000000.tar",
+    folder = f"{stack.prefix}/datasets/train/"
+    assert sorted(_keys(moto_server, stack.bucket, folder)) == [
+        f"{folder}README.md",
+        f"{folder}index.parquet",
+        f"{folder}shard-000000.tar",
     ]
 
 

@@ -23,21 +23,22 @@ def registered_fleet(moto_server: Any) -> str:
     name = f"t-{uuid.uuid4().hex[:8]}"
     ec2 = moto_server.client("ec2")
     for node in ("node-01", "node-02"):
-        ec2.run_instances(
-            ImageId="ami-12c6146b",
-            MinCount=1,
-            MaxCount=1,
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [
-                        {"Key": "cctview:fleet", "Value": name},
-                        {"Key": "cctview:node", "Value": node},
-                    ],
-                }
-            ],
-        )
+        launch(ec2, name, node)
     return name
+
+
+def launch(ec2: Any, fleet: str, node: str, **extra_tags: str) -> str:
+    """One instance tagged as ``node`` of ``fleet``; its instance id."""
+    tags = {"cctview:fleet": fleet, "cctview:node": node, **extra_tags}
+    reply = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ],
+    )
+    return str(reply["Instances"][0]["InstanceId"])
 
 
 @pytest.fixture
@@ -140,6 +141,33 @@ def test_unknown_preset_is_a_selection_error(fleet_stack: str) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and "atlantis" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_assign_refuses_an_unsafe_camera_id(fleet_stack: str, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("cam-1\n../../etc/cron.d\n")
+    result = run("assign", "--cameras", str(ids), "--dry-run")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {ids}: camera id '../../etc/cron.d' is not allowed (ids are 1-128 letters, "
+        "digits, '.', '_' or '-', starting with a letter or digit)\n"
+    )
+
+
+def test_trust_never_accepts_a_key_for_a_name_two_instances_claim(
+    moto_server: Any, fleet_stack: str, tmp_path: Path
+) -> None:
+    ec2 = moto_server.client("ec2")
+    # a second node-02, reachable on loopback
+    stray = launch(ec2, fleet_stack, "node-02", **{"cctview:ssh-host": "127.0.0.1"})
+    try:
+        result = run("trust", "node-02", "--yes")
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: node node-02 is claimed by 2 instances: ")
+        assert stray in result.stderr and result.stderr.count("\n") == 1
+        assert not (tmp_path / "known_hosts").exists()
+    finally:
+        ec2.terminate_instances(InstanceIds=[stray])  # the module's fleet is shared
 
 
 def test_missing_stack_says_how_to_create_it(fleet_stack: str) -> None:

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from rich.console import Console
 
 from cctview_fleet.errors import ConfigError, NodeError, UnreachableError
 from cctview_fleet.fleetops import result_table, run_on_nodes
@@ -75,3 +76,42 @@ def test_result_table_shows_values_and_reasons() -> None:
         console.print(table)
     text = captured.get()
     assert "exploded" in text and "node-02" in text and "7" in text
+
+
+def test_text_from_nodes_is_never_parsed_as_markup() -> None:
+    """A node's error text, output or name is shown literally: "[/]" used to crash the table."""
+
+    def work(node: Node) -> str:
+        if node.name == "node-01":
+            raise NodeError(node.name, "disk [/] gone [bold]now")
+        return "[/red] out"
+
+    table = result_table("t", run_on_nodes(nodes(2), work), ("value",), lambda v: (v,))
+    wide = Console(width=300)  # no wrapping: the literal text is checked whole
+    with wide.capture() as captured:
+        wide.print(table)
+    text = captured.get()
+    assert "disk [/] gone [bold]now" in text and "[/red] out" in text
+
+
+def test_status_table_shows_a_nodes_own_text_literally() -> None:
+    from cctview_fleet.commands.status import status_table
+    from cctview_fleet.nodestatus import FleetTotals, NodeStatus
+    from cctview_fleet.results import FleetResult, NodeResult
+
+    status = NodeStatus(
+        node="node-[/]", instance_state="running", agent_running=False, agent_version="1.[/]",
+        cameras_assigned=1, cameras_online=0, frames_per_minute=0.0, frames_stored=0,
+        oldest_frame_age_s=None, disk_used_percent=97.0, disk_free_bytes=1, writing_paused=True,
+        active_volume=None, open_period=None, last_synced_period=None, log_file=None,
+        problem="pid file [/] stale",
+    )  # fmt: skip
+    failed = NodeResult("node-02", error=NodeError("node-02", "refused [bold]"))
+    result = FleetResult([NodeResult("node-[/]", value=status), failed])
+    table = status_table("t", result, {"node-02": "running"}, FleetTotals(2, 1, 0, 1, 0, 0.0, None))
+    wide = Console(width=300)  # no wrapping: the literal text is checked whole
+    with wide.capture() as captured:
+        wide.print(table)
+    text = captured.get()
+    for literal in ("node-[/]", "1.[/]", "pid file [/] stale", "refused [bold]", "PAUSED"):
+        assert literal in text, literal

@@ -92,6 +92,24 @@ def test_a_replaced_node_prefers_the_running_instance(moto_server: Any, fleet_na
     assert (node.instance_id, node.state) == (new, "running")
 
 
+def test_two_live_instances_with_one_node_name_are_refused(moto_server: Any, fleet_name: str):
+    """Not resolved by the lower instance id: either could be a stray that copied the tags."""
+    ec2 = moto_server.client("ec2")
+    _launch(ec2, fleet_name, "node-02")
+    first = _launch(ec2, fleet_name, "node-01")
+    second = _launch(ec2, fleet_name, "node-01")
+    ec2.stop_instances(InstanceIds=[second])  # stopped is not gone: it can start again
+    with pytest.raises(InventoryError) as caught:
+        discover(_stack(moto_server, fleet_name))
+    assert str(caught.value) == (
+        f"node node-01 is claimed by 2 instances: {first} (running), {second} (stopped); "
+        "terminate the extra one or change its cctview:node tag, then retry"
+    )
+    ec2.terminate_instances(InstanceIds=[second])
+    node, _other = discover(_stack(moto_server, fleet_name))
+    assert node.instance_id == first
+
+
 def test_no_node_says_so_and_what_to_do(moto_server: Any, fleet_name: str):
     with pytest.raises(InventoryError) as caught:
         discover(_stack(moto_server, fleet_name))

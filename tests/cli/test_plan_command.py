@@ -94,6 +94,25 @@ def test_table_prints_nodes_costs_and_warnings(real_catalog_path: Path) -> None:
     assert "warning: EBS in total 192 GB" in result.stderr
 
 
+def test_plan_warns_when_a_volume_holds_less_than_two_sync_intervals(tmp_path: Path) -> None:
+    """21 cameras of 20 KB at 1 fps fill 3 GiB in about 2.1 h, 2 GiB in 1.4 h: too little to
+    survive one missed hourly sync by deleting what S3 already holds."""
+    assert not [w for w in make_plan(21, data_volume_gib=3).warnings if "sync intervals" in w]
+    (day_long,) = make_plan(21, data_volume_gib=40, period_s=86_400).warnings[-1:]
+    assert "less than two sync intervals (48 h)" in day_long  # a period ships once it closes
+    catalog = tmp_path / "cameras.json"
+    catalog.write_text(json.dumps([
+        {"id": f"cam-{i}", "name": "", "latitude": 40.71, "longitude": -74.0} for i in range(21)
+    ]))  # fmt: skip
+    result = run("--bbox", "-75,40,-73,41", "--catalog", str(catalog), "--data-volume-gib", "2")
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: a node's 2 GiB data volume holds 1.4 h of frames, less than two sync intervals "
+        "(2 h): one missed sync would pause recording; use --data-volume-gib 3 or more, or fewer "
+        "--cameras-per-node"
+    ) in " ".join(result.stderr.split())
+
+
 def test_options_change_the_plan(real_catalog_path: Path) -> None:
     base = plan_json(real_catalog_path)
     bigger = plan_json(real_catalog_path, "--cameras-per-node", "250", "--retention-days", "7",

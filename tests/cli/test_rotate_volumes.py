@@ -151,6 +151,7 @@ class Rig:
             node=NODE,
             status_file=self.paths.status,
             log_file=self.paths.agent_log,
+            bucket=bucket,  # the fleet's: only its receipts drain a volume
         )
         self.paths.config.parent.mkdir(parents=True)
         self.paths.config.write_text(config.to_toml())

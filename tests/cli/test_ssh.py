@@ -219,3 +219,52 @@ def test_log_follow_reconnects_after_the_server_drops_the_link(server: Sshd, tmp
             stop.set()
             reader.join(timeout=5)
     assert not reader.is_alive()
+
+
+def test_a_line_without_end_is_cut_at_the_bound_not_held_whole(server: Sshd) -> None:
+    """A node that prints 8 MB with no newline used to grow one buffer by 8 MB (any amount)."""
+    from cctview_fleet.linebuffer import CUT_MARK, MAX_LINE_BYTES
+
+    stop = threading.Event()
+    command = "head -c 8000000 /dev/zero | tr '\\0' x; echo; echo after; printf tail"
+    with ssh.Connections(_stack(server)) as pool:
+        seen = list(pool.get(_node(server.port)).stream_lines(command, stop))
+    assert seen == ["x" * MAX_LINE_BYTES + CUT_MARK.format(limit=MAX_LINE_BYTES), "after", "tail"]
+
+
+def test_run_stops_reading_output_past_its_bound(server: Sshd, monkeypatch) -> None:
+    from cctview_fleet.errors import NodeError
+
+    monkeypatch.setattr(ssh, "MAX_OUTPUT_BYTES", 2 * 2**20)
+    with ssh.Connections(_stack(server)) as pool, pytest.raises(NodeError) as caught:
+        pool.get(_node(server.port)).run("head -c 3000000 /dev/zero; echo boom >&2")
+    assert "printed more than 2 MiB; stopped reading it" in str(caught.value)
+
+
+def test_log_tail_holds_a_bounded_queue_and_loses_no_line(
+    server: Sshd, tmp_path: Path, monkeypatch
+):
+    """A node faster than the terminal used to fill an unbounded queue in the operator's memory;
+    now its reader waits (and the SSH window makes the node's tail wait)."""
+    from cctview_fleet import logtail
+
+    log = tmp_path / "agent.log"
+    log.write_text("".join(f'{{"n": {i}}}\n' for i in range(500)))
+    monkeypatch.setattr(logtail, "QUEUE_EVENTS", 50)
+    monkeypatch.setattr(logtail, "log_path", lambda node, connections: str(log))
+    stop = threading.Event()
+    with ssh.Connections(_stack(server)) as pool:
+        tail = logtail.LogTail(
+            [_node(server.port)],
+            pool,
+            lines=None,
+            follow=False,
+            log_filter=logtail.LogFilter(),
+            stop=stop,
+        )
+        events = iter(tail)
+        first = next(events)  # the reader runs; the consumer now pauses
+        time.sleep(1.5)
+        assert tail._out.qsize() <= 50
+        got = [first.text, *(event.text for event in events)]
+    assert got == [f'{{"n": {i}}}' for i in range(500)]  # nothing lost while it waited

@@ -111,13 +111,16 @@ def _human(summary: SyncSummary) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from cctview_agent.receipts import SyncTarget
     from cctview_agent.sync import SyncOptions, data_roots, default_node, run_sync
 
     if args.data:
         roots = [path.expanduser().absolute() for path in args.data]
         node = args.node or default_node()
+        fleet = None
     else:
         config = load_config(args.config)
+        fleet = SyncTarget.fleet(config)
         roots = data_roots(config)
         node = args.node or config.node or default_node()
         if not roots:
@@ -142,6 +145,7 @@ def handle(args: argparse.Namespace) -> int:
         region=args.region,
         multipart_threshold=args.multipart_threshold,
         part_size=args.part_size,
+        fleet=fleet,
     )
     emit = _printer(args.json_progress)
     try:

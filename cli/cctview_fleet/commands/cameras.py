@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cctview_agent.cameras import dump_cameras
 from cctview_fleet.catalog import is_url
@@ -57,8 +58,8 @@ def selection_table(selection: Selection) -> Table:
     for camera in selection.cameras:
         result.add_row(
             camera.id,
-            camera.name,
-            camera.area or "",
+            Text(camera.name),  # the catalog's text, never markup: "[/]" is a valid name
+            Text(camera.area or ""),
             f"{camera.latitude:.5f}",
             f"{camera.longitude:.5f}",
             _online(camera.is_online),

@@ -31,7 +31,7 @@ from cctview_fleet.planning import (
     Plan,
     make_plan,
 )
-from cctview_fleet.render import console, err_console, print_json, table
+from cctview_fleet.render import console, err_console, print_json, styled, table
 
 _UNITS = {"instance-hours": "h", "address-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
 
@@ -98,7 +98,7 @@ def render_plan(plan: Plan, description: str) -> None:
             f"{plan.credit_months:,.1f} of their {plan.prices.credits_months:g} months"
         )
     for warning in plan.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        err_console.print(styled("[yellow]warning:[/] {}", warning))
 
 
 def plan(

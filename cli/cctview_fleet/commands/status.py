@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from cctview_agent.status import format_age
 from cctview_fleet.commands.fleetflags import (
@@ -29,7 +29,7 @@ from cctview_fleet.nodestatus import (
     nodes_not_ok,
     totals,
 )
-from cctview_fleet.render import add_columns, console, err_console, print_json
+from cctview_fleet.render import add_columns, console, err_console, print_json, styled
 from cctview_fleet.results import FleetResult
 
 COLUMNS = (
@@ -46,22 +46,23 @@ COLUMNS = (
 )
 
 
-def _agent_cell(status: NodeStatus) -> str:
-    """running; or down / problem with the reason (escaped: it may hold brackets)."""
+def _agent_cell(status: NodeStatus) -> Text:
+    """running; or down / problem with the reason (the node's own text, shown literally)."""
     if not status.agent_running:
-        return f"[red]down[/]: {escape(status.problem or 'agent is not running')}"
+        return styled("[red]down[/]: {}", status.problem or "agent is not running")
     if status.problem:
-        return f"[red]problem[/]: {escape(status.problem)}"
-    return "[green]running[/]"
+        return styled("[red]problem[/]: {}", status.problem)
+    return styled("[green]running[/]")
 
 
-def _row(status: NodeStatus) -> list[str]:
-    disk = "-" if status.disk_used_percent is None else f"{status.disk_used_percent:.0f}%"
+def _row(status: NodeStatus) -> list[Text]:
+    """Every value is the node's own text (shown literally); only the styling is markup."""
+    disk = Text("-" if status.disk_used_percent is None else f"{status.disk_used_percent:.0f}%")
     if status.writing_paused:
-        disk += " [red]PAUSED[/]"
+        disk.append(" PAUSED", style="red")
     online = "-" if status.cameras_online is None else str(status.cameras_online)
     per_minute = "-" if status.frames_per_minute is None else f"{status.frames_per_minute:.0f}"
-    return [
+    cells: list[str | Text] = [
         status.node,
         status.instance_state,
         _agent_cell(status),
@@ -73,6 +74,7 @@ def _row(status: NodeStatus) -> list[str]:
         status.last_synced_period or "-",
         status.agent_version or "-",
     ]
+    return [cell if isinstance(cell, Text) else Text(cell) for cell in cells]
 
 
 def status_table(
@@ -87,7 +89,9 @@ def status_table(
         else:
             reason = str(outcome.error).removeprefix(f"{name}: ")
             kind = type(outcome.error).__name__.removesuffix("Error").lower()
-            table.add_row(name, states.get(name, "?"), f"[red]{kind}[/]: {reason}")
+            table.add_row(
+                Text(name), Text(states.get(name, "?")), styled("[red]{}[/]: {}", kind, reason)
+            )
     table.add_section()
     table.add_row(
         "total",

@@ -24,7 +24,7 @@ from cctview_fleet.commands.fleetflags import (
 )
 from cctview_fleet.errors import FleetError
 from cctview_fleet.fleetops import run_on_nodes
-from cctview_fleet.render import console, print_json, table
+from cctview_fleet.render import console, print_json, styled, table
 
 
 def _confirm(check: trusting.HostKeyCheck) -> bool:
@@ -99,7 +99,7 @@ def trust(
         for name, result in checks.items():
             check = result.value
             if check is None:
-                rows.append((name, "", "", "", "", f"[red]{outcomes[name]}[/]"))
+                rows.append((name, "", "", "", "", styled("[red]{}[/]", outcomes[name])))
                 continue
             colour = "red" if name in untrusted else "green"
             rows.append(
@@ -109,7 +109,7 @@ def trust(
                     f"{check.key_type} {check.fingerprint}",
                     check.known.value,
                     check.console.value,
-                    f"[{colour}]{outcomes[name]}[/]",
+                    styled(f"[{colour}]{{}}[/]", outcomes[name]),
                 )
             )
         console.print(

@@ -241,6 +241,7 @@ def _start(
             period=options.period,
             ca_file=state.ca_file,
             poll_interval=options.poll_interval,
+            bucket=state.bucket,
         )
         agents[node.name] = nodes.start_agent(
             node.name, node_paths, nodes.node_environment(node_paths, moto_url, mark), mark=mark

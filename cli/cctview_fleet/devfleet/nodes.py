@@ -135,7 +135,13 @@ def node_environment(paths: NodePaths, endpoint_url: str, mark: str) -> dict[str
 
 
 def write_agent_files(
-    paths: NodePaths, node: str, *, period: int, ca_file: str = "", poll_interval: float = 1.0
+    paths: NodePaths,
+    node: str,
+    *,
+    period: int,
+    ca_file: str = "",
+    poll_interval: float = 1.0,
+    bucket: str = "",
 ) -> AgentConfig:
     """The node's agent.toml and an empty assignment (the node idles until `assign`)."""
     config = AgentConfig(
@@ -151,6 +157,7 @@ def write_agent_files(
         ca_file=Path(ca_file) if ca_file else None,
         volumes_dir=paths.volumes,
         volume_mode="folder",
+        bucket=bucket,  # the fleet's: only its receipts let frames go or a volume retire
     )
     paths.config.write_text(config.to_toml())
     if not paths.assignment.exists():
