@@ -10,7 +10,7 @@ such a change in steps, each an ordinary ``pulumi up``:
    follows), then wait until ``status`` says it is healthy (:mod:`cctview_fleet.nodehealth`).
    An unhealthy node stops the roll there: the nodes after it keep running untouched;
 3. **the rest**: a plain ``up`` for anything not yet in the state (new nodes), which the guard
-   lets through only if no running node would still change.
+   lets through only if no running node would still change; skipped when nodes were named.
 
 Steps 1 and 2 run with ``CCTVIEW_ROLL`` set, which tells the program's guard that ``roll`` is
 driving. Running ``roll`` again resumes: a node already updated is a no-op ``up`` and an
@@ -89,6 +89,10 @@ def roll(
         if not result.healthy:
             return RollResult(tuple(steps), False, tuple(order[index + 1 :]))
         report(f"{node}: healthy")
+    if nodes:
+        # the other nodes may still differ: a plain `up` would be refused (or replace them)
+        report("named nodes only: the rest (new nodes, other nodes) is left to a later roll")
+        return RollResult(tuple(steps), True)
     report("the rest: pulumi up")
     pulumi.up()
     return RollResult(tuple(steps), True)

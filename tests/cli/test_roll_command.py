@@ -178,6 +178,14 @@ def test_wait_healthy_polls_until_healthy_or_timeout() -> None:
     assert (stuck.healthy, stuck.why) == (False, "booting")
 
 
+def test_named_nodes_skip_the_final_plain_up(fleet: Any, standin: Path) -> None:
+    result = cli("roll", "--yes", "node-02", "--health-timeout", "60")
+    assert result.exit_code == 0, result.output
+    made = calls(standin)
+    assert [targets(c)[-1].rsplit("::", 1)[-1] for c in made[2:]] == ["node-02-instance"]
+    assert len(made) == 3  # export, shared, node-02: no plain `up` the guard would refuse
+
+
 def test_roll_plan_without_a_fleet(tmp_path: Path, standin: Path) -> None:
     """The steps' order and env, with a health check that fails the second node."""
     pulumi = Pulumi(str(tmp_path / "pulumi"), "local")
