@@ -34,8 +34,9 @@ AGENT_RSS_MIB_PER_CAMERA = (49.0 - 40.3) / (250 - 21)
 T2_MICRO_CPU_BASELINE = 0.10  # 6 CPU credits an hour = 10 % of one vCPU
 T2_MICRO_MEMORY_MIB = 1024
 SYSTEM_MEMORY_MIB = 384  # Debian 12, sshd, journald, and a sync's tar + upload buffers
-# t2 publishes only "Low to Moderate"; the sustained (10th percentile) figure measured for the
-# micro size, cloudonaut.io's EC2 Network Performance Cheat Sheet (iperf3, us-east-1, 2018).
+# t2 publishes only "Low to Moderate". The sustained (10th percentile) figure of cloudonaut.io's
+# EC2 Network Performance Cheat Sheet (iperf3, us-east-1, 2018) for t3.micro; the t2.micro row
+# was not in the part of the table read (2026-12-01), so this is a stand-in until measured.
 T2_MICRO_NETWORK_BITS_S = 60_000_000
 NETWORK_CROSSINGS_PER_DIRECTION = 2  # in: camera + EBS read; out: EBS write + S3 upload
 DISK_USABLE_FRACTION = 0.95  # ext4's reserved blocks and the agent's 256 MiB reserve
