@@ -52,7 +52,7 @@ class Prices:
     free_snapshot_gb: float = 1.0
     free_s3_gb: float = 5.0
     free_s3_puts: float = 2000.0
-    credits_usd: float = 200.0  # credit-based free tier: $100 at sign-up + up to $100 earned
+    credits_usd: float = 200.0  # credit-based free tier (accounts from 2025-07-15): $200 credits
     credits_months: float = 6.0  # ... usable for six months (the Free plan then closes)
 
 
