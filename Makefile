@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps
 
-.PHONY: setup system-packages test test-fast lint demo bench bench-setup dataset-setup clean agent-lock
+.PHONY: setup system-packages test test-fast lint lock demo bench bench-setup dataset-setup clean agent-lock
 
 setup: system-packages $(STAMP)
 
@@ -26,12 +26,15 @@ system-packages:
 		echo "missing system packages; run: sudo apt-get install -y $$need"; exit 1; \
 	fi
 
-$(STAMP): pyproject.toml agent/pyproject.toml
+# Every dependency comes from requirements/operator.lock, pinned and hash-checked (`make lock`
+# regenerates it); then the two local packages, editable, without touching those pins.
+$(STAMP): pyproject.toml agent/pyproject.toml requirements/operator.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 		|| { echo "need Python 3.11 or newer; on Debian: sudo apt-get install -y python3 python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e './agent[s3,fast]' -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements/operator.lock
+	$(BIN)/pip install -q --no-deps -e './agent[s3,fast]' -e '.[dev]'
 	@touch $(STAMP)
 
 # The node's Python dependencies, pinned with hashes: first boot runs `pip install --require-hashes`
@@ -47,6 +50,13 @@ UV_COMPILE := env -i PATH="$$PATH" HOME="$$HOME" $${SSL_CERT_FILE:+SSL_CERT_FILE
 agent-lock: setup
 	$(UV_COMPILE) agent/pyproject.toml --extra s3 --extra fast -o $(LOCKS)/node.lock
 	$(UV_COMPILE) $(LOCKS)/bootstrap.in --constraint $(LOCKS)/node.lock -o $(LOCKS)/bootstrap.lock
+
+# The operator's lock, which `make setup` installs with --require-hashes: the same tool and flags
+# as the node's (resolved for Python 3.11 on x86_64 Linux, the CI's Debian 12; each pin carries
+# the hashes of all its files). Regenerate after changing a pyproject.toml's dependencies.
+lock: setup
+	$(subst make agent-lock,make lock,$(UV_COMPILE)) requirements/operator.in \
+		--no-emit-package cctview-agent --no-emit-package cctview-fleet -o requirements/operator.lock
 
 test: setup dataset-setup
 	$(BIN)/ruff check .

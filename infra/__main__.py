@@ -8,6 +8,7 @@ with one line naming the key and an example: the :class:`ConfigError` becomes a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from cctview_agent.errors import CctviewError
+from cctview_fleet.agentwheels import WHEEL_DIR as AGENT_WHEEL_DIR
 from cctview_fleet.costs import load_prices
+from cctview_infra.disruption import ROLL_ENV
 from cctview_infra.program import declare_fleet
 from cctview_infra.settings import PROJECT, FleetSettings, settings_from_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 AGENT_DIR = REPO / "agent"
-WHEEL_DIR = REPO / "build" / "agent-wheel"  # build/ is git-ignored
+WHEEL_DIR = REPO / AGENT_WHEEL_DIR  # build/ is git-ignored; `upgrade` builds there too
 
 
 def project_config() -> dict[str, Any]:
@@ -44,7 +47,11 @@ def read_settings() -> FleetSettings:
 
 try:
     outputs = declare_fleet(
-        read_settings(), agent_dir=AGENT_DIR, wheel_dir=WHEEL_DIR, prices=load_prices()
+        read_settings(),
+        agent_dir=AGENT_DIR,
+        wheel_dir=WHEEL_DIR,
+        prices=load_prices(),
+        rolling=bool(os.environ.get(ROLL_ENV)),
     )
 except CctviewError as error:
     raise pulumi.RunError(str(error)) from None

@@ -83,6 +83,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "frames",
     "dataset",
     "stack",
+    "roll",
+    "upgrade",
+    "teardown",
     "dev",
 )
 for _name in COMMAND_MODULES:

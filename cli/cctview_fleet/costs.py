@@ -3,7 +3,8 @@
 One module, used by both sides so the numbers never disagree: the Pulumi program (infra/) warns
 when the fleet it declares leaves the free tier, and ``cctview-fleet plan`` prints the cost table.
 
-Prices differ by region and change; the table below says where and when they were read. Override
+Prices differ by region and change; the table below says where and when they were read, and
+docs/operations.md ("What a month costs") cites the pages. Override
 any of them with a JSON file, ``{"ec2_hour_usd": 0.0126, "as_of": "2026-01-01 eu-west-1"}``,
 named by ``--prices FILE`` (plan) or ``$CCTVIEW_PRICES``. An unknown key is refused, so a typo
 cannot silently leave the old price in place.
@@ -15,12 +16,14 @@ import json
 import math
 import os
 from dataclasses import dataclass, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from cctview_fleet.errors import ConfigError
 
 PRICES_ENV = "CCTVIEW_PRICES"
+FREE_TIER_ENV = "CCTVIEW_FREE_TIER"
 HOURS_PER_MONTH = 730.0  # AWS bills a "month" as 730 hours
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 GB = 1_000_000_000  # AWS prices storage per GB (decimal) ...
@@ -29,18 +32,36 @@ GIB = 1024**3  # ... while disks and file systems speak GiB
 
 @dataclass(frozen=True, slots=True)
 class Prices:
-    """On-demand prices and the (12-month, per-account) free tier, us-east-1, April 2025."""
+    """On-demand prices, us-east-1, and the legacy (12-month) free tier's allowances.
 
-    as_of: str = "2025-04 us-east-1"
+    Read 2025-04 (EC2, EBS, S3) and 2026-12 (public IPv4, snapshots, the free-tier change); the
+    allowances apply only under :attr:`FreeTier.LEGACY` (see :func:`for_free_tier`).
+    """
+
+    as_of: str = "2025-04/2026-12 us-east-1"
     instance_type: str = "t2.micro"
     ec2_hour_usd: float = 0.0116  # t2.micro, Linux, on demand
     ebs_gb_month_usd: float = 0.08  # gp3
+    snapshot_gb_month_usd: float = 0.05  # EBS snapshot, Standard tier, per GB stored
+    ipv4_hour_usd: float = 0.005  # every public IPv4 address, in use or idle, since 2024-02-01
     s3_gb_month_usd: float = 0.023  # S3 Standard, first 50 TB
     s3_put_per_1000_usd: float = 0.005  # PUT, COPY, POST, LIST
     free_ec2_hours: float = 750.0  # t2.micro hours a month, all instances together
+    free_ipv4_hours: float = 750.0  # public IPv4 address-hours on EC2, all addresses together
     free_ebs_gb: float = 30.0  # EBS GB-months, root volumes included
+    free_snapshot_gb: float = 1.0
     free_s3_gb: float = 5.0
     free_s3_puts: float = 2000.0
+    credits_usd: float = 200.0  # credit-based free tier (accounts from 2025-07-15): $200 credits
+    credits_months: float = 6.0  # ... usable for six months (the Free plan then closes)
+
+
+class FreeTier(StrEnum):
+    """Which free tier the account has (AWS changed it on 15 July 2025)."""
+
+    LEGACY = "legacy"  # created before 2025-07-15: 12 months of 750 h t2.micro, 30 GB EBS, ...
+    CREDITS = "credits"  # created on or after 2025-07-15: credits, no hour or GB allowances
+    NONE = "none"  # the 12 months or the credits are over: every hour is billed
 
 
 DEFAULT_PRICES = Prices()
@@ -65,6 +86,35 @@ def load_prices(path: Path | None = None) -> Prices:
             path=path,
         ) from exc
     return prices_from_mapping(raw, source=str(path))
+
+
+def load_free_tier(value: str | None = None) -> FreeTier:
+    """``value`` (a flag), else ``$CCTVIEW_FREE_TIER``, else legacy (the table's allowances)."""
+    value = value or os.environ.get(FREE_TIER_ENV) or FreeTier.LEGACY.value
+    try:
+        return FreeTier(value.strip().lower())
+    except ValueError:
+        raise ConfigError(
+            f"free tier {value!r} is not one of {', '.join(t.value for t in FreeTier)}; "
+            "accounts created on or after 2025-07-15 have 'credits', e.g. --free-tier credits",
+            key="free_tier",
+        ) from None
+
+
+def for_free_tier(prices: Prices, tier: FreeTier) -> Prices:
+    """The prices with the allowances ``tier`` grants: the legacy tier keeps the table's, the
+    other two have none (credits are money, not allowances: see :func:`credit_months`)."""
+    if tier is FreeTier.LEGACY:
+        return prices
+    return replace(prices, **{f.name: 0.0 for f in fields(Prices) if f.name.startswith("free_")})
+
+
+def credit_months(monthly_usd: float, prices: Prices) -> float:
+    """How many months the credit-based free tier's credits pay ``monthly_usd`` (capped at the
+    months the credits are valid for)."""
+    if monthly_usd <= 0:
+        return prices.credits_months
+    return min(prices.credits_months, prices.credits_usd / monthly_usd)
 
 
 def prices_from_mapping(raw: Any, *, source: str = "prices") -> Prices:
@@ -144,6 +194,28 @@ def ebs_line(total_gib: float, prices: Prices = DEFAULT_PRICES) -> CostLine:
     )
 
 
+def ipv4_line(addresses: int, prices: Prices = DEFAULT_PRICES) -> CostLine:
+    """Public IPv4: every node has one (SSH reaches it there), billed by the hour since 2024."""
+    return CostLine.metered(
+        "Public IPv4",
+        addresses * HOURS_PER_MONTH,
+        "address-hours",
+        free=prices.free_ipv4_hours,
+        usd_per_unit=prices.ipv4_hour_usd,
+    )
+
+
+def snapshot_line(stored_gb: float, prices: Prices = DEFAULT_PRICES) -> CostLine:
+    """EBS snapshots: billed by the GB they store, whatever the volume's size."""
+    return CostLine.metered(
+        "EBS snapshots",
+        stored_gb,
+        "GB-months",
+        free=prices.free_snapshot_gb,
+        usd_per_unit=prices.snapshot_gb_month_usd,
+    )
+
+
 def s3_storage_line(stored_bytes: float, prices: Prices = DEFAULT_PRICES) -> CostLine:
     return CostLine.metered(
         "S3 storage",
@@ -167,20 +239,35 @@ def s3_requests_line(puts: float, item: str, prices: Prices = DEFAULT_PRICES) ->
 def free_tier_warnings(
     node_count: int, ebs_total_gib: float, prices: Prices = DEFAULT_PRICES
 ) -> list[str]:
-    """What leaves the free tier, one sentence each (empty when the fleet fits it)."""
+    """What leaves the free tier, one sentence each (empty when the fleet fits it). With no
+    allowances (``for_free_tier`` of credits or none) every billed line is named."""
     warnings: list[str] = []
     ec2 = ec2_line(node_count, prices)
     if ec2.billable > 0:
         warnings.append(
             f"{node_count} nodes x {HOURS_PER_MONTH:.0f} h = {ec2.quantity:,.0f} instance-hours "
-            f"a month exceeds the free tier's {prices.free_ec2_hours:,.0f} h: about "
+            f"a month {_beyond(prices.free_ec2_hours, 'h')}: about "
             f"${ec2.usd:,.2f}/month for EC2 (prices {prices.as_of})"
+        )
+    ipv4 = ipv4_line(node_count, prices)
+    if ipv4.billable > 0:
+        warnings.append(
+            f"{node_count} public IPv4 addresses x {HOURS_PER_MONTH:.0f} h = "
+            f"{ipv4.quantity:,.0f} address-hours a month {_beyond(prices.free_ipv4_hours, 'h')}: "
+            f"about ${ipv4.usd:,.2f}/month at ${prices.ipv4_hour_usd}/h each "
+            f"(prices {prices.as_of})"
         )
     ebs = ebs_line(ebs_total_gib, prices)
     if ebs.billable > 0:
         warnings.append(
-            f"EBS in total {ebs_total_gib:,.0f} GB (root and data volumes) exceeds the free "
-            f"tier's {prices.free_ebs_gb:,.0f} GB: about ${ebs.usd:,.2f}/month for EBS "
+            f"EBS in total {ebs_total_gib:,.0f} GB (root and data volumes) "
+            f"{_beyond(prices.free_ebs_gb, 'GB')}: about ${ebs.usd:,.2f}/month for EBS "
             f"(prices {prices.as_of})"
         )
     return warnings
+
+
+def _beyond(free: float, unit: str) -> str:
+    if free:
+        return f"exceeds the free tier's {free:,.0f} {unit}"
+    return "has no free allowance in this free tier"

@@ -13,7 +13,9 @@ only the operator meets and re-exports the rest, so CLI code imports errors from
         │   └── RemoteCommandError    a command on the node exited non-zero; carries output
         ├── AssignmentError           the fleet cannot take the selection (too few nodes, ...)
         ├── StorageServiceError       S3: unknown bucket, denied, verification failed
-        └── VolumeError               a volume rotation step failed; says how to resume
+        ├── VolumeError               a volume rotation step failed; says how to resume
+        ├── PulumiError               the Pulumi CLI is missing or one of its commands failed
+        └── RolloutError              a node stayed unhealthy in roll/upgrade; says how to resume
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ __all__ = [
     "InventoryError",
     "ManifestError",
     "NodeError",
+    "PulumiError",
     "RemoteCommandError",
+    "RolloutError",
     "SelectionError",
     "StorageError",
     "StorageServiceError",
@@ -97,3 +101,16 @@ class StorageServiceError(FleetError):
 
 class VolumeError(FleetError):
     """Raised when a step of a volume rotation fails; the message says how to resume it."""
+
+
+class PulumiError(FleetError):
+    """Raised when the Pulumi CLI is missing or a command of it fails; carries the command."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(f"`{command}` {message}")
+        self.command = command
+
+
+class RolloutError(FleetError):
+    """Raised when a node is unhealthy after its step of ``roll`` or ``upgrade``; the rollout
+    stopped there, and the message says what was done and how to resume."""

@@ -8,7 +8,7 @@ parallel over one SSH connection each; an unreachable node is a row with the rea
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cctview_fleet.errors import NodeError
@@ -142,9 +142,16 @@ class FleetTotals:
     frames_per_minute: float
     oldest_frame_age_s: float | None
     problems: int = 0  # answering nodes whose agent is down or not collecting
+    # agent version -> the reachable nodes running it (an upgrade in progress shows two)
+    agent_versions: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def mixed(self) -> bool:
+        """More than one agent version runs: an upgrade is under way or stopped half-way."""
+        return len(self.agent_versions) > 1
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"mixed_versions": self.mixed}
 
 
 def totals(result: FleetResult[NodeStatus]) -> FleetTotals:
@@ -158,8 +165,24 @@ def totals(result: FleetResult[NodeStatus]) -> FleetTotals:
         cameras_online=sum(s.cameras_online or 0 for s in rows),
         frames_per_minute=round(sum(s.frames_per_minute or 0 for s in rows), 1),
         oldest_frame_age_s=max(ages) if ages else None,
+        agent_versions=versions_by_node(rows),
         problems=sum(1 for s in rows if not s.ok),
     )
+
+
+def versions_by_node(rows: list[NodeStatus]) -> dict[str, list[str]]:
+    versions: dict[str, list[str]] = {}
+    for status in sorted(rows, key=lambda s: s.node):
+        versions.setdefault(status.agent_version or "unknown", []).append(status.node)
+    return dict(sorted(versions.items()))
+
+
+def mixed_warning(fleet_totals: FleetTotals) -> str:
+    """One line naming each version and its nodes ("" when the fleet runs one version)."""
+    if not fleet_totals.mixed:
+        return ""
+    parts = [f"{v} on {', '.join(nodes)}" for v, nodes in fleet_totals.agent_versions.items()]
+    return f"mixed fleet: {'; '.join(parts)} (finish or roll back with `cctview-fleet upgrade`)"
 
 
 def nodes_not_ok(result: FleetResult[NodeStatus]) -> list[str]:

@@ -13,17 +13,29 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cctview_fleet.capacity import (
+    DEFAULT_HOLD_HOURS,
+    Limit,
+    NodeCapacity,
+    node_capacity,
+    volume_gib_for,
+)
 from cctview_fleet.costs import (
     DAYS_PER_MONTH,
     DEFAULT_PRICES,
     GIB,
     CostLine,
+    FreeTier,
     Prices,
+    credit_months,
     ebs_line,
     ec2_line,
+    for_free_tier,
     free_tier_warnings,
+    ipv4_line,
     s3_requests_line,
     s3_storage_line,
+    snapshot_line,
 )
 from cctview_fleet.errors import ConfigError
 
@@ -58,8 +70,13 @@ class Plan:
     root_volume_gib: int
     data_volume_gib: int
     ebs_total_gib: int
+    retained_gib: int  # rotated-out and kept volumes: billed like any volume until deleted
+    free_tier: FreeTier
+    capacity: NodeCapacity
     ec2: CostLine
+    ipv4: CostLine
     ebs: CostLine
+    snapshots: CostLine
     s3_storage: CostLine
     s3_requests_packed: CostLine
     s3_requests_per_frame: CostLine
@@ -71,12 +88,25 @@ class Plan:
         return self.bytes_per_day / GIB
 
     @property
+    def _fixed_usd(self) -> float:
+        """Everything but the S3 requests, which differ between the two layouts."""
+        lines = (self.ec2, self.ipv4, self.ebs, self.snapshots, self.s3_storage)
+        return sum(line.usd for line in lines)
+
+    @property
     def monthly_usd_packed(self) -> float:
-        return self.ec2.usd + self.ebs.usd + self.s3_storage.usd + self.s3_requests_packed.usd
+        return self._fixed_usd + self.s3_requests_packed.usd
 
     @property
     def monthly_usd_per_frame(self) -> float:
-        return self.ec2.usd + self.ebs.usd + self.s3_storage.usd + self.s3_requests_per_frame.usd
+        return self._fixed_usd + self.s3_requests_per_frame.usd
+
+    @property
+    def credit_months(self) -> float | None:
+        """Under the credit-based free tier: months the credits pay the packed fleet."""
+        if self.free_tier is not FreeTier.CREDITS:
+            return None
+        return credit_months(self.monthly_usd_packed, self.prices)
 
     def to_dict(self) -> dict[str, object]:
         """The ``plan --json`` shape: plain numbers, cost lines by name."""
@@ -104,9 +134,15 @@ class Plan:
             "gib_per_day": round(self.gib_per_day, 3),
             "volume_hours": round(self.volume_hours, 2),
             "ebs_total_gib": self.ebs_total_gib,
+            "retained_gib": self.retained_gib,
+            "free_tier": self.free_tier.value,
+            "credit_months": None if self.credit_months is None else round(self.credit_months, 2),
+            "capacity": self.capacity.to_dict(),
             "monthly": {
                 "ec2": line(self.ec2),
+                "ipv4": line(self.ipv4),
                 "ebs": line(self.ebs),
+                "snapshots": line(self.snapshots),
                 "s3_storage": line(self.s3_storage),
                 "s3_requests_packed": line(self.s3_requests_packed),
                 "s3_requests_per_frame": line(self.s3_requests_per_frame),
@@ -157,14 +193,24 @@ def make_plan(
     period_s: int = DEFAULT_PERIOD_S,
     root_volume_gib: int = DEFAULT_ROOT_VOLUME_GIB,
     data_volume_gib: int = DEFAULT_DATA_VOLUME_GIB,
+    retained_gib: int = 0,
+    snapshot_gb: float = 0.0,
+    hold_hours: float = DEFAULT_HOLD_HOURS,
+    free_tier: FreeTier = FreeTier.LEGACY,
     prices: Prices = DEFAULT_PRICES,
 ) -> Plan:
-    """Size the fleet and price a month of it (steady state: S3 holds ``retention_days``)."""
+    """Size the fleet and price a month of it (steady state: S3 holds ``retention_days``).
+
+    ``prices`` is the table; ``free_tier`` decides which of its allowances apply.
+    """
     checks = (
         ("retention_days", retention_days, "--retention-days 30", retention_days < 0),
         ("fps", fps, "--fps 1", not (math.isfinite(fps) and fps > 0)),
         ("frame_bytes", frame_bytes, "--frame-kb 20", frame_bytes <= 0),
         ("period_s", period_s, "--period 3600", period_s <= 0),
+        ("retained_gib", retained_gib, "--retained-gib 0", retained_gib < 0),
+        ("snapshot_gb", snapshot_gb, "--snapshot-gb 0", not 0 <= snapshot_gb < math.inf),
+        ("hold_hours", hold_hours, "--hold-hours 4", not 0 < hold_hours < math.inf),
     )
     for key, value, example, bad in checks:
         if bad:
@@ -177,6 +223,10 @@ def make_plan(
     node_bytes_per_hour = per_node_cameras * fps * 3600 * frame_bytes
     volume_hours = data_volume_gib * GIB / node_bytes_per_hour if node_bytes_per_hour else math.inf
     ebs_total = nodes * (root_volume_gib + data_volume_gib)
+    billed = for_free_tier(prices, free_tier)
+    capacity = node_capacity(
+        fps=fps, frame_bytes=frame_bytes, data_volume_gib=data_volume_gib, hold_hours=hold_hours
+    )
     periods_per_month = cameras * SECONDS_PER_DAY / period_s * DAYS_PER_MONTH
     frames_per_month = frames_per_day * DAYS_PER_MONTH
     return Plan(
@@ -194,20 +244,43 @@ def make_plan(
         root_volume_gib=root_volume_gib,
         data_volume_gib=data_volume_gib,
         ebs_total_gib=ebs_total,
-        ec2=ec2_line(nodes, prices),
-        ebs=ebs_line(ebs_total, prices),
-        s3_storage=s3_storage_line(bytes_per_day * retention_days, prices),
+        retained_gib=retained_gib,
+        free_tier=free_tier,
+        capacity=capacity,
+        ec2=ec2_line(nodes, billed),
+        ipv4=ipv4_line(nodes, billed),
+        ebs=ebs_line(ebs_total + retained_gib, billed),
+        snapshots=snapshot_line(snapshot_gb, billed),
+        s3_storage=s3_storage_line(bytes_per_day * retention_days, billed),
         s3_requests_packed=s3_requests_line(
             periods_per_month * PUTS_PER_PACKED_PERIOD,
             "S3 PUTs, packed (2 per camera-period)",
-            prices,
+            billed,
         ),
         s3_requests_per_frame=s3_requests_line(
-            frames_per_month, "S3 PUTs, one object per frame", prices
+            frames_per_month, "S3 PUTs, one object per frame", billed
         ),
         prices=prices,
         warnings=(
-            *free_tier_warnings(nodes, ebs_total, prices),
+            *free_tier_warnings(nodes, ebs_total + retained_gib, billed),
             *volume_warnings(volume_hours, period_s, data_volume_gib),
+            *_capacity_warnings(cameras_per_node, capacity, fps=fps, frame_bytes=frame_bytes),
         ),
     )
+
+
+def _capacity_warnings(
+    cameras_per_node: int, capacity: NodeCapacity, *, fps: float, frame_bytes: int
+) -> list[str]:
+    """One sentence when ``cameras_per_node`` is over a limit, saying which and what to do."""
+    over = [(limit, n) for limit, n in capacity.by_limit.items() if cameras_per_node > n]
+    if not over:
+        return []
+    names = ", ".join(f"{limit.value} ({n})" for limit, n in over)
+    advice = f"use --cameras-per-node {capacity.recommended}"
+    if capacity.binding is Limit.DISK:
+        gib = volume_gib_for(
+            cameras_per_node, fps=fps, frame_bytes=frame_bytes, hold_hours=capacity.hold_hours
+        )
+        advice += f" or --data-volume-gib {gib}"
+    return [f"{cameras_per_node} cameras per node is over the node's limit for {names}: {advice}"]

@@ -18,6 +18,7 @@ from cctview_infra.iam import NodeRole, NodeRoleArgs
 from cctview_infra.lookups import NodeVolumes
 from cctview_infra.network import SshAccess, SshAccessArgs
 from cctview_infra.node import Node, NodeArgs
+from cctview_infra.placement import Placement
 from cctview_infra.settings import FleetSettings
 
 
@@ -25,11 +26,56 @@ from cctview_infra.settings import FleetSettings
 class FleetArgs:
     settings: FleetSettings
     ami_id: str
-    availability_zone: str
+    placement: Placement
     agent_wheel: AgentWheel
     systemd_unit: str  # the agent's unit file (userdata.shipped_systemd_unit)
     # node name -> what the EC2 API says about its data volumes (empty on the first `up`)
     volumes: Mapping[str, NodeVolumes] = field(default_factory=dict)
+    # node name -> the digest of its disruptive inputs (disruption.NodeSpec), tagged on the instance
+    specs: Mapping[str, str] = field(default_factory=dict)
+
+
+def node_args(
+    args: FleetArgs,
+    index: int,
+    *,
+    key_name: pulumi.Input[str],
+    security_group_id: pulumi.Input[str],
+    instance_profile: pulumi.Input[str],
+    bucket: pulumi.Input[str],
+    agent_key: pulumi.Input[str],
+    boot_after: tuple[pulumi.Resource, ...] = (),
+) -> NodeArgs:
+    """Node ``index``'s arguments; :mod:`disruption` calls it with placeholders for the outputs."""
+    s = args.settings
+    node = tags.node_name(index)
+    volumes = args.volumes.get(node, NodeVolumes())
+    return NodeArgs(
+        node=node,
+        stack=s.stack,
+        region=s.region,
+        instance_type=s.instance_type,
+        ami_id=args.ami_id,
+        availability_zone=args.placement.availability_zone,
+        subnet_id=args.placement.subnet_id,
+        key_name=key_name,
+        security_group_id=security_group_id,
+        instance_profile=instance_profile,
+        bucket=bucket,
+        prefix=s.bucket_prefix,
+        agent_key=agent_key,
+        agent_sha256=args.agent_wheel.sha256,
+        agent_filename=args.agent_wheel.filename,
+        root_volume_gib=s.root_volume_gib,
+        data_volume_gib=s.data_volume_gib,
+        data_volume_type=s.data_volume_type,
+        agent_period=s.agent_period,
+        declare_data_volume=volumes.declare_volume,
+        declare_attachment=volumes.declare_attachment,
+        systemd_unit=args.systemd_unit,
+        spec=args.specs.get(node, ""),
+        boot_after=boot_after,
+    )
 
 
 class Fleet(pulumi.ComponentResource):
@@ -65,6 +111,7 @@ class Fleet(pulumi.ComponentResource):
             SshAccessArgs(
                 public_key=s.ssh_public_key,
                 allowed_cidrs=s.ssh_allowed_cidrs,
+                vpc_id=args.placement.vpc_id,
                 tags=tags.fleet_tags(s.stack, "ssh"),
             ),
             opts=child,
@@ -78,39 +125,23 @@ class Fleet(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.nodes = []
-        for index in range(s.node_count):
-            node = tags.node_name(index)
-            volumes = args.volumes.get(node, NodeVolumes())
-            self.nodes.append(
-                Node(
-                    f"{name}-{node}",
-                    NodeArgs(
-                        node=node,
-                        stack=s.stack,
-                        region=s.region,
-                        instance_type=s.instance_type,
-                        ami_id=args.ami_id,
-                        availability_zone=args.availability_zone,
-                        key_name=self.access.key_name,
-                        security_group_id=self.access.security_group_id,
-                        instance_profile=self.role.profile_name,
-                        bucket=self.data.bucket,
-                        prefix=s.bucket_prefix,
-                        agent_key=self.agent.key,
-                        agent_sha256=args.agent_wheel.sha256,
-                        agent_filename=args.agent_wheel.filename,
-                        root_volume_gib=s.root_volume_gib,
-                        data_volume_gib=s.data_volume_gib,
-                        data_volume_type=s.data_volume_type,
-                        agent_period=s.agent_period,
-                        declare_data_volume=volumes.declare_volume,
-                        declare_attachment=volumes.declare_attachment,
-                        systemd_unit=args.systemd_unit,
-                    ),
-                    opts=child,
-                )
+        self.nodes = [
+            Node(
+                f"{name}-{tags.node_name(index)}",
+                node_args(
+                    args,
+                    index,
+                    key_name=self.access.key_name,
+                    security_group_id=self.access.security_group_id,
+                    instance_profile=self.role.profile_name,
+                    bucket=self.data.bucket,
+                    agent_key=self.agent.key,
+                    boot_after=(self.role,),
+                ),
+                opts=child,
             )
+            for index in range(s.node_count)
+        ]
         self.node_list = pulumi.Output.all(
             *[
                 pulumi.Output.all(

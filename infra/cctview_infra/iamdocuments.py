@@ -43,6 +43,7 @@ from __future__ import annotations
 from typing import Any
 
 from cctview_agent.s3layout import FRAMES_FOLDER, MANIFESTS_FOLDER
+from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG
 from cctview_infra.agentpackage import AGENT_KEY_PREFIX
 
 ASSIGNMENTS_FOLDER = "assignments"  # where `cctview-fleet assign` records assignments
@@ -251,6 +252,32 @@ def operator_policy_document(
                 ],
             },
             *_upload_statements("SyncFromFolder", bucket_arn, prefix),
+            # issue 12: teardown deletes the fleet's snapshots (and volumes, above; unfinished
+            # uploads under frames/, above); upgrade publishes wheels by digest, never over
+            # another object, reads them back, and keeps its progress in two instance tags
+            {
+                "Sid": "TeardownDeletesSnapshots",
+                "Effect": "Allow",
+                "Action": ["ec2:DeleteSnapshot"],
+                "Resource": [snapshots],
+            },
+            *_conditional_put("UpgradePublishesWheels", f"{bucket_arn}/{AGENT_KEY_PREFIX}/*"),
+            {
+                "Sid": "UpgradeReadsWheelsBack",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"{bucket_arn}/{AGENT_KEY_PREFIX}/*"],
+            },
+            {
+                "Sid": "UpgradeProgressOnInstances",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags"],
+                "Resource": [instances],
+                "Condition": {
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [UPGRADE_TAG, AGENT_TAG]},
+                    "Null": {"aws:TagKeys": "false"},
+                },
+            },
         ],
     }
 

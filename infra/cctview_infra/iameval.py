@@ -111,7 +111,7 @@ def _lookup(context: Mapping[str, ContextValue], key: str) -> ContextValue | Non
 
 def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, Any]) -> bool:
     if operator.startswith(("ForAnyValue:", "ForAllValues:")):
-        raise UnsupportedPolicyError(f"set operator {operator!r} is not implemented")
+        return _set_condition_holds(operator, key, wanted, context)
     present = _lookup(context, key)
     wants = [str(w) if not isinstance(w, bool) else _bool_text(w) for w in _listed(wanted)]
     if operator == "Null":
@@ -129,6 +129,21 @@ def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str,
         raise UnsupportedPolicyError(f"condition operator {operator!r} is not implemented")
     match = _STRING_OPS[base]
     return any(match(w, g) for w in wants for g in got)
+
+
+def _set_condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, Any]) -> bool:
+    """IAM's multivalued operators, for the positive string operators: ForAllValues holds when
+    every value of the key matches a wanted value (also when the key is absent, as on AWS: pair
+    it with a Null condition), ForAnyValue when at least one does."""
+    quantifier, _, base = operator.partition(":")
+    if base not in _STRING_OPS or base == "Bool":
+        raise UnsupportedPolicyError(f"set operator {operator!r} is not implemented")
+    match = _STRING_OPS[base]
+    wants = [str(w) for w in _listed(wanted)]
+    present = _lookup(context, key)
+    got = [str(v) for v in _listed(present)] if present is not None else []
+    hits = [any(match(w, g) for w in wants) for g in got]
+    return all(hits) if quantifier == "ForAllValues" else any(hits)
 
 
 def _conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Mapping[str, Any]) -> bool:

@@ -131,6 +131,7 @@ _EC2_ON_RESOURCES = frozenset(
         "AttachVolume",
         "DetachVolume",
         "DeleteVolume",
+        "DeleteSnapshot",
     }
 )
 
@@ -204,6 +205,8 @@ def _ec2_requests(
             Request(action, _arn_of_id(call, str(rid)), tagged, principal)
             for rid in params.get("Resources", [])
         ]
+    if operation == "DeleteSnapshot":
+        return [Request(action, _arn_of_id(call, str(params["SnapshotId"])), context, principal)]
     # AttachVolume, DetachVolume, DeleteVolume: the volume, and the instance when named
     ids = [params["VolumeId"], *([params["InstanceId"]] if "InstanceId" in params else [])]
     return [Request(action, _arn_of_id(call, str(i)), context, principal) for i in ids]

@@ -1,4 +1,6 @@
-"""What the program asks AWS before it declares anything: the AMI, the zone, the data volumes.
+"""What the program asks AWS before it declares anything: the AMI and the data volumes.
+
+(The VPC, subnet and zone are :mod:`cctview_infra.placement`'s.)
 
 Each is one function over Pulumi invokes, called from ``__main__`` only; the components get plain
 values. Under the unit-test mocks these invokes are answered by the mocks' ``call``.
@@ -12,6 +14,7 @@ either. Nothing Pulumi does then touches a volume the CLI made or retired.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -85,8 +88,8 @@ def observe_volumes(stack: str) -> list[ObservedVolume]:
 
 
 def newest_ami(owner: str, name_filter: str) -> str:
-    """The newest x86_64 HVM image matching ``name_filter`` from ``owner`` (looked up once;
-    the instances ignore later AMI changes, so a new image never replaces the fleet)."""
+    """The newest x86_64 HVM image matching ``name_filter`` from ``owner``: for a new fleet
+    only (an existing one keeps the image it runs: :func:`fleet_ami`)."""
     image = aws.ec2.get_ami(
         most_recent=True,
         owners=[owner],
@@ -107,10 +110,38 @@ def fleet_zone(observed: Iterable[ObservedVolume]) -> str | None:
     return zones[0] if zones else None
 
 
-def first_zone() -> str:
-    """The region's first available zone: every node and volume is placed there, because a
-    volume can only attach to an instance in its own zone."""
-    zones = aws.get_availability_zones(
-        state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}]
+@dataclass(frozen=True, slots=True)
+class ObservedInstance:
+    """One of the fleet's instances as the EC2 API reports it."""
+
+    instance_id: str
+    node: str
+    ami_id: str
+    spec: str  # the cctview:spec tag ("" on instances made before it existed)
+
+
+def observe_instances(stack: str) -> dict[str, ObservedInstance]:
+    """The fleet's live instances by node name (DescribeInstances by the fleet tag)."""
+    found = aws.ec2.get_instances(
+        filters=[{"name": f"tag:{tags.FLEET}", "values": [stack]}],
+        instance_state_names=["pending", "running", "stopping", "stopped"],
     )
-    return sorted(zones.names)[0]
+    observed: dict[str, ObservedInstance] = {}
+    for instance_id in sorted(found.ids or []):
+        instance = aws.ec2.get_instance(instance_id=instance_id)
+        instance_tags: Mapping[str, str] = instance.tags or {}
+        node = instance_tags.get(tags.NODE)
+        if node:
+            observed[node] = ObservedInstance(
+                instance_id, node, instance.ami or "", instance_tags.get(tags.SPEC, "")
+            )
+    return observed
+
+
+def fleet_ami(instances: Mapping[str, ObservedInstance]) -> str | None:
+    """The image most of the fleet runs (ties: the first by id). Declaring it again keeps a
+    new Debian image from replacing running nodes; new nodes match the fleet."""
+    counts = Counter(i.ami_id for i in instances.values() if i.ami_id)
+    if not counts:
+        return None
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0]

@@ -21,6 +21,7 @@ class SshAccessArgs:
     public_key: str
     allowed_cidrs: tuple[str, ...]
     tags: dict[str, str]
+    vpc_id: str  # explicit: without it the group lands in the default VPC, nodes elsewhere
 
 
 def ingress_rules(cidrs: tuple[str, ...]) -> list[aws.ec2.SecurityGroupIngressArgsDict]:
@@ -56,6 +57,7 @@ class SshAccess(pulumi.ComponentResource):
         group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             description="cctview-fleet nodes: SSH from the operator only",
+            vpc_id=args.vpc_id,
             ingress=ingress_rules(args.allowed_cidrs),
             egress=[
                 {

@@ -6,8 +6,13 @@ Three lifecycle rules keep a node's data safe through ``pulumi up``:
   over the data volume, which is still attached to the old instance (pulumi-aws issue 2769);
   the attachment is ``skip_destroy`` so removing it never detaches a mounted volume from a
   running node -- terminating the old instance detaches it;
-- ``ami`` and ``userData`` changes are ignored on existing instances: a new Debian image or a
-  new agent build must not replace (and so restart) the fleet; new nodes get them;
+- nothing is in ``ignore_changes`` (Pulumi would boot a *replacement* with the ignored old
+  inputs: stale user data fetching a deleted wheel), except ``userData`` on a node rotated past
+  its first volume, whose user data would otherwise change (and replace it) after a rotation.
+  Instead the inputs are kept stable (the AMI is the one the fleet runs: ``lookups.fleet_ami``),
+  and :mod:`cctview_infra.disruption` refuses an ``up`` that would replace or stop more than
+  ``maxDisruptedNodes`` running nodes at once; ``cctview-fleet roll`` applies such a change
+  one node at a time (docs/infra.md, "What a config change does");
 - the data volume is ``protect``-ed and ``retain_on_delete``: no Pulumi operation deletes a
   volume of frames. Its tags, size and type are ignored after creation, because
   ``rotate-volumes`` keeps its progress in the tags and owns every later generation.
@@ -34,6 +39,7 @@ class NodeArgs:
     instance_type: str
     ami_id: str
     availability_zone: str
+    subnet_id: str
     key_name: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
     instance_profile: pulumi.Input[str]
@@ -49,6 +55,26 @@ class NodeArgs:
     agent_period: int = 3600
     declare_data_volume: bool = True
     declare_attachment: bool = True
+    spec: str = ""  # disruption.NodeSpec's digest, tagged so the next `up` sees what it ran with
+    # resources the instance waits for: the node role (its policy and profile), so a first boot
+    # never runs before its S3 permission exists
+    boot_after: tuple[pulumi.Resource, ...] = ()
+
+
+def user_data_spec(args: NodeArgs, *, bucket: str, agent_key: str, volume_id: str) -> UserDataSpec:
+    """The node's first-boot inputs (also rendered with placeholders for :mod:`disruption`)."""
+    return UserDataSpec(
+        node=args.node,
+        region=args.region,
+        bucket=bucket,
+        agent_key=agent_key,
+        agent_sha256=args.agent_sha256,
+        agent_filename=args.agent_filename,
+        volume_id=volume_id or None,
+        volume_size_gib=args.data_volume_gib,
+        agent_period=args.agent_period,
+        prefix=args.prefix,
+    )
 
 
 class Node(pulumi.ComponentResource):
@@ -82,18 +108,7 @@ class Node(pulumi.ComponentResource):
         volume_id: pulumi.Input[str] = volume.id if volume is not None else ""
         user_data = pulumi.Output.all(args.bucket, args.agent_key, volume_id).apply(
             lambda values: render_user_data(
-                UserDataSpec(
-                    node=args.node,
-                    region=args.region,
-                    bucket=values[0],
-                    agent_key=values[1],
-                    agent_sha256=args.agent_sha256,
-                    agent_filename=args.agent_filename,
-                    volume_id=values[2] or None,
-                    volume_size_gib=args.data_volume_gib,
-                    agent_period=args.agent_period,
-                    prefix=args.prefix,
-                ),
+                user_data_spec(args, bucket=values[0], agent_key=values[1], volume_id=values[2]),
                 args.systemd_unit,
             )
         )
@@ -102,9 +117,12 @@ class Node(pulumi.ComponentResource):
             ami=args.ami_id,
             instance_type=args.instance_type,
             availability_zone=args.availability_zone,
+            subnet_id=args.subnet_id,
             key_name=args.key_name,
             vpc_security_group_ids=[args.security_group_id],
             iam_instance_profile=args.instance_profile,
+            # explicit, not the subnet's auto-assign setting: the CLI reaches nodes over SSH at
+            # their public address (and pays $0.005/h for it: cctview_fleet.costs.ipv4_line)
             associate_public_ip_address=True,
             # t2 "unlimited" would bill CPU above the 10 % baseline; standard throttles instead.
             credit_specification={"cpu_credits": "standard"},
@@ -121,11 +139,19 @@ class Node(pulumi.ComponentResource):
                 "tags": tags.node_tags(args.stack, args.node, "root"),
             },
             user_data=user_data,
-            tags=tags.node_tags(args.stack, args.node, "node"),
+            # cloud-init runs user data at first boot only: an in-place change would stop and
+            # start the node for nothing. A replaced node boots with the current user data.
+            user_data_replace_on_change=True,
+            tags=tags.node_tags(
+                args.stack, args.node, "node", **({tags.SPEC: args.spec} if args.spec else {})
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 delete_before_replace=True,
-                ignore_changes=["ami", "userData"],
+                depends_on=list(args.boot_after),
+                # After rotate-volumes took over (generation 1 gone), the rendered user data
+                # loses its volume id; that must not replace a running node (docs/infra.md).
+                ignore_changes=[] if args.declare_data_volume else ["userData"],
             ),
         )
         if volume is not None and args.declare_attachment:

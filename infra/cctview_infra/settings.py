@@ -18,6 +18,7 @@ from typing import Any
 
 from cctview_agent.errors import ConfigError
 from cctview_agent.periods import validate_period_length
+from cctview_fleet.costs import FreeTier
 from cctview_fleet.planning import (
     DEFAULT_CAMERAS_PER_NODE,
     DEFAULT_DATA_VOLUME_GIB,
@@ -51,6 +52,10 @@ EXAMPLES: dict[str, str] = {
     "amiOwner": f"amiOwner {DEBIAN_OWNER}",
     "amiNameFilter": f"amiNameFilter '{DEBIAN_12_NAME}'",
     "availabilityZone": "availabilityZone us-east-1a",
+    "vpcId": "vpcId vpc-0123456789abcdef0",
+    "subnetIds": "--path 'subnetIds[0]' subnet-0123456789abcdef0",
+    "freeTier": "freeTier credits",
+    "maxDisruptedNodes": "maxDisruptedNodes 1",
     "agentPeriod": "agentPeriod 3600",
     "policyEnforcement": "--path 'policyEnforcement.t2-family' advisory",
 }
@@ -60,6 +65,8 @@ _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
+_VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _SSH_KEY = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?$"
@@ -88,7 +95,11 @@ class FleetSettings:
     ami_id: str | None = None  # None: the newest Debian 12 image, looked up once
     ami_owner: str = DEBIAN_OWNER
     ami_name_filter: str = DEBIAN_12_NAME
-    availability_zone: str | None = None  # None: the region's first zone
+    availability_zone: str | None = None  # None: the first zone that offers instance_type
+    vpc_id: str | None = None  # None: the subnets' VPC, else the region's default VPC
+    subnet_ids: tuple[str, ...] = ()  # none: the VPC's default subnet in the zone
+    free_tier: str = "legacy"  # which free tier the account has (cctview_fleet.costs.FreeTier)
+    max_disrupted_nodes: int = 1  # running nodes one `up` may replace or stop (disruption.py)
     agent_period: int = DEFAULT_PERIOD_S
     policy_enforcement: Mapping[str, str] = field(default_factory=dict)
 
@@ -274,6 +285,10 @@ def settings_from_mapping(
         ),
         agent_period=_period(raw),
         policy_enforcement=_enforcement(raw),
+        vpc_id=_matching(raw, "vpcId", None, _VPC, "a VPC id like vpc-0123456789abcdef0"),
+        subnet_ids=_subnets(raw),
+        free_tier=_free_tier(raw),
+        max_disrupted_nodes=_integer(raw, "maxDisruptedNodes", 1, 0, 99),
     )
     if settings.availability_zone and not settings.availability_zone.startswith(region):
         raise _bad("availabilityZone", f"{settings.availability_zone!r} is not in {region}")
@@ -288,3 +303,22 @@ def _period(raw: Mapping[str, Any]) -> int:
         raise _bad(
             "agentPeriod", f"= {period} must divide an hour (3600, 1800, 900, 600, 300, 60, ...)"
         ) from None
+
+
+def _subnets(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    items = _string_list(raw, "subnetIds")
+    for item in items:
+        if not _SUBNET.match(item):
+            raise _bad("subnetIds", f"has {item!r}, which is not a subnet id like subnet-0123abcd")
+    return tuple(dict.fromkeys(items))
+
+
+def _free_tier(raw: Mapping[str, Any]) -> str:
+    value = _text(raw, "freeTier", FreeTier.LEGACY.value) or FreeTier.LEGACY.value
+    if value not in {tier.value for tier in FreeTier}:
+        raise _bad(
+            "freeTier",
+            f"must be one of {', '.join(t.value for t in FreeTier)} (accounts created on or "
+            f"after 2025-07-15 have credits), not {value!r}",
+        )
+    return value

@@ -11,9 +11,10 @@ from cctview_fleet.ebsvolumes import GENERATION_TAG as GENERATION
 from cctview_fleet.inventory import FLEET_TAG as FLEET
 from cctview_fleet.inventory import NODE_TAG as NODE
 
-__all__ = ["FLEET", "GENERATION", "NODE", "ROLE", "fleet_tags", "node_name", "node_tags"]
+__all__ = ["FLEET", "GENERATION", "NODE", "ROLE", "SPEC", "fleet_tags", "node_name", "node_tags"]
 
 ROLE = "cctview:role"  # "node", "data", "root", "bucket", ... for people reading the console
+SPEC = "cctview:spec"  # on instances: digests of the inputs a change of which replaces or stops it
 REQUIRED = (FLEET,)  # every taggable resource carries these (a policy checks it)
 
 

@@ -159,6 +159,9 @@ def test_status_reports_every_node_and_totals(fleet: Any, twelve_ids: Path):
         assert entry["disk_used_percent"] is not None and entry["active_volume"]
     assert document["totals"]["cameras_assigned"] == 12
     assert document["totals"]["frames_per_minute"] > 0
+    version = nodes["node-01"]["agent_version"]
+    assert document["totals"]["agent_versions"] == {version: ["node-01", "node-02", "node-03"]}
+    assert document["totals"]["mixed_versions"] is False
     table = cli("status")
     assert table.exit_code == 0
     assert all(name in table.stdout for name in ("node-01", "node-02", "node-03", "total"))

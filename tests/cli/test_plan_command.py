@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_fleet.app import app
+from cctview_fleet.capacity import Limit, node_capacity, volume_gib_for
 from cctview_fleet.costs import (
     DEFAULT_PRICES,
     PRICES_ENV,
@@ -65,7 +66,14 @@ def test_lower_manhattan_needs_12_nodes(real_catalog_path: Path) -> None:
     assert puts_per_frame / puts_packed == 1800
     assert monthly["total_usd_packed"] < monthly["total_usd_per_frame"]
     assert data["prices_as_of"] == DEFAULT_PRICES.as_of
-    assert len(data["warnings"]) == 2  # EC2 hours and EBS both leave the free tier
+    assert monthly["ipv4"]["quantity"] == 12 * 730
+    assert monthly["ipv4"]["usd"] == round((12 * 730 - 750) * 0.005, 2)
+    assert monthly["total_usd_packed"] == round(
+        sum(monthly[k]["usd"] for k in ("ec2", "ipv4", "ebs", "snapshots", "s3_storage",
+                                        "s3_requests_packed")), 2)  # fmt: skip
+    assert data["free_tier"] == "legacy"
+    assert data["credit_months"] is None
+    assert len(data["warnings"]) == 3  # EC2 hours, public IPv4 and EBS leave the free tier
 
 
 def test_table_prints_nodes_costs_and_warnings(real_catalog_path: Path) -> None:
@@ -76,6 +84,7 @@ def test_table_prints_nodes_costs_and_warnings(real_catalog_path: Path) -> None:
         result.stdout
     )
     for line in ("EC2 t2.micro", "8,760 h", "750 h", "$92.92", "EBS", "192 GB", "$12.96",
+                 "Public IPv4", "$40.05", "EBS snapshots", "A node takes 28 cameras (disk binds;",
                  "S3 storage", "S3 PUTs, packed", "S3 PUTs, per frame", "total, packed",
                  "total, per frame", "Monthly cost"):  # fmt: skip
         assert line in result.stdout, line
@@ -111,7 +120,10 @@ def test_options_change_the_plan(real_catalog_path: Path) -> None:
     assert bigger["nodes"] == 1
     assert bigger["monthly"]["ec2"]["usd"] == 0  # one node: inside the 750 free hours
     assert bigger["monthly"]["ebs"]["usd"] == 0  # 8 + 22 = 30 GB: inside the free tier
-    assert bigger["warnings"] == []
+    # 250 cameras on one node are over its CPU, network and disk limits: said, with the way out
+    (over,) = bigger["warnings"]
+    assert over.startswith("250 cameras per node is over the node's limit for cpu (191), ")
+    assert bigger["capacity"]["binding_limit"] == "disk"
     assert bigger["gib_per_day"] == pytest.approx(base["gib_per_day"] / 2, abs=0.001)
     stored = bigger["monthly"]["s3_storage"]["quantity"]
     assert stored == pytest.approx(base["monthly"]["s3_storage"]["quantity"] / 2 * 7 / 30, 1e-3)
@@ -175,8 +187,9 @@ def test_price_overrides_are_validated(raw: Any, fragment: str) -> None:
 
 def test_free_tier_warnings_thresholds() -> None:
     assert free_tier_warnings(1, 30) == []  # 730 h and 30 GB: exactly inside
-    (ec2,) = free_tier_warnings(2, 30)
+    ec2, ipv4 = free_tier_warnings(2, 30)
     assert ec2.startswith("2 nodes x 730 h = 1,460 instance-hours a month exceeds")
+    assert ipv4.startswith("2 public IPv4 addresses x 730 h = 1,460 address-hours a month exceeds")
     (ebs,) = free_tier_warnings(1, 31)
     assert ebs.startswith("EBS in total 31 GB (root and data volumes) exceeds the free tier's 30")
 
@@ -187,3 +200,69 @@ def test_nodes_needed_and_plan_guards() -> None:
         nodes_needed(10, 0)
     with pytest.raises(ConfigError, match="fps = 0"):
         make_plan(10, fps=0)
+
+
+def test_free_tier_regimes(real_catalog_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one_node = ("--cameras-per-node", "250", "--data-volume-gib", "22", "--frame-kb", "1")
+    legacy = plan_json(real_catalog_path, *one_node)
+    assert legacy["monthly"]["ec2"]["usd"] == 0
+    assert legacy["monthly"]["ipv4"]["usd"] == 0  # 730 address-hours inside the 750 free
+    credits = plan_json(real_catalog_path, *one_node, "--free-tier", "credits")
+    monthly = credits["monthly"]
+    assert monthly["ec2"]["usd"] == round(730 * 0.0116, 2)  # no 750 free hours any more
+    assert monthly["ipv4"]["usd"] == round(730 * 0.005, 2)
+    assert monthly["ebs"]["usd"] == round(30 * 0.08, 2)
+    assert credits["credit_months"] == round(min(6, 200 / monthly["total_usd_packed"]), 2)
+    monkeypatch.setenv("CCTVIEW_FREE_TIER", "none")
+    paid = plan_json(real_catalog_path, *one_node)
+    assert paid["free_tier"] == "none"
+    assert paid["monthly"]["total_usd_packed"] == monthly["total_usd_packed"]
+    assert paid["credit_months"] is None
+    assert any("has no free allowance in this free tier" in w for w in paid["warnings"])
+
+
+def test_retained_volumes_and_snapshots_are_billed(real_catalog_path: Path) -> None:
+    base = plan_json(real_catalog_path, "--free-tier", "none")
+    kept = plan_json(real_catalog_path, "--free-tier", "none", "--retained-gib", "40",
+                     "--snapshot-gb", "10")  # fmt: skip
+    assert kept["retained_gib"] == 40
+    assert kept["monthly"]["ebs"]["quantity"] == 192 + 40
+    assert kept["monthly"]["snapshots"]["usd"] == round(10 * 0.05, 2)
+    extra = kept["monthly"]["total_usd_packed"] - base["monthly"]["total_usd_packed"]
+    assert extra == pytest.approx(40 * 0.08 + 10 * 0.05, abs=0.011)
+
+
+def test_bad_free_tier_is_one_line(real_catalog_path: Path) -> None:
+    result = run("--cameras", "downtown", "--catalog", str(real_catalog_path),
+                 "--free-tier", "12-month")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: free tier '12-month' is not one of legacy, credits, none; accounts created on "
+        "or after 2025-07-15 have 'credits', e.g. --free-tier credits\n"
+    )
+
+
+def test_node_capacity_limits() -> None:
+    # 21 cameras at 1 fps x 20 KB: disk (8 GiB, 4 h) binds before network, CPU and memory.
+    capacity = node_capacity(fps=1, frame_bytes=20_000, data_volume_gib=8)
+    assert capacity.disk == math.floor(8 * 1024**3 * 0.95 / (20_000 * 3600 * 4)) == 28
+    assert capacity.network == 60_000_000 // (2 * 20_000 * 8) == 187
+    assert capacity.cpu == math.floor(0.10 / (0.521 / 1000)) == 191
+    assert capacity.memory > 10_000
+    assert (capacity.binding, capacity.recommended) == (Limit.DISK, 28)
+    # A big volume moves the limit to the network: on t2, EBS traffic shares it.
+    big = node_capacity(fps=1, frame_bytes=20_000, data_volume_gib=100)
+    assert (big.binding, big.recommended) == (Limit.NETWORK, 187)
+    # Small frames: the CPU cost per frame binds.
+    small = node_capacity(fps=1, frame_bytes=5_000, data_volume_gib=100)
+    assert (small.binding, small.recommended) == (Limit.CPU, 191)
+    assert volume_gib_for(21, fps=1, frame_bytes=20_000, hold_hours=4) == 6
+
+
+def test_capacity_warning_names_the_volume_that_fits() -> None:
+    plan = make_plan(235, cameras_per_node=40)
+    (over,) = [w for w in plan.warnings if "cameras per node" in w]
+    assert over == (
+        "40 cameras per node is over the node's limit for disk (28): use --cameras-per-node 28 "
+        f"or --data-volume-gib {volume_gib_for(40, fps=1, frame_bytes=20_000, hold_hours=4)}"
+    )

@@ -37,6 +37,7 @@ ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
 SG = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_VPC = "vpc-0def000000000001"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class DeclaredResource(policies.DeclaredResource):
 
     ignore_changes: tuple[str, ...] = ()
     delete_before_replace: bool = False
+    depends_on: tuple[str, ...] = ()  # names of the resources it waits for
 
 
 PROJECT = "cctview-fleet"
@@ -69,6 +71,20 @@ class FleetMocks(pulumi.runtime.Mocks):
     # recorded by a stack transformation: what the policies see.
     declared: list[DeclaredResource] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Instances the EC2 API "has": (instance id, node, ami, cctview:spec tag).
+    existing_instances: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # The account's network: the default VPC (None: the account has none), its subnets as
+    # (subnet id, vpc id, zone, default for the zone), and the zones offering the instance type.
+    default_vpc: str | None = DEFAULT_VPC
+    subnets: list[tuple[str, str, str, bool]] = field(
+        default_factory=lambda: [
+            (f"subnet-0def00000000000{zone[-1]}", DEFAULT_VPC, zone, True)
+            for zone in ("us-east-1a", "us-east-1b", "us-east-1c")
+        ]
+    )
+    offered_zones: list[str] = field(
+        default_factory=lambda: ["us-east-1b", "us-east-1a", "us-east-1c"]
+    )
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
@@ -100,8 +116,39 @@ class FleetMocks(pulumi.runtime.Mocks):
         self.calls.append((args.token, dict(args.args)))
         if args.token == "aws:ec2/getAmi:getAmi":
             return {"id": "ami-0debian12000000001", "name": "debian-12-amd64-20250401"}
-        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": ["us-east-1b", "us-east-1a", "us-east-1c"], "id": "us-east-1"}
+        if args.token == "aws:ec2/getInstances:getInstances":
+            return {"id": "us-east-1", "ids": [i[0] for i in self.existing_instances],
+                    "privateIps": [], "publicIps": [], "ipv6Addresses": []}  # fmt: skip
+        if args.token == "aws:ec2/getInstance:getInstance":
+            for instance_id, node, ami, spec in self.existing_instances:
+                if instance_id == args.args["instanceId"]:
+                    tags = {"cctview:fleet": "dev", "cctview:node": node}
+                    if spec:
+                        tags["cctview:spec"] = spec
+                    return {"id": instance_id, "ami": ami, "tags": tags}
+            raise AssertionError(f"the program asked for unknown instance {args.args}")
+        if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            assert args.args["locationType"] == "availability-zone", args.args
+            return {"id": "us-east-1", "locations": self.offered_zones,
+                    "instanceTypes": ["t2.micro"] * len(self.offered_zones),
+                    "locationTypes": ["availability-zone"] * len(self.offered_zones)}  # fmt: skip
+        if args.token == "aws:ec2/getVpcs:getVpcs":
+            assert args.args["filters"] == [{"name": "is-default", "values": ["true"]}]
+            return {"id": "us-east-1", "ids": [self.default_vpc] if self.default_vpc else []}
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            for subnet_id, vpc_id, zone, _ in self.subnets:
+                if subnet_id == args.args["id"]:
+                    return {"id": subnet_id, "vpcId": vpc_id, "availabilityZone": zone}
+            raise AssertionError(f"the program asked for unknown subnet {args.args['id']}")
+        if args.token == "aws:ec2/getSubnets:getSubnets":
+            wanted = {f["name"]: f["values"][0] for f in args.args["filters"]}
+            ids = [
+                subnet_id
+                for subnet_id, vpc_id, zone, default in self.subnets
+                if vpc_id == wanted["vpc-id"] and zone == wanted["availability-zone"]
+                and (default or "default-for-az" not in wanted)
+            ]  # fmt: skip
+            return {"id": "us-east-1", "ids": ids}
         if args.token == "aws:ebs/getEbsVolumes:getEbsVolumes":
             return {"ids": [v[0] for v in self.existing_volumes], "id": "us-east-1"}
         if args.token == "aws:ebs/getVolume:getVolume":
@@ -133,6 +180,10 @@ class FleetMocks(pulumi.runtime.Mocks):
                 retain_on_delete=bool(opts.retain_on_delete),
                 ignore_changes=tuple(opts.ignore_changes or ()),
                 delete_before_replace=bool(opts.delete_before_replace),
+                depends_on=tuple(
+                    getattr(r, "_name", "?")
+                    for r in (opts.depends_on or [])  # type: ignore[union-attr]
+                ),
             )
         )
 
@@ -216,10 +267,14 @@ def declare(
     wheel: AgentWheel,
     unit: str,
     existing_volumes: list[tuple[str, str, int]] | None = None,
+    *,
+    mocks: FleetMocks | None = None,
+    rolling: bool = False,
 ) -> tuple[FleetMocks, dict[str, Any]]:
     """Run the program body under mocks; return the mocks and the resolved stack outputs."""
     outputs: dict[str, Any] = {}
-    mocks = FleetMocks(existing_volumes=list(existing_volumes or []))
+    mocks = mocks or FleetMocks()
+    mocks.existing_volumes.extend(existing_volumes or [])
     with mocked_pulumi(dev_stack_config(), mocks=mocks):
 
         @pulumi.runtime.test
@@ -231,6 +286,7 @@ def declare(
                 prices=DEFAULT_PRICES,
                 agent_wheel=wheel,
                 systemd_unit=unit,
+                rolling=rolling,
             )
             return pulumi.Output.from_input(exported).apply(outputs.update)
 

@@ -115,11 +115,26 @@ def test_bool_values_or_within_a_key_and_across_keys() -> None:
     assert decide(case, request) is Decision.IMPLICIT_DENY  # values are case-sensitive
 
 
+def test_set_operators_quantify_over_the_keys_values() -> None:
+    """ForAllValues: every value is wanted (vacuously true without the key: AWS's pitfall, so
+    pair it with Null); ForAnyValue: one is."""
+    only_ab = allow(Condition={"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}})
+    some_a = allow(Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}})
+    tagged = Request("s3:PutObject", OBJECT, {"aws:TagKeys": ["a", "b"]})
+    extra = Request("s3:PutObject", OBJECT, {"aws:TagKeys": ["a", "c"]})
+    untagged = Request("s3:PutObject", OBJECT, {})
+    assert decide(only_ab, tagged) is Decision.ALLOW
+    assert decide(only_ab, extra) is Decision.IMPLICIT_DENY
+    assert decide(only_ab, untagged) is Decision.ALLOW
+    assert decide(some_a, extra) is Decision.ALLOW
+    assert decide(some_a, untagged) is Decision.IMPLICIT_DENY
+
+
 @pytest.mark.parametrize(
     "statement",
     [
         allow(Condition={"NumericLessThan": {"s3:max-keys": "10"}}),
-        allow(Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}),
+        allow(Condition={"ForAnyValue:NumericLessThan": {"s3:max-keys": "10"}}),
         {**allow(), "NotPrincipal": {"AWS": "x"}},
     ],
 )

@@ -209,7 +209,16 @@ def test_operator_may_do_what_the_cli_does() -> None:
         call("ListMultipartUploads", Prefix=frames_prefix("cctview")),
         call("PutObject", Key=TAR, headers=CONDITIONAL),
         call("UploadPart", Key=TAR),
-    ]
+        # issue 12: teardown, and upgrade (publish by digest, never over an object; progress tags)
+        call("DeleteSnapshot", service="ec2", SnapshotId="snap-1"),
+        call("ListParts", Key=TAR, UploadId="u"),
+        call("AbortMultipartUpload", Key=TAR, UploadId="u"),
+        call("PutObject", Key="_agent/abc/wheel.whl", headers=CONDITIONAL),
+        call("GetObject", Key="_agent/abc/wheel.whl"),
+        call("CreateTags", service="ec2", Resources=["i-1"],
+             Tags=[{"Key": "cctview:upgrade", "Value": "abc:done"},
+                   {"Key": "cctview:agent-sha256", "Value": "abc"}]),
+    ]  # fmt: skip
     for recorded in cli_calls:
         assert not check_call(replace_principal(recorded, OPERATOR), loopback_is_tls=False), (
             recorded.operation
@@ -226,7 +235,14 @@ def test_operator_may_not_delete_objects_overwrite_frames_or_make_untagged_volum
     refused = [
         call("DeleteObject", Key=TAR),
         call("PutObject", Key=TAR),  # frames only as conditional writes
-        call("PutObject", Key="_agent/abc/wheel.whl", headers=CONDITIONAL),
+        call("PutObject", Key="_agent/abc/wheel.whl"),  # a wheel only where none is (upgrade)
+        # instances' other tags (fleet, node, ssh address) are the program's, not the CLI's
+        call(
+            "CreateTags",
+            service="ec2",
+            Resources=["i-1"],
+            Tags=[{"Key": "cctview:node", "Value": "node-09"}],
+        ),
         call("CreateVolume", service="ec2", AvailabilityZone="us-east-1a", Size=8),
         call("RunInstances", service="ec2"),  # unmapped: refused as well
         call("PutBucketPolicy", Policy="{}"),

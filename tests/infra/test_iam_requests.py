@@ -47,6 +47,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("ec2", "AttachVolume"): {"VolumeId": "vol-1", "InstanceId": "i-1", "Device": "/dev/sdf"},
     ("ec2", "DetachVolume"): {"VolumeId": "vol-1", "InstanceId": "i-1"},
     ("ec2", "DeleteVolume"): {"VolumeId": "vol-1"},
+    ("ec2", "DeleteSnapshot"): {"SnapshotId": "snap-1"},
 }
 HEADERS = {"if-none-match": "*"}
 

@@ -95,10 +95,11 @@ def test_the_user_data_installs_only_from_hashed_locks(agent_wheel: AgentWheel, 
     script = render_user_data(spec_for(agent_wheel), agent_unit)
     assert heredoc(script, BOOTSTRAP_LOCK) == (LOCKS / "bootstrap.lock").read_text()
     installs = [line for line in script.splitlines() if " install " in line and "pip" in line]
+    retried = " --retries 5 --timeout 60"  # and each under `retry` (issue 12, test_first_boot.py)
     assert installs == [
-        f"/opt/cctview/venv/bin/pip install -q --require-hashes -r {BOOTSTRAP_LOCK}",
-        f"/opt/cctview/venv/bin/pip install -q --require-hashes -r {NODE_LOCK}",
-        '/opt/cctview/venv/bin/pip install -q --no-deps "$AGENT_WHEEL"',
+        f"retry /opt/cctview/venv/bin/pip install -q --require-hashes -r {BOOTSTRAP_LOCK}{retried}",
+        f"retry /opt/cctview/venv/bin/pip install -q --require-hashes -r {NODE_LOCK}{retried}",
+        f'retry /opt/cctview/venv/bin/pip install -q --no-deps "$AGENT_WHEEL"{retried}',
     ]
     assert not re.search(r"pip install[^\n]*[<>]=", script), "no version range is installed"
 

@@ -79,13 +79,27 @@ def test_instances_are_t2_standard_imdsv2_encrypted_and_tagged(
         assert inputs["rootBlockDevice"]["tags"]["cctview:fleet"] == "dev", name
 
 
-def test_instances_survive_new_amis_and_replace_delete_first(
+def test_instances_ignore_nothing_replace_delete_first_and_boot_after_the_role(
     dev_fleet: tuple[FleetMocks, dict[str, Any]],
 ) -> None:
+    """Ignored inputs would be reused by a replacement (stale user data): none are ignored;
+    the guard in disruption.py keeps one `up` from replacing the fleet instead."""
     mocks, _ = dev_fleet
     for instance in mocks.declared_of_type(INSTANCE):
-        assert {"ami", "userData"} <= set(instance.ignore_changes), instance.name
+        assert instance.ignore_changes == (), instance.name
         assert instance.delete_before_replace, instance.name
+        assert instance.props["user_data_replace_on_change"] is True, instance.name
+        assert instance.depends_on == ("cctview-dev-nodes",), instance.name
+    for instance in mocks.of_type(INSTANCE):
+        spec = instance.inputs["tags"]["cctview:spec"]
+        assert [p.split("=")[0] for p in spec.split(";")] == [
+            "ami",
+            "instance_type",
+            "ssh_key",
+            "subnet",
+            "zone",
+            "user_data",
+        ], instance.name
 
 
 def test_data_volumes_are_encrypted_tagged_protected_and_attached(
@@ -194,6 +208,9 @@ def test_agent_wheel_is_uploaded_by_digest(
     mocks, outputs = dev_fleet
     (obj,) = mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
     assert obj.inputs["key"] == f"_agent/{agent_wheel.sha256}/{agent_wheel.filename}"
+    # a new build never deletes the wheel running nodes were installed from
+    (declared,) = mocks.declared_of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert declared.retain_on_delete
     assert obj.inputs["serverSideEncryption"] == "AES256"
     assert outputs["agentPackage"] == {"key": obj.inputs["key"], "sha256": agent_wheel.sha256}
 

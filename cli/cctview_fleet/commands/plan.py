@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from cctview_fleet.capacity import DEFAULT_HOLD_HOURS
 from cctview_fleet.commands.options import (
     BBoxOption,
     CamerasOption,
@@ -19,7 +20,7 @@ from cctview_fleet.commands.options import (
     OnlineOnlyOption,
     selection_from_options,
 )
-from cctview_fleet.costs import CostLine, load_prices
+from cctview_fleet.costs import CostLine, load_free_tier, load_prices
 from cctview_fleet.planning import (
     DEFAULT_CAMERAS_PER_NODE,
     DEFAULT_DATA_VOLUME_GIB,
@@ -32,7 +33,7 @@ from cctview_fleet.planning import (
 )
 from cctview_fleet.render import console, err_console, print_json, styled, table
 
-_UNITS = {"instance-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
+_UNITS = {"instance-hours": "h", "address-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
 
 
 def _quantity(value: float, line: CostLine) -> str:
@@ -63,9 +64,17 @@ def render_plan(plan: Plan, description: str) -> None:
         f" = {plan.gib_per_day:,.1f} GiB/day; each node's {plan.data_volume_gib} GiB data "
         f"volume holds {plan.volume_hours:,.1f} h of frames; S3 keeps {plan.retention_days} days"
     )
+    capacity = plan.capacity
+    limits = ", ".join(f"{limit.value} {n:,}" for limit, n in capacity.by_limit.items())
+    console.print(
+        f"A node takes [bold]{capacity.recommended} cameras[/] ({capacity.binding.value} binds; "
+        f"cameras by limit: {limits}; disk bridges {capacity.hold_hours:g} h without a sync)"
+    )
     rows = [
         _row(f"EC2 {plan.prices.instance_type}", plan.ec2),
-        _row("EBS", plan.ebs),
+        _row("Public IPv4", plan.ipv4),
+        _row(f"EBS, {plan.retained_gib} GiB retained" if plan.retained_gib else "EBS", plan.ebs),
+        _row("EBS snapshots", plan.snapshots),
         _row("S3 storage", plan.s3_storage),
         _row("S3 PUTs, packed", plan.s3_requests_packed),
         ("total, packed", "", "", "", f"${plan.monthly_usd_packed:,.2f}"),
@@ -78,11 +87,16 @@ def render_plan(plan: Plan, description: str) -> None:
             ("per month", "use", "free tier", "of free", "cost"),
             rows,
             caption=(
-                f"packed: 2 PUTs per camera-period; prices {plan.prices.as_of} "
-                "(--prices FILE or $CCTVIEW_PRICES)"
+                f"packed: 2 PUTs per camera-period; free tier: {plan.free_tier.value}; prices "
+                f"{plan.prices.as_of} (--prices FILE or $CCTVIEW_PRICES)"
             ),
         )
     )
+    if plan.credit_months is not None:
+        console.print(
+            f"Credits: ${plan.prices.credits_usd:,.0f} pay the packed fleet for "
+            f"{plan.credit_months:,.1f} of their {plan.prices.credits_months:g} months"
+        )
     for warning in plan.warnings:
         err_console.print(styled("[yellow]warning:[/] {}", warning))
 
@@ -110,6 +124,24 @@ def plan(
     data_volume_gib: Annotated[
         int, typer.Option("--data-volume-gib", min=1, help="Data volume per node (GiB).")
     ] = DEFAULT_DATA_VOLUME_GIB,
+    retained_gib: Annotated[
+        int, typer.Option("--retained-gib", min=0, help="Rotated-out volumes kept, in GiB.")
+    ] = 0,
+    snapshot_gb: Annotated[
+        float, typer.Option("--snapshot-gb", min=0, help="EBS snapshots kept, in GB.")
+    ] = 0.0,
+    hold_hours: Annotated[
+        float,
+        typer.Option("--hold-hours", min=0.1, help="Hours a data volume bridges between syncs."),
+    ] = DEFAULT_HOLD_HOURS,
+    free_tier: Annotated[
+        str | None,
+        typer.Option(
+            "--free-tier",
+            help="legacy (account before 2025-07-15), credits (after), or none; "
+            "default $CCTVIEW_FREE_TIER or legacy.",
+        ),
+    ] = None,
     prices: Annotated[
         Path | None,
         typer.Option(
@@ -128,6 +160,10 @@ def plan(
         frame_bytes=round(frame_kb * 1000),
         period_s=period,
         data_volume_gib=data_volume_gib,
+        retained_gib=retained_gib,
+        snapshot_gb=snapshot_gb,
+        hold_hours=hold_hours,
+        free_tier=load_free_tier(free_tier),
         prices=load_prices(prices),
     )
     if as_json:

@@ -21,8 +21,15 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import FleetError
-from cctview_fleet.nodestatus import FleetTotals, NodeStatus, fleet_status, nodes_not_ok, totals
-from cctview_fleet.render import add_columns, console, print_json, styled
+from cctview_fleet.nodestatus import (
+    FleetTotals,
+    NodeStatus,
+    fleet_status,
+    mixed_warning,
+    nodes_not_ok,
+    totals,
+)
+from cctview_fleet.render import add_columns, console, err_console, print_json, styled
 from cctview_fleet.results import FleetResult
 
 COLUMNS = (
@@ -94,7 +101,9 @@ def status_table(
         f"{fleet_totals.cameras_online}/{fleet_totals.cameras_assigned}",
         f"{fleet_totals.frames_per_minute:.0f}",
         format_age(fleet_totals.oldest_frame_age_s),
-    )
+        "", "", "",
+        "[yellow]MIXED[/]" if fleet_totals.mixed else "",
+    )  # fmt: skip
     return table
 
 
@@ -132,6 +141,8 @@ def status(
         states = {node.name: node.state for node in fleet.nodes}
         table = status_table(f"fleet {fleet.stack.name}", result, states, fleet_totals)
         console.print(table)
+        if fleet_totals.mixed:
+            err_console.print(f"[yellow]warning:[/] {mixed_warning(fleet_totals)}")
     result.raise_on_failure("status")
     troubled = nodes_not_ok(result)
     if troubled:

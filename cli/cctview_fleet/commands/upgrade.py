@@ -1,0 +1,112 @@
+"""`cctview-fleet upgrade [--wheel FILE] [NODE]...`: a rolling, resumable agent upgrade.
+
+Thin: :func:`cctview_fleet.upgrade.publish` uploads the wheel by digest, :class:`Upgrade` rolls it
+out (node side: :mod:`cctview_fleet.agentrelease` over SSH; health: :mod:`nodehealth`); this
+module parses, confirms and renders.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cctview_fleet import nodehealth
+from cctview_fleet.agentrelease import ScriptReleases, layout_for, ssh_runner
+from cctview_fleet.agentwheels import WHEEL_DIR, build_agent_wheel
+from cctview_fleet.commands.fleetflags import (
+    DEFAULT_CONNECT_TIMEOUT_VALUE,
+    ConnectTimeoutOption,
+    JsonOption,
+    NodesArgument,
+    StackOption,
+    open_fleet,
+)
+from cctview_fleet.render import console, err_console, print_json, table
+from cctview_fleet.upgrade import Upgrade, publish, raise_unless_finished, release_for
+
+
+def upgrade(
+    nodes: NodesArgument = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option(
+            "--wheel",
+            metavar="FILE",
+            dir_okay=False,
+            help="A built agent wheel (default: build --agent-dir as `pulumi up` does).",
+        ),
+    ] = None,
+    agent_dir: Annotated[
+        Path,
+        typer.Option(
+            "--agent-dir",
+            metavar="DIR",
+            file_okay=False,
+            help="The agent's sources, built reproducibly into DIR/../build/agent-wheel.",
+        ),
+    ] = Path("agent"),
+    max_unavailable: Annotated[
+        int, typer.Option("--max-unavailable", metavar="N", help="Nodes upgraded at once.")
+    ] = 1,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Publish nothing; show the plan.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before starting.")] = False,
+    health_timeout: Annotated[
+        float,
+        typer.Option(
+            "--health-timeout",
+            min=1,
+            metavar="SECONDS",
+            help="How long a node may take to be healthy after its switch.",
+        ),
+    ] = nodehealth.DEFAULT_HEALTH_TIMEOUT,
+    as_json: JsonOption = False,
+    stack: StackOption = None,
+    connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
+) -> None:
+    """Upgrade the agent node by node: stage beside the current one, switch, restart, check
+    health, roll back by itself if unhealthy. Resumable: run it again after an interruption."""
+    if wheel is None:
+        wheel = build_agent_wheel(agent_dir, agent_dir.resolve().parent / WHEEL_DIR).path
+    with open_fleet(stack, nodes, connect_timeout=connect_timeout) as fleet:
+        layout = layout_for(fleet.stack.extra)
+        release = release_for(fleet.stack, wheel) if dry_run else publish(fleet.stack, wheel)
+        if not dry_run and not yes and not typer.confirm(
+            f"Upgrade {len(fleet.nodes)} nodes to {wheel.name} ({release.sha256[:16]}), "
+            f"{max_unavailable} at a time?", default=False, err=True,
+        ):  # fmt: skip
+            raise typer.Exit(1)
+
+        def health(node: str) -> nodehealth.Health:
+            look = partial(nodehealth.look, fleet.stack, node, connect_timeout=connect_timeout)
+            return nodehealth.wait_healthy(look, timeout=health_timeout)
+
+        rollout = Upgrade(
+            fleet.stack,
+            release,
+            ScriptReleases(layout, ssh_runner(fleet.connections, fleet.stack.agent_root_command)),
+            health,
+            report=err_console.print,
+        )
+        result = rollout.run(fleet.nodes, max_unavailable=max_unavailable, dry_run=dry_run)
+    if as_json:
+        print_json({
+            "key": result.release.key, "sha256": result.release.sha256,
+            "nodes": [{"node": n.node, "outcome": n.outcome, "detail": n.detail}
+                      for n in result.nodes],
+            "stopped": result.stopped, "untouched": list(result.untouched),
+        })  # fmt: skip
+    else:
+        rows = [(n.node, n.outcome, n.detail) for n in result.nodes]
+        rows += [(name, "not touched", "") for name in result.untouched]
+        console.print(table(f"upgrade to {result.release.key}", ("node", "outcome", "detail"),
+                            rows))  # fmt: skip
+    raise_unless_finished(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("upgrade")(upgrade)

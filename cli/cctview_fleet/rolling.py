@@ -1,0 +1,110 @@
+"""``cctview-fleet roll``: apply a ``pulumi up`` one node at a time, healthy before the next.
+
+Pulumi has no rolling replace, and the program refuses an ``up`` that would replace or stop more
+than ``maxDisruptedNodes`` running nodes (infra/cctview_infra/disruption.py). ``roll`` applies
+such a change in steps, each an ordinary ``pulumi up``:
+
+1. **shared**: ``up --target`` every resource that is not a node's instance or attachment (a new
+   key pair, the agent package, the security group...), so the nodes' new inputs exist;
+2. **each node in turn**: ``up --target <its instance> --target-dependents`` (its attachment
+   follows), then wait until ``status`` says it is healthy (:mod:`cctview_fleet.nodehealth`).
+   An unhealthy node stops the roll there: the nodes after it keep running untouched;
+3. **the rest**: a plain ``up`` for anything not yet in the state (new nodes), which the guard
+   lets through only if no running node would still change; skipped when nodes were named.
+
+Steps 1 and 2 run with ``CCTVIEW_ROLL`` set, which tells the program's guard that ``roll`` is
+driving. Running ``roll`` again resumes: a node already updated is a no-op ``up`` and an
+immediate health pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cctview_fleet.errors import ConfigError, RolloutError
+from cctview_fleet.nodehealth import Health
+from cctview_fleet.pulumicli import ATTACHMENT_TYPE, INSTANCE_TYPE, STACK_TYPE, Pulumi
+
+ROLL_ENV = "CCTVIEW_ROLL"  # the program's disruption guard reads it (infra/__main__.py)
+
+
+@dataclass(frozen=True, slots=True)
+class RollStep:
+    """One node's step: rolled and healthy, or where it stopped."""
+
+    node: str
+    healthy: bool
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RollResult:
+    steps: tuple[RollStep, ...]
+    finished: bool  # the final plain `up` ran
+    skipped: tuple[str, ...] = field(default=())  # nodes not reached because one failed
+
+
+def plan_nodes(instances: dict[str, str], wanted: Sequence[str] | None) -> list[str]:
+    """The nodes to roll, in name order; unknown names are refused before anything runs."""
+    if not wanted:
+        return sorted(instances)
+    unknown = sorted(set(wanted) - set(instances))
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]} has no instance in the stack's state; nodes: "
+            f"{', '.join(sorted(instances)) or 'none'}",
+            key="nodes",
+        )
+    return sorted(set(wanted))
+
+
+def roll(
+    pulumi: Pulumi,
+    health: Callable[[str], Health],
+    *,
+    nodes: Sequence[str] | None = None,
+    report: Callable[[str], None] = lambda line: None,
+) -> RollResult:
+    """Run the three steps; ``health(node)`` waits until the node is healthy or gives up."""
+    resources = pulumi.resources()
+    instances = {r.node: r.urn for r in resources if r.type == INSTANCE_TYPE and r.node}
+    order = plan_nodes(instances, nodes)
+    shared = [
+        r.urn
+        for r in resources
+        if r.type not in (INSTANCE_TYPE, ATTACHMENT_TYPE, STACK_TYPE)
+        and not r.type.startswith("pulumi:providers:")
+    ]
+    env = {ROLL_ENV: "1"}
+    if shared:
+        report(f"shared resources: pulumi up --target ({len(shared)} resources)")
+        pulumi.up(shared, env=env)
+    steps: list[RollStep] = []
+    for index, node in enumerate(order):
+        report(f"{node}: pulumi up --target {instances[node]}")
+        pulumi.up([instances[node]], env={ROLL_ENV: node})
+        result = health(node)
+        steps.append(RollStep(node, result.healthy, result.why))
+        if not result.healthy:
+            return RollResult(tuple(steps), False, tuple(order[index + 1 :]))
+        report(f"{node}: healthy")
+    if nodes:
+        # the other nodes may still differ: a plain `up` would be refused (or replace them)
+        report("named nodes only: the rest (new nodes, other nodes) is left to a later roll")
+        return RollResult(tuple(steps), True)
+    report("the rest: pulumi up")
+    pulumi.up()
+    return RollResult(tuple(steps), True)
+
+
+def raise_unless_finished(result: RollResult) -> None:
+    if result.finished:
+        return
+    failed = result.steps[-1]
+    raise RolloutError(
+        f"roll stopped at {failed.node}: it is not healthy ({failed.why}); "
+        f"not touched: {', '.join(result.skipped) or 'none'}. "
+        f"Fix {failed.node} (cctview-fleet status/logs {failed.node}), then run "
+        "`cctview-fleet roll` again to resume"
+    )

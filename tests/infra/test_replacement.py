@@ -1,0 +1,138 @@
+"""One `pulumi up` never replaces or stops the whole fleet (disruption.py), under the mocks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from cctview_agent.errors import ConfigError
+from cctview_infra.agentpackage import AgentWheel
+from cctview_infra.disruption import NodeSpec, changed_inputs
+from cctview_infra.settings import FleetSettings
+from tests.infra.mocks import INSTANCE, FleetMocks, declare, dev_settings
+
+OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKey0 new@x"
+
+
+def running_fleet(
+    settings: FleetSettings, wheel: AgentWheel, unit: str, ami: str = "ami-0debian12000000001"
+) -> list[tuple[str, str, str, str]]:
+    """The instances a first `up` of ``settings`` leaves running, with their spec tags."""
+    mocks, _ = declare(settings, wheel, unit)
+    return [
+        (f"i-{index:017x}", i.inputs["tags"]["cctview:node"], ami, i.inputs["tags"]["cctview:spec"])
+        for index, i in enumerate(mocks.of_type(INSTANCE))
+    ]
+
+
+def test_unchanged_fleet_passes_quietly(
+    agent_wheel: AgentWheel, agent_unit: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = dev_settings(node_count=3)
+    running = running_fleet(settings, agent_wheel, agent_unit)
+    with caplog.at_level(logging.WARNING):
+        mocks, _ = declare(settings, agent_wheel, agent_unit,
+                           mocks=FleetMocks(existing_instances=running))  # fmt: skip
+    assert len(mocks.of_type(INSTANCE)) == 3
+    assert not [r for r in caplog.records if "replaces or restarts" in r.getMessage()]
+
+
+def test_new_key_for_every_node_is_refused(agent_wheel: AgentWheel, agent_unit: str) -> None:
+    running = running_fleet(dev_settings(node_count=3), agent_wheel, agent_unit)
+    changed = dev_settings(node_count=3, ssh_public_key=OTHER_KEY)
+    with pytest.raises(ConfigError) as caught:
+        declare(changed, agent_wheel, agent_unit, mocks=FleetMocks(existing_instances=running))
+    assert str(caught.value) == (
+        "this update would replace or restart 3 of 3 running nodes at once: node-01, node-02, "
+        "node-03 (changed: ssh_key); apply it one node at a time with `cctview-fleet roll`, or "
+        "accept the outage with pulumi config set maxDisruptedNodes 3"
+    )
+
+
+@pytest.mark.parametrize("how", ["rolling", "allowed"])
+def test_roll_or_an_explicit_allowance_lets_it_through(
+    how: str, agent_wheel: AgentWheel, agent_unit: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = running_fleet(dev_settings(node_count=3), agent_wheel, agent_unit)
+    changed = dev_settings(node_count=3, instance_type="t2.small",
+                           max_disrupted_nodes=3 if how == "allowed" else 1)  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        mocks, _ = declare(changed, agent_wheel, agent_unit, rolling=how == "rolling",
+                           mocks=FleetMocks(existing_instances=running))  # fmt: skip
+    assert {i.inputs["instanceType"] for i in mocks.of_type(INSTANCE)} == {"t2.small"}
+    assert any(
+        r.getMessage() == "this update replaces or restarts node-01, node-02, node-03 "
+        "(changed: instance_type)"
+        for r in caplog.records
+    )
+
+
+def test_a_rotation_does_not_replace_the_node(agent_wheel: AgentWheel, agent_unit: str) -> None:
+    """node-02 was rotated past generation 1: its rendered user data loses the volume id, which
+    is ignored on that node only, and its spec is unchanged: the next `up` replaces nothing."""
+    settings = dev_settings(node_count=3, availability_zone="us-east-1c")  # the volumes' zone
+    running = running_fleet(settings, agent_wheel, agent_unit)
+    existing = [("vol-0000000000000bbb2", "node-02", 2)]
+    mocks, _ = declare(settings, agent_wheel, agent_unit, existing,
+                       mocks=FleetMocks(existing_instances=running))  # fmt: skip
+    specs = {i.inputs["tags"]["cctview:node"]: i.inputs["tags"]["cctview:spec"]
+             for i in mocks.of_type(INSTANCE)}  # fmt: skip
+    assert specs == {node: spec for _, node, _, spec in running}
+    ignored = {r.name: r.ignore_changes for r in mocks.declared_of_type(INSTANCE)}
+    assert ignored == {"cctview-dev-node-01-instance": (), "cctview-dev-node-02-instance":
+                       ("userData",), "cctview-dev-node-03-instance": ()}  # fmt: skip
+
+
+def test_one_node_changing_is_allowed(
+    agent_wheel: AgentWheel, agent_unit: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = dev_settings(node_count=3)
+    running = running_fleet(settings, agent_wheel, agent_unit)
+    running[1] = (*running[1][:3], running[1][3].replace("instance_type=", "instance_type=0"))
+    with caplog.at_level(logging.WARNING):
+        declare(settings, agent_wheel, agent_unit, mocks=FleetMocks(existing_instances=running))
+    assert any(r.getMessage() == "this update replaces or restarts node-02 (changed: "
+               "instance_type)" for r in caplog.records)  # fmt: skip
+
+
+def test_new_agent_build_changes_every_node(agent_wheel: AgentWheel, agent_unit: str) -> None:
+    """A new wheel is new user data for every node: refused unless rolled."""
+    running = running_fleet(dev_settings(node_count=2), agent_wheel, agent_unit)
+    rebuilt = replace(agent_wheel, sha256="0" * 64)
+    with pytest.raises(ConfigError, match=r"2 of 2 running nodes .*\(changed: user_data\)"):
+        declare(dev_settings(node_count=2), rebuilt, agent_unit,
+                mocks=FleetMocks(existing_instances=running))  # fmt: skip
+
+
+def test_untagged_instances_count_as_changed(agent_wheel: AgentWheel, agent_unit: str) -> None:
+    running = [(f"i-{n:017x}", f"node-0{n}", "ami-0debian12000000001", "") for n in (1, 2)]
+    with pytest.raises(ConfigError, match="2 of 2 running nodes at once: node-01, node-02"):
+        declare(dev_settings(node_count=2), agent_wheel, agent_unit,
+                mocks=FleetMocks(existing_instances=running))  # fmt: skip
+
+
+def test_existing_fleet_keeps_its_ami(agent_wheel: AgentWheel, agent_unit: str) -> None:
+    """A newer Debian image must not replace running nodes: the fleet's own AMI is declared."""
+    pinned = dev_settings(node_count=2, ami_id="ami-0aaaaaaaaaaaaaaa1")  # what they booted
+    running = running_fleet(pinned, agent_wheel, agent_unit, ami="ami-0aaaaaaaaaaaaaaa1")
+    mocks, _ = declare(replace(pinned, ami_id=None), agent_wheel, agent_unit,
+                       mocks=FleetMocks(existing_instances=running))  # fmt: skip
+    assert {i.inputs["ami"] for i in mocks.of_type(INSTANCE)} == {"ami-0aaaaaaaaaaaaaaa1"}
+    assert "aws:ec2/getAmi:getAmi" not in [token for token, _ in mocks.calls]
+
+
+def test_spec_digest_names_each_input() -> None:
+    spec = NodeSpec("ami-1", "t2.micro", "ssh-ed25519 A", "subnet-1", "us-east-1a", "#!/bin/bash")
+    other = replace(spec, zone="us-east-1b", ami="ami-2")
+    assert changed_inputs(other.digest(), spec.digest()) == ["ami", "zone"]
+    assert changed_inputs(spec.digest(), "") == [
+        "ami",
+        "instance_type",
+        "ssh_key",
+        "subnet",
+        "zone",
+        "user_data",
+    ]
+    assert len(spec.digest()) < 256  # an EC2 tag value
