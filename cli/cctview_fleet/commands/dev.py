@@ -133,7 +133,7 @@ def up_command(
 def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show whether each process of the local fleet still runs."""
+    """Show whether each process of the local fleet still runs; exit 1 if one is dead."""
     from cctview_fleet.devfleet.fleet import status
 
     state, rows = status()
@@ -157,10 +157,18 @@ def status_command(
                 ],
             }
         )
+        if not all(r.alive for r in rows):
+            raise typer.Exit(1)
         return
     if state is None:
         console.print("no local fleet is running; start one with `cctview-fleet dev up`")
         return
+    _status_table(state, rows)
+    if not all(r.alive for r in rows):
+        raise typer.Exit(1)  # a process the fleet started is dead: `dev restart NODE` or down/up
+
+
+def _status_table(state: FleetState, rows: list[ProcessStatus]) -> None:
     alive = sum(r.alive for r in rows)
     unfinished = "" if state.complete else "; `dev up` did not finish: run `cctview-fleet dev down`"
     console.print(
@@ -204,6 +212,23 @@ def down_command(
         console.print("no local fleet was running")
         return
     console.print(f"stopped {len(report.stopped)} processes; the stack `local` is removed")
+
+
+@dev_app.command("restart")
+def restart_command(
+    node: Annotated[str, typer.Argument(help="The node, e.g. node-01.", metavar="NODE")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Restart a node's sshd and agent (dead or alive), as rebooting an EC2 node would."""
+    from cctview_fleet.devfleet.fleet import restart_node
+
+    with err_console.status(f"restarting {node}", spinner="dots"):
+        state = restart_node(node)
+    started = [p for p in state.processes if p.node == node]
+    if as_json:
+        print_json({"node": node, "processes": [{"name": p.name, "pid": p.pid} for p in started]})
+        return
+    console.print(f"{node}: " + ", ".join(f"{p.name} pid {p.pid}" for p in started))
 
 
 def register(app: typer.Typer) -> None:

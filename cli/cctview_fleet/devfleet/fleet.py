@@ -278,6 +278,37 @@ def status() -> tuple[FleetState | None, list[ProcessStatus]]:
     return state, rows
 
 
+def restart_node(name: str, *, timeout: float = 30.0) -> FleetState:
+    """Stop the node's sshd and agent (whether they run or died) and start them again: sshd on
+    the node's own port (EC2's tags and known_hosts name it), the agent under its supervisor."""
+    state = load_state()
+    if state is None:
+        raise DevFleetError("no local fleet is running; start one with `cctview-fleet dev up`")
+    node = state.node(name)
+    paths = nodes.NodePaths(Path(node.folder))
+    old = [r for r in state.processes if r.node == name and r.role in ("sshd", "agent")]
+    survivors = stop(old)
+    if survivors:
+        pids = ", ".join(f"{r.name} pid {r.pid}" for r in survivors)
+        raise DevFleetError(f"could not stop {pids}; stop them by hand, then run it again")
+    state = replace(state, processes=tuple(r for r in state.processes if r not in old))
+    save_state(state)
+    env = nodes.node_environment(paths, state.moto_url, state.folder)
+    authorized_keys = Path(state.folder) / "authorized_keys"
+    record = sshd.start_sshd(
+        name, paths.folder, paths.host_key, authorized_keys, env, mark=state.folder,
+        port=node.ssh_port,
+    )  # fmt: skip
+    state = state.with_process(record)
+    save_state(state)
+    paths.status.unlink(missing_ok=True)  # ready again once the new agent writes it
+    agent = nodes.start_agent(name, paths, env, mark=state.folder)
+    state = state.with_process(agent)
+    save_state(state)
+    nodes.wait_for_agent(agent, paths, timeout=timeout)
+    return state
+
+
 def down(*, timeout: float = 5.0) -> DownReport:
     """Stop every process the fleet started, by pid; remove the stack. Safe to run twice."""
     state = load_state()

@@ -9,7 +9,8 @@ A local node's folder mirrors an EC2 node's file system, rooted in one folder::
     nodes/node-01/var/agent.log           the agent's JSON-lines log; status.json beside it
 
 The agent is the real ``cctview-agent run``, one process per node, idle until it is assigned
-cameras, exactly as on a fresh EC2 node.
+cameras, exactly as on a fresh EC2 node, and restarted after an exit as its systemd unit says, by
+:mod:`cctview_fleet.devfleet.supervisor`.
 """
 
 from __future__ import annotations
@@ -162,13 +163,30 @@ def agent_command(config: Path) -> list[str]:
     return [sys.executable, "-m", "cctview_agent.main", "--config", str(config), "run"]
 
 
+def agent_unit() -> Path:
+    """The agent's systemd unit as the wheel ships it: the supervisor honours its restart policy."""
+    import cctview_agent
+
+    return Path(cctview_agent.__file__).parent / "systemd" / "cctview-agent.service"
+
+
+def supervisor_command(unit: Path, service: list[str], root: Path | None = None) -> list[str]:
+    """``python -m cctview_fleet.devfleet.supervisor`` for ``unit``; ``service`` replaces its
+    ExecStart (empty: the unit's own, inside ``root``)."""
+    argv = [sys.executable, "-m", "cctview_fleet.devfleet.supervisor", "--unit", str(unit)]
+    if root is not None:
+        argv += ["--root", str(root)]
+    return [*argv, "--", *service] if service else argv
+
+
 def start_agent(node: str, paths: NodePaths, env: Mapping[str, str], *, mark: str) -> ProcessRecord:
-    """Start the node's agent in the background with the node's environment."""
+    """Start the node's agent under the supervisor (systemd's stand-in), with the node's
+    environment; the record is the supervisor's, whose process group holds the agent."""
     environment = {**os.environ, **env}
     return spawn(
         f"agent {node}",
         "agent",
-        agent_command(paths.config),
+        supervisor_command(agent_unit(), agent_command(paths.config)),
         paths.agent_output,
         mark=mark,
         env=environment,

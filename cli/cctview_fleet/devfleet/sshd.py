@@ -141,13 +141,16 @@ def start_sshd(
     env: Mapping[str, str],
     *,
     mark: str,
+    port: int | None = None,
 ) -> ProcessRecord:
-    """Start the node's sshd on a free loopback port; retries when the port was taken."""
+    """Start the node's sshd on ``port``, or on a free loopback port (retried when another
+    process takes it first); ``dev restart`` passes the node's port, which EC2's tags record."""
     binary = sshd_path()
     ensure_privsep_dir()
     log = folder / "var" / "sshd.log"
-    for _ in range(_ATTEMPTS):
-        port = free_port(HOST)
+    wanted = port
+    for _ in range(1 if wanted else _ATTEMPTS):
+        port = wanted or free_port(HOST)
         config = write_config(folder, port, host_key, authorized_keys, env)
         argv = [str(binary), "-D", "-e", "-f", str(config)]
         record = spawn(f"sshd {node}", "sshd", argv, log, mark=mark, port=port, node=node)
@@ -159,6 +162,8 @@ def start_sshd(
                 continue
             raise
         return record
+    if wanted:
+        raise PortError(f"sshd of {node} cannot bind its port {wanted}: another process has it")
     raise PortError(f"sshd of {node} could not bind a free port in {_ATTEMPTS} tries (log {log})")
 
 
