@@ -96,6 +96,49 @@ class NodePaths:
         return self.folder / "home"
 
 
+@dataclass(frozen=True, slots=True)
+class DebianNodePaths(NodePaths):
+    """A first-booted Debian node's files, where its user data put them in its root (as on
+    EC2: infra/cctview_infra/userdata.py); ``folder`` keeps what the host side writes (logs)."""
+
+    root: Path = Path("/nonexistent")
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc" / "cctview"
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var" / "lib" / "cctview"
+
+    @property
+    def volumes(self) -> Path:
+        return self.root / "mnt" / "cctview"
+
+    @property
+    def data(self) -> Path:
+        return self.var / "data"
+
+    @property
+    def host_key(self) -> Path:
+        return self.root / "etc" / "ssh" / "ssh_host_ed25519_key"
+
+    @property
+    def agent_output(self) -> Path:
+        return self.folder / "agent.out"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home" / "admin"
+
+
+def node_paths(folder: str | Path, root: str | Path = "") -> NodePaths:
+    """The paths of a recorded node: a Debian node's if it has a root, else a single-user's."""
+    if root:
+        return DebianNodePaths(Path(folder), Path(root))
+    return NodePaths(Path(folder))
+
+
 def make_node_folder(folder: Path) -> NodePaths:
     paths = NodePaths(folder)
     for sub in (paths.etc, paths.var, paths.volumes, paths.home):

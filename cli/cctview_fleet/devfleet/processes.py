@@ -162,13 +162,24 @@ def _carries_mark(entry: Path, needle: bytes, sshd_config: bytes) -> bool:
     return cmdline.startswith(b"sshd") and sshd_config in cmdline
 
 
-def marked(mark: str) -> list[ProcessRecord]:
-    """Live processes that carry ``mark``: the fleet's, recorded or not."""
+def _rooted_in(entry: Path, roots: str | None) -> bool:
+    """True for a process chrooted into one of the fleet's node roots (their sshd, sudo, ...)."""
+    if not roots:
+        return False
+    try:
+        return os.readlink(entry / "root").startswith(roots.rstrip("/") + "/")
+    except OSError:
+        return False
+
+
+def marked(mark: str, roots: str | None = None) -> list[ProcessRecord]:
+    """Live processes that carry ``mark``, or run inside the fleet's node ``roots``: the
+    fleet's, recorded or not."""
     needle = f"{MARK_ENV}={mark}".encode()
     sshd_config = f"{mark}/nodes/".encode()
     found: list[ProcessRecord] = []
     for entry in Path("/proc").glob("[0-9]*"):
-        if _carries_mark(entry, needle, sshd_config):
+        if _carries_mark(entry, needle, sshd_config) or _rooted_in(entry, roots):
             pid = int(entry.name)
             record = ProcessRecord(f"pid {pid}", "marked", pid, start_ticks(pid), "")
             if pid != os.getpid() and is_alive(record):

@@ -12,7 +12,7 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import paramiko
@@ -31,6 +31,7 @@ from cctview_fleet.devfleet.processes import (
     stop,
     wait_for_log_line,
 )
+from cctview_fleet.devfleet.state import NodeRecord
 
 SSHD_ENV = "CCTVIEW_SSHD"  # path of sshd; tests point it at a missing file
 DEFAULT_SSHD = Path("/usr/sbin/sshd")
@@ -165,6 +166,12 @@ def start_sshd(
     if wanted:
         raise PortError(f"sshd of {node} cannot bind its port {wanted}: another process has it")
     raise PortError(f"sshd of {node} could not bind a free port in {_ATTEMPTS} tries (log {log})")
+
+
+def write_known_hosts(path: Path, node_records: Sequence[NodeRecord]) -> None:
+    """The nodes' host keys, trusted out of band: ``dev up`` made them a moment ago."""
+    lines = [f"[{HOST}]:{n.ssh_port} {n.host_key}" for n in node_records]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def verify_login(

@@ -40,9 +40,12 @@ class NodeRecord:
     host_key: str = ""  # public host key line, "ssh-ed25519 AAAA..."
     instance_id: str = ""
     volume_id: str = ""
+    root: str = ""  # a first-booted Debian node's ``/`` (its overlay); empty: single-user node
 
     @property
     def config(self) -> Path:
+        if self.root:
+            return Path(self.root) / "etc" / "cctview" / "agent.toml"
         return Path(self.folder) / "etc" / "agent.toml"
 
 
@@ -62,6 +65,8 @@ class FleetState:
     known_hosts: str = ""
     stack_file: str = ""
     complete: bool = False
+    mode: str = "single-user"  # or "debian": first-booted Debian roots (`dev up` as root)
+    roots: str = ""  # where the Debian nodes' overlays are mounted (mode "debian")
     nodes: tuple[NodeRecord, ...] = ()
     processes: tuple[ProcessRecord, ...] = field(default_factory=tuple)
 

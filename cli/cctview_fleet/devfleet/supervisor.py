@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from cctview_fleet.devfleet.processes import MARK_ENV
 from cctview_fleet.devfleet.units import ServiceUnit, load_service_unit
 from cctview_fleet.errors import FleetError
 
@@ -105,8 +106,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FleetError as exc:
         _say(f"error: {exc}")
         return 2
-    env = {**dict(unit.environment), **os.environ}  # the caller's settings win
-    return Supervisor(unit, service_argv(unit, args.command, args.root), env).run()
+    argv_ = service_argv(unit, args.command, args.root)
+    return Supervisor(unit, argv_, _env(unit, args.root)).run()
+
+
+def _env(unit: ServiceUnit, root: Path | None) -> dict[str, str]:
+    """Single-user nodes: the caller's environment over the unit's (the node's config path).
+    Node roots: what systemd gives a service, a clean one: the unit's ``Environment=``, and
+    HOME, USER, LOGNAME of its ``User`` as the node's /etc/passwd has them."""
+    if root is None:
+        return {**dict(unit.environment), **os.environ}
+    user = unit.user or "root"
+    home = "/root" if user == "root" else "/"
+    for line in (root / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            home = fields[5]
+    return {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        **dict(unit.environment),
+        "HOME": home,
+        "USER": user,
+        "LOGNAME": user,
+        MARK_ENV: os.environ.get(MARK_ENV, ""),  # so `dev down` finds it after a killed `dev up`
+    }
 
 
 if __name__ == "__main__":

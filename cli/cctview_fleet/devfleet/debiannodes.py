@@ -1,0 +1,229 @@
+"""First-booted Debian local nodes (``dev up`` as root): one per overlay of the cached root.
+
+Each node is booted as an EC2 node is: cloud-init's part (:mod:`.firstboot`), then the user data
+the Pulumi program renders for EC2 (:func:`cctview_infra.userdata.render_user_data`), which
+fetches the agent wheel this checkout builds from the emulator's S3 with the instance role's
+credentials from the emulator's metadata service, checks its digest, installs it in a venv,
+creates the ``cctview`` user, writes the config and installs the units. Then sshd and the agent
+run inside the node's root: the operator logs in as ``admin`` and reaches the agent with
+``sudo -n -u cctview``, volume steps with ``sudo -n``, exactly as on AWS.
+
+The user data is rendered without a Pulumi data volume (the path of a fleet whose volumes
+``rotate-volumes`` owns): a local node has no EBS device for first boot to find, and its agent
+keeps its data on the node's root disk (docs/local-fleet.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cctview_fleet import aws
+from cctview_fleet.devfleet import debianroot, emulator, firstboot, sshd
+from cctview_fleet.devfleet.errors import DevFleetError, PortError, ProcessStartError
+from cctview_fleet.devfleet.noderoots import NodeRoot, mount_node_root
+from cctview_fleet.devfleet.nodes import (
+    DebianNodePaths,
+    node_names,
+    supervisor_command,
+    wait_for_agent,
+)
+from cctview_fleet.devfleet.processes import (
+    ProcessRecord,
+    free_port,
+    log_tail,
+    spawn,
+    stop,
+    wait_for_log_line,
+)
+from cctview_fleet.devfleet.state import FleetState, NodeRecord, save_state
+from cctview_fleet.stacks import Stack
+
+if TYPE_CHECKING:
+    from cctview_fleet.devfleet.fleet import UpOptions
+
+OnStep = Callable[[str], None]
+
+REGION = "us-east-1"
+CHROOT = "/usr/sbin/chroot"
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPackage:
+    """The agent wheel as the Pulumi program ships it: its S3 key, digest and file name."""
+
+    key: str
+    sha256: str
+    filename: str
+
+
+def upload_agent(stack: Stack, wheels: Path) -> AgentPackage:
+    """Build this checkout's agent wheel (cached by its sources) and put it in the emulator's
+    bucket under the content-addressed key the Pulumi program uses."""
+    import cctview_agent
+    from cctview_infra.agentpackage import build_agent_wheel
+
+    agent_dir = Path(cctview_agent.__file__).resolve().parent.parent
+    if not (agent_dir / "pyproject.toml").is_file():
+        raise DevFleetError(
+            f"the agent's sources are not beside its package ({agent_dir}); Debian local nodes "
+            "install the checkout's agent: run `dev up` from a checkout (`make setup`)"
+        )
+    wheel = build_agent_wheel(agent_dir, wheels)
+    with aws.translate_errors(stack, "s3", "uploading the agent wheel", error=DevFleetError):
+        aws.s3(stack).upload_file(str(wheel.path), stack.bucket, wheel.key)
+    return AgentPackage(wheel.key, wheel.sha256, wheel.filename)
+
+
+def user_data(node: str, stack: Stack, package: AgentPackage, period: int) -> str:
+    """The script EC2 would run at this node's first boot."""
+    import cctview_agent
+    from cctview_infra.userdata import UserDataSpec, render_user_data, shipped_systemd_unit
+
+    agent_dir = Path(cctview_agent.__file__).resolve().parent.parent
+    spec = UserDataSpec(
+        node=node,
+        region=REGION,
+        bucket=stack.bucket,
+        agent_key=package.key,
+        agent_sha256=package.sha256,
+        agent_filename=package.filename,
+        volume_id=None,
+        volume_size_gib=8,
+        agent_period=period,
+        prefix=stack.prefix,
+    )
+    return render_user_data(spec, shipped_systemd_unit(agent_dir))
+
+
+def boot(
+    base: Path,
+    paths: DebianNodePaths,
+    identity: firstboot.NodeIdentity,
+    script: str,
+    pip_cache: Path,
+) -> NodeRoot:
+    """Mount the node's root, do cloud-init's part, run the user data; the log is the node's
+    ``first-boot.log`` (the script also keeps /var/log/cctview-bootstrap.log in the node)."""
+    root = mount_node_root(base, paths.root.parent)
+    firstboot.prepare(root, identity)
+    firstboot.run_user_data(root, script, paths.folder / "first-boot.log", pip_cache)
+    return root
+
+
+def start_sshd(
+    node: str, root: NodeRoot, log: Path, *, mark: str, port: int | None = None
+) -> ProcessRecord:
+    """The node's own sshd (Debian's config, PAM, its own host keys) on a loopback port."""
+    wanted = port
+    for _ in range(1 if wanted else _ATTEMPTS):
+        port = wanted or free_port(sshd.HOST)
+        argv = [
+            CHROOT, str(root.merged), "/usr/sbin/sshd", "-D", "-e",
+            "-o", f"ListenAddress={sshd.HOST}", "-p", str(port),
+            "-o", "PasswordAuthentication=no", "-o", "ClientAliveInterval=15",
+        ]  # fmt: skip
+        record = spawn(f"sshd {node}", "sshd", argv, log, mark=mark, port=port, node=node)
+        try:
+            wait_for_log_line(record, rf"Server listening on {sshd.HOST} port {port}", timeout=10)
+        except ProcessStartError:
+            stop([record])
+            if "Address already in use" in log_tail(record, 5):
+                continue
+            raise
+        return record
+    raise PortError(f"sshd of {node} could not bind a port in {_ATTEMPTS} tries (log {log})")
+
+
+def start_agents(node: str, root: NodeRoot, log: Path, *, mark: str) -> list[ProcessRecord]:
+    """Every service first boot enabled, each under its supervisor, as its unit's user."""
+    started = []
+    for service in firstboot.enabled_services(root):
+        unit = root.path(f"/etc/systemd/system/{service}")
+        argv = supervisor_command(unit, [], root=root.merged)
+        name = "agent" if service == "cctview-agent.service" else service.removesuffix(".service")
+        started.append(spawn(f"{name} {node}", "agent", argv, log, mark=mark, node=node))
+    if not started:
+        raise ProcessStartError(f"first boot of {node} enabled no service (log {log})")
+    return started
+
+
+def _paths(state: FleetState, name: str) -> DebianNodePaths:
+    return DebianNodePaths(Path(state.folder) / "nodes" / name, Path(state.roots) / name / "merged")
+
+
+def start_nodes(
+    state: FleetState,
+    options: UpOptions,
+    step: OnStep,
+    public_key: str,
+    image: str,
+    stack: Stack,
+) -> FleetState:
+    """Build (or reuse) the Debian root, first-boot every node in parallel, then start each
+    node's sshd and supervised agent inside its root; registers the nodes in the emulator."""
+    from cctview_fleet.devfleet.fleet import register_in_emulator
+
+    step("the nodes' Debian 12 root (mmdebstrap, cached)")
+    base = debianroot.ensure_root()
+    emulator.create_bucket(stack)
+    package = upload_agent(stack, debianroot.cache_dir() / "wheels")
+    names = node_names(options.nodes)
+    paths = {name: _paths(state, name) for name in names}
+    pip_cache = debianroot.cache_dir() / "pip"
+
+    def first_boot(name: str) -> NodeRoot:
+        paths[name].folder.mkdir(parents=True, exist_ok=True)
+        identity = firstboot.NodeIdentity(
+            name, public_key, state.moto_url, Path(state.ca_file) if state.ca_file else None
+        )
+        script = user_data(name, stack, package, options.period)
+        return boot(base, paths[name], identity, script, pip_cache)
+
+    for name in names:
+        step(f"{name}: first boot (cloud-init's part, then the user data)")
+    with ThreadPoolExecutor(max_workers=min(4, len(names))) as pool:
+        roots = dict(zip(names, pool.map(first_boot, names), strict=True))
+
+    for name in names:
+        step(f"{name}: starting its sshd and agent")
+        record = start_sshd(name, roots[name], paths[name].folder / "sshd.log", mark=state.folder)
+        node = NodeRecord(
+            name, str(paths[name].folder), record.port or 0, firstboot.host_key(roots[name]),
+            root=str(roots[name].merged),
+        )  # fmt: skip
+        state = state.with_process(record).with_node(node)
+        save_state(state)
+    sshd.write_known_hosts(Path(state.known_hosts), list(state.nodes))
+    state = register_in_emulator(state, stack, image)
+    agents: dict[str, ProcessRecord] = {}
+    for name in names:
+        (agents[name],) = start_agents(
+            name, roots[name], paths[name].agent_output, mark=state.folder
+        )
+        state = state.with_process(agents[name])
+        save_state(state)
+    for name, record in agents.items():
+        wait_for_agent(record, paths[name], timeout=60)
+    return state
+
+
+def restart(state: FleetState, node: NodeRecord) -> FleetState:
+    """Start a Debian node's sshd (on its port) and agent again; the caller stopped them."""
+    root = NodeRoot(Path(node.root).parent)
+    paths = _paths(state, node.name)
+    record = start_sshd(
+        node.name, root, paths.folder / "sshd.log", mark=state.folder, port=node.ssh_port
+    )
+    state = state.with_process(record)
+    save_state(state)
+    paths.status.unlink(missing_ok=True)  # ready again once the new agent writes it
+    (agent,) = start_agents(node.name, root, paths.agent_output, mark=state.folder)
+    state = state.with_process(agent)
+    save_state(state)
+    wait_for_agent(agent, paths, timeout=60)
+    return state
