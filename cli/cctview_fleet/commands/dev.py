@@ -27,10 +27,18 @@ dev_app = typer.Typer(
 )
 
 
+MODES = {
+    "debian": "first-booted Debian 12 roots (running as root): users, sudo and files as on EC2",
+    "single-user": "single-user folders: sshd and agents run as you (run as root for Debian "
+    "nodes)",
+}
+
+
 def summary(state: FleetState) -> dict[str, Any]:
     """What `dev up --json` prints: where everything is, for scripts and the tests."""
     return {
         "stack": "local",
+        "mode": state.mode,
         "folder": state.folder,
         "moto_url": state.moto_url,
         "camsim_url": state.camsim_url,
@@ -47,6 +55,7 @@ def summary(state: FleetState) -> dict[str, Any]:
                 "instance_id": node.instance_id,
                 "volume_id": node.volume_id,
                 "folder": node.folder,
+                "root": node.root,
             }
             for node in state.nodes
         ],
@@ -86,14 +95,33 @@ def up_command(
     https: Annotated[
         bool, typer.Option("--https/--no-https", help="Serve the cameras over HTTPS.")
     ] = True,
+    single_user: Annotated[
+        bool,
+        typer.Option(
+            "--single-user",
+            help="As root too: nodes as folders run by you, not first-booted Debian roots.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Start moto, the camera simulator and N sshd nodes with their agents; write stack `local`."""
+    """Start moto, the camera simulator and N sshd nodes with their agents; write stack `local`.
+
+    As root, each node is a Debian 12 root first-booted by the Pulumi program's own user data
+    (its users, sudo rules and files as on EC2); otherwise, or with --single-user, each node is
+    a folder whose sshd and agent run as you.
+    """
     from cctview_fleet.devfleet.fleet import UpOptions, steps_total, up
 
     options = UpOptions(
-        nodes=node_count, period=period, catalog=catalog, cameras=cameras, https=https
+        nodes=node_count,
+        period=period,
+        catalog=catalog,
+        cameras=cameras,
+        https=https,
+        node_kind="single-user" if single_user else "auto",
     )
+    if not as_json:
+        err_console.print(f"local nodes: {MODES['debian' if options.debian else 'single-user']}")
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -103,7 +131,9 @@ def up_command(
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("starting the local fleet", total=steps_total(node_count))
+        task = progress.add_task(
+            "starting the local fleet", total=steps_total(node_count, debian=options.debian)
+        )
 
         def on_step(description: str) -> None:
             progress.update(task, description=description, advance=1)
@@ -114,7 +144,7 @@ def up_command(
         return
     console.print(
         table(
-            f"local fleet: {len(state.nodes)} nodes, period {state.period} s",
+            f"local fleet: {len(state.nodes)} {state.mode} nodes, period {state.period} s",
             ["node", "ssh", "instance", "volume"],
             [(n.name, f"127.0.0.1:{n.ssh_port}", n.instance_id, n.volume_id) for n in state.nodes],
             caption=(

@@ -28,6 +28,7 @@ from cctview_fleet.devfleet.noderoots import NodeRoot, mount_node_root
 from cctview_fleet.devfleet.nodes import (
     DebianNodePaths,
     node_names,
+    passthrough_environment,
     supervisor_command,
     wait_for_agent,
 )
@@ -179,7 +180,11 @@ def start_nodes(
     def first_boot(name: str) -> NodeRoot:
         paths[name].folder.mkdir(parents=True, exist_ok=True)
         identity = firstboot.NodeIdentity(
-            name, public_key, state.moto_url, Path(state.ca_file) if state.ca_file else None
+            name,
+            public_key,
+            state.moto_url,
+            Path(state.ca_file) if state.ca_file else None,
+            tuple(sorted(passthrough_environment().items())),
         )
         script = user_data(name, stack, package, options.period)
         return boot(base, paths[name], identity, script, pip_cache)

@@ -57,6 +57,7 @@ class NodeIdentity:
     authorized_key: str  # the operator's public key line
     endpoint_url: str  # the emulator: S3 and the instance metadata service
     extra_ca: Path | None = None  # the camera simulator's certificate, trusted node-wide
+    agent_env: tuple[tuple[str, str], ...] = ()  # the operator's CCTVIEW_AGENT_* switches
 
 
 def chroot(root: NodeRoot, *argv: str, what: str) -> None:
@@ -106,6 +107,19 @@ def prepare(root: NodeRoot, identity: NodeIdentity) -> None:
         shutil.copy2(identity.extra_ca, root.path("/usr/local/share/ca-certificates/camsim.crt"))
         chroot(root, "update-ca-certificates", what="trusting the camera simulator")
     _write(root, "/usr/local/sbin/systemctl", SYSTEMCTL, 0o755)
+    if identity.agent_env:
+        _pass_switches(root, identity.agent_env)
+
+
+def _pass_switches(root: NodeRoot, env: tuple[tuple[str, str], ...]) -> None:
+    """Hand the operator's ``CCTVIEW_AGENT_*`` switches to the agent run over SSH: login
+    sessions read /etc/environment (pam_env), and sudo keeps exactly these names. Written only
+    when such a switch is set, so a node without one has EC2's sudo rules to the letter."""
+    lines = "".join(f'{key}="{value}"\n' for key, value in env)
+    _write(root, "/etc/environment", lines, 0o644)
+    names = " ".join(key for key, _ in env)
+    keep = f'Defaults env_keep += "{names}"\n'
+    _write(root, "/etc/sudoers.d/95-cctview-local-switches", keep, 0o440)
 
 
 def run_user_data(root: NodeRoot, script: str, log: Path, pip_cache: Path) -> None:

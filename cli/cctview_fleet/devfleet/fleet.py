@@ -76,8 +76,10 @@ class DownReport:
     was_up: bool
 
 
-def steps_total(node_count: int) -> int:
+def steps_total(node_count: int, *, debian: bool = False) -> int:
     """How many times :func:`up` reports a step, for a progress bar."""
+    if debian:
+        return 3 + 1 + 3 * node_count + 1
     return 3 + 3 * node_count + 2
 
 

@@ -157,13 +157,32 @@ def mount_volume(paths: NodePaths, volume_id: str) -> Path:
     return mount
 
 
+# Variables of the operator's environment that `dev up` hands to every node's agent (the
+# daemon and the commands run over SSH): switches for tests and diagnosis, such as a recorder of
+# the AWS calls an agent makes. Nothing else of the operator's environment reaches a node.
+PASSTHROUGH_PREFIX = "CCTVIEW_AGENT_"
+NOT_PASSED = frozenset({"CCTVIEW_AGENT_CONFIG"})  # each node has its own
+
+
+def passthrough_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``CCTVIEW_AGENT_*`` variables (but the config path) to hand to the nodes' agents."""
+    source = os.environ if environ is None else environ
+    return {
+        key: value
+        for key, value in source.items()
+        if key.startswith(PASSTHROUGH_PREFIX) and key not in NOT_PASSED
+    }
+
+
 def node_environment(paths: NodePaths, endpoint_url: str, mark: str) -> dict[str, str]:
-    """What a session on the node sees: the venv's commands, the node's config, the emulator.
+    """What a session on the node sees: the venv's commands, the node's config, the emulator,
+    and the operator's ``CCTVIEW_AGENT_*`` switches (:func:`passthrough_environment`).
 
     It carries the fleet's mark too, so ``dev down`` also finds what a session left running.
     """
     bin_dir = Path(sys.executable).parent  # the venv's bin, not resolved through its symlink
     return {
+        **passthrough_environment(),
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(paths.home),
         "CCTVIEW_AGENT_CONFIG": str(paths.config),

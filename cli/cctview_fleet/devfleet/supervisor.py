@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from cctview_fleet.devfleet.nodes import passthrough_environment
 from cctview_fleet.devfleet.processes import MARK_ENV
 from cctview_fleet.devfleet.units import ServiceUnit, load_service_unit
 from cctview_fleet.errors import FleetError
@@ -113,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _env(unit: ServiceUnit, root: Path | None) -> dict[str, str]:
     """Single-user nodes: the caller's environment over the unit's (the node's config path).
     Node roots: what systemd gives a service, a clean one: the unit's ``Environment=``, and
-    HOME, USER, LOGNAME of its ``User`` as the node's /etc/passwd has them."""
+    HOME, USER, LOGNAME of its ``User`` as the node's /etc/passwd has them; plus the operator's
+    ``CCTVIEW_AGENT_*`` switches."""
     if root is None:
         return {**dict(unit.environment), **os.environ}
     user = unit.user or "root"
@@ -130,6 +132,7 @@ def _env(unit: ServiceUnit, root: Path | None) -> dict[str, str]:
         "USER": user,
         "LOGNAME": user,
         MARK_ENV: os.environ.get(MARK_ENV, ""),  # so `dev down` finds it after a killed `dev up`
+        **passthrough_environment(),  # the operator's CCTVIEW_AGENT_* switches
     }
 
 
