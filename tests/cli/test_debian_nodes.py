@@ -10,6 +10,9 @@ import os
 import pwd
 import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from cctview_fleet.devfleet import debianroot, noderoots
 from cctview_fleet.devfleet import fleet as devfleet
 from cctview_fleet.devfleet.firstboot import SUDOERS
 from cctview_fleet.devfleet.nodes import agent_unit
+from cctview_fleet.devfleet.processes import marked
 from cctview_fleet.stacks import HOME_ENV, STACK_ENV
 from tests.agent.agentproc import wait_for
 from tests.fixtures.fleet import LocalFleet, require_debian_nodes
@@ -190,3 +194,31 @@ def test_down_undoes_the_mounts_a_killed_up_left(tmp_path: Path, monkeypatch) ->
         noderoots.unmount_below(roots)
     # Two fleets never share a roots folder.
     assert noderoots.fleet_roots(mark) != noderoots.fleet_roots(mark + "-other")
+
+
+def test_down_after_a_killed_up_during_first_boot(tmp_path: Path, monkeypatch) -> None:
+    """`dev up` killed while the nodes boot (apt and pip running in their roots, the pip cache
+    bound in): the next `dev down` stops those processes and undoes every mount."""
+    require_debian_nodes()
+    monkeypatch.setenv(HOME_ENV, str(tmp_path))
+    mark = str((tmp_path / "local").absolute())
+    roots = noderoots.fleet_roots(mark)
+    cctview_fleet = str(Path(sys.executable).parent / "cctview-fleet")
+    up = subprocess.Popen(
+        [cctview_fleet, "dev", "up", "--nodes", "2", "--cameras", "3"],
+        env={**os.environ, HOME_ENV: str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        booting = roots / "node-02" / "merged" / "var" / "lib" / "cloud" / "instance"
+        wait_for(lambda: booting.exists() and up.poll() is None, 120, "first boot to begin")
+        time.sleep(2)  # into the user data: apt-get is running in the roots
+    finally:
+        up.kill()
+        up.wait()
+    assert noderoots.mounts_below(roots), "the killed dev up should have left its mounts"
+    assert devfleet.down().was_up
+    assert noderoots.mounts_below(roots) == []
+    assert not roots.exists()
+    assert marked(mark, str(roots)) == []

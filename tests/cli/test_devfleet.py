@@ -176,6 +176,7 @@ def cli_fleet(
     monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
     try:
         up = ["dev", "up", "--nodes", "2", "--no-https", "--catalog", str(real_catalog_path)]
+        up.append("--single-user")  # as root too: this test is about the processes of a fleet
         result = CliRunner().invoke(app, [*up, "--json"])
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
@@ -284,7 +285,7 @@ def _cli() -> list[str]:
 def _start_up_and_wait(tmp_path: Path, processes: int) -> subprocess.Popen[bytes]:
     """`dev up` as the operator runs it, returned once it has started ``processes``."""
     up = subprocess.Popen(
-        [*_cli(), "dev", "up", "--nodes", "2"],
+        [*_cli(), "dev", "up", "--nodes", "2", "--single-user"],
         env={**os.environ, "CCTVIEW_HOME": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

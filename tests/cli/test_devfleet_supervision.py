@@ -212,7 +212,9 @@ def test_two_up_down_cycles_in_the_same_folder_both_collect(tmp_path: Path, monk
     monkeypatch.setenv(STACK_ENV, "local")
     ports = []
     for _cycle in range(2):
-        state = devfleet.up(devfleet.UpOptions(nodes=1, cameras=3, https=False, period=60))
+        state = devfleet.up(
+            devfleet.UpOptions(nodes=1, cameras=3, https=False, period=60, node_kind="single-user")
+        )
         try:
             ports.append(state.camsim_url)
             assigned = cli("assign", "--cameras", "all", "--cameras-per-node", "10", "--json")

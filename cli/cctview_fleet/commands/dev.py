@@ -29,8 +29,7 @@ dev_app = typer.Typer(
 
 MODES = {
     "debian": "first-booted Debian 12 roots (running as root): users, sudo and files as on EC2",
-    "single-user": "single-user folders: sshd and agents run as you (run as root for Debian "
-    "nodes)",
+    "single-user": "single-user folders: sshd and agents run as you (run as root for Debian nodes)",
 }
 
 

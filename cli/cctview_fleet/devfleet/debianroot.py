@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cctview_fleet.devfleet.errors import DevFleetError
+from cctview_fleet.devfleet.noderoots import unmount_below
 
 SUITE = "bookworm"
 PACKAGES = ("python3", "python3-venv", "openssh-server", "sudo", "e2fsprogs", "ca-certificates")
@@ -99,6 +100,15 @@ def _hooks(trust: list[Path]) -> list[str]:
     return hooks
 
 
+def _remove_unfinished(roots: Path) -> None:
+    """Builds that were killed (their scratch folder may still have /proc and /dev mounted by
+    mmdebstrap): only called under the lock, so no build is running."""
+    for scratch in roots.glob(".*.*"):
+        if scratch.is_dir():
+            unmount_below(scratch)
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def ensure_root(packages: tuple[str, ...] = PACKAGES) -> Path:
     """The cached root for ``packages``, built now if it is not in the cache yet."""
     binary = shutil.which("mmdebstrap")
@@ -117,8 +127,8 @@ def ensure_root(packages: tuple[str, ...] = PACKAGES) -> Path:
     with _lock(roots):
         if (target / "etc" / "debian_version").is_file():
             return target  # another fleet built it while this one waited
+        _remove_unfinished(roots)
         scratch = roots / f".{key}.{os.getpid()}"
-        shutil.rmtree(scratch, ignore_errors=True)
         argv = [
             binary, "--variant=apt", "--quiet", f"--include={','.join(packages)}",
             *_hooks(_host_trust()), SUITE, str(scratch), f"deb {mirror} {SUITE} main",
