@@ -183,7 +183,7 @@ def test_down_undoes_the_mounts_a_killed_up_left(tmp_path: Path, monkeypatch) ->
     roots = noderoots.fleet_roots(mark)
     root = noderoots.mount_node_root(debianroot.ensure_root(), roots / "node-01")
     try:
-        assert len(noderoots.mounts_below(roots)) == 3  # overlay, proc, dev
+        assert len(noderoots.mounts_below(roots)) == 4  # overlay, proc, dev, dev/pts
         assert (root.merged / "proc/self").exists() and (root.merged / "dev/null").exists()
         report = devfleet.down()  # no state file: the `dev up` that mounted them was killed
         assert report.was_up
@@ -222,3 +222,40 @@ def test_down_after_a_killed_up_during_first_boot(tmp_path: Path, monkeypatch) -
     assert noderoots.mounts_below(roots) == []
     assert not roots.exists()
     assert marked(mark, str(roots)) == []
+
+
+def test_rotate_volumes_moves_a_node_to_a_new_ebs_volume(debian_fleet: LocalFleet) -> None:
+    """Block devices as on EC2: the new volume is attached (a loop device with its Nitro by-id
+    link in the node's /dev), found by id, formatted and mounted with `sudo -n`; the old one is
+    drained through sync, unmounted, detached and deleted."""
+    assigned = cli("assign", "--cameras", "all", "--cameras-per-node", "100")
+    assert assigned.exit_code == 0, assigned.output
+    node = debian_fleet.node("node-01")
+    roots = Path(node.root).parent.parent
+    old = node.volume_id
+    mounted = [p.name for p in noderoots.mounts_below(Path(node.root) / "mnt" / "cctview")]
+    assert mounted == [old]  # first boot mounted generation 1 by its id
+    result = cli("rotate-volumes", "node-01", "--force", "--drain-timeout", "120", "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["nodes"]
+    assert (row["outcome"], row["old_fate"]) == ("rotated", "deleted"), row
+    new = row["new_volume"]
+    mounted = [p.name for p in noderoots.mounts_below(Path(node.root) / "mnt" / "cctview")]
+    assert mounted == [new]
+    paths = debian_fleet.paths("node-01")
+    assert paths.data == Path(node.root) / "mnt" / "cctview" / new
+    wait_for(lambda: f"{old}.img" not in {p.name for p in (roots / "volumes").iterdir()}, 30,
+             "the deleted volume's file to go")  # fmt: skip
+    backing = {path.name for _device, path in noderoots.loops_below(roots)}
+    assert f"{new}.img" in backing and f"{old}.img" not in backing
+    root = Path(node.root)
+    assert _owner(root, paths.data)[:2] == ("cctview", "cctview")
+    before = _stored_now(debian_fleet, "node-01")
+    wait_for(lambda: _stored_now(debian_fleet, "node-01") > before, 60, "frames on the new volume")
+
+
+def _stored_now(fleet: LocalFleet, name: str) -> int:
+    try:
+        return int(json.loads(fleet.paths(name).status.read_text())["totals"]["frames_stored"])
+    except (OSError, ValueError, KeyError):
+        return 0

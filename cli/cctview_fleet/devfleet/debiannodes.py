@@ -8,16 +8,18 @@ creates the ``cctview`` user, writes the config and installs the units. Then ssh
 run inside the node's root: the operator logs in as ``admin`` and reaches the agent with
 ``sudo -n -u cctview``, volume steps with ``sudo -n``, exactly as on AWS.
 
-The user data is rendered without a Pulumi data volume (the path of a fleet whose volumes
-``rotate-volumes`` owns): a local node has no EBS device for first boot to find, and its agent
-keeps its data on the node's root disk (docs/local-fleet.md).
+The instances and their generation-1 data volumes are registered in the emulator before first
+boot, as Pulumi creates them; the volume appears in the node as a loop device with the by-id
+link a Nitro instance has (:mod:`.ebsattacher`), and first boot finds, formats and mounts it by
+its id exactly as on EC2.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +42,7 @@ from cctview_fleet.devfleet.processes import (
     stop,
     wait_for_log_line,
 )
-from cctview_fleet.devfleet.state import FleetState, NodeRecord, save_state
+from cctview_fleet.devfleet.state import STATE_FILE, FleetState, NodeRecord, save_state
 from cctview_fleet.stacks import Stack
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 OnStep = Callable[[str], None]
 
 REGION = "us-east-1"
+VOLUME_SIZE_GIB = 8  # the size emulator.register_nodes gives each node's data volume
 CHROOT = "/usr/sbin/chroot"
 _ATTEMPTS = 3
 
@@ -80,7 +83,9 @@ def upload_agent(stack: Stack, wheels: Path) -> AgentPackage:
     return AgentPackage(wheel.key, wheel.sha256, wheel.filename)
 
 
-def user_data(node: str, stack: Stack, package: AgentPackage, period: int) -> str:
+def user_data(
+    node: str, stack: Stack, package: AgentPackage, period: int, volume_id: str, size_gib: int
+) -> str:
     """The script EC2 would run at this node's first boot."""
     import cctview_agent
     from cctview_infra.userdata import UserDataSpec, render_user_data, shipped_systemd_unit
@@ -93,8 +98,8 @@ def user_data(node: str, stack: Stack, package: AgentPackage, period: int) -> st
         agent_key=package.key,
         agent_sha256=package.sha256,
         agent_filename=package.filename,
-        volume_id=None,
-        volume_size_gib=8,
+        volume_id=volume_id,
+        volume_size_gib=size_gib,
         agent_period=period,
         prefix=stack.prefix,
     )
@@ -102,15 +107,14 @@ def user_data(node: str, stack: Stack, package: AgentPackage, period: int) -> st
 
 
 def boot(
-    base: Path,
+    root: NodeRoot,
     paths: DebianNodePaths,
     identity: firstboot.NodeIdentity,
     script: str,
     pip_cache: Path,
 ) -> NodeRoot:
-    """Mount the node's root, do cloud-init's part, run the user data; the log is the node's
+    """cloud-init's part, then the user data, in the node's mounted root; the log is the node's
     ``first-boot.log`` (the script also keeps /var/log/cctview-bootstrap.log in the node)."""
-    root = mount_node_root(base, paths.root.parent)
     firstboot.prepare(root, identity)
     firstboot.run_user_data(root, script, paths.folder / "first-boot.log", pip_cache)
     return root
@@ -176,9 +180,28 @@ def start_nodes(
     names = node_names(options.nodes)
     paths = {name: _paths(state, name) for name in names}
     pip_cache = debianroot.cache_dir() / "pip"
+    roots: dict[str, NodeRoot] = {}
+    for name in names:  # mounted first: the EBS stand-in makes devices in the nodes' /dev
+        paths[name].folder.mkdir(parents=True, exist_ok=True)
+        roots[name] = mount_node_root(base, paths[name].root.parent)
+        state = state.with_node(
+            NodeRecord(name, str(paths[name].folder), 0, root=str(paths[name].root))
+        )
+    save_state(state)
+    # As Pulumi does: the instances and their generation-1 data volumes exist before first boot,
+    # which finds the volume by its id once EC2 (here: the attacher) shows the device.
+    state = register_in_emulator(state, stack, image)
+    attacher = spawn(
+        "ebs", "ebs",
+        [sys.executable, "-m", "cctview_fleet.devfleet.ebsattacher", "--state",
+         str(Path(state.folder) / STATE_FILE)],
+        Path(state.folder) / "logs" / "ebs.log", mark=state.folder,
+    )  # fmt: skip
+    state = state.with_process(attacher)
+    save_state(state)
+    records = {node.name: node for node in state.nodes}
 
     def first_boot(name: str) -> NodeRoot:
-        paths[name].folder.mkdir(parents=True, exist_ok=True)
         identity = firstboot.NodeIdentity(
             name,
             public_key,
@@ -186,30 +209,34 @@ def start_nodes(
             Path(state.ca_file) if state.ca_file else None,
             tuple(sorted(passthrough_environment().items())),
         )
-        script = user_data(name, stack, package, options.period)
-        return boot(base, paths[name], identity, script, pip_cache)
+        volume = records[name].volume_id
+        script = user_data(name, stack, package, options.period, volume, VOLUME_SIZE_GIB)
+        return boot(roots[name], paths[name], identity, script, pip_cache)
 
     for name in names:
         step(f"{name}: first boot (cloud-init's part, then the user data)")
     with ThreadPoolExecutor(max_workers=min(4, len(names))) as pool:
-        roots = dict(zip(names, pool.map(first_boot, names), strict=True))
+        list(pool.map(first_boot, names))
 
+    ec2 = aws.ec2(stack)
     for name in names:
         step(f"{name}: starting its sshd and agent")
         record = start_sshd(name, roots[name], paths[name].folder / "sshd.log", mark=state.folder)
-        node = NodeRecord(
-            name, str(paths[name].folder), record.port or 0, firstboot.host_key(roots[name]),
-            root=str(roots[name].merged),
-        )  # fmt: skip
+        node = replace(
+            records[name], ssh_port=record.port or 0, host_key=firstboot.host_key(roots[name])
+        )
+        with aws.translate_errors(stack, "ec2", "tagging the nodes", error=DevFleetError):
+            ec2.create_tags(
+                Resources=[node.instance_id],
+                Tags=[{"Key": "cctview:ssh-port", "Value": str(node.ssh_port)}],
+            )
         state = state.with_process(record).with_node(node)
         save_state(state)
     sshd.write_known_hosts(Path(state.known_hosts), list(state.nodes))
-    state = register_in_emulator(state, stack, image)
     agents: dict[str, ProcessRecord] = {}
     for name in names:
-        (agents[name],) = start_agents(
-            name, roots[name], paths[name].agent_output, mark=state.folder
-        )
+        log = paths[name].agent_output
+        (agents[name],) = start_agents(name, roots[name], log, mark=state.folder)
         state = state.with_process(agents[name])
         save_state(state)
     for name, record in agents.items():

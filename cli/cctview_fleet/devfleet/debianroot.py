@@ -2,7 +2,7 @@
 
 An EC2 node boots Debian's AMI; a local node (``dev up`` as root) gets the closest thing this
 machine can make: a bookworm root built by Debian's own ``mmdebstrap`` with the packages an AMI
-has that first boot relies on (python3, python3-venv, openssh-server, sudo, e2fsprogs). It is
+has that first boot relies on (python3, python3-venv, openssh-server, sudo, e2fsprogs, mount). It is
 built once and cached outside the repository under :func:`cache_dir`, in a folder named by a
 digest of everything that goes into it (suite, mirror, package list, and the host's extra trust
 roots), so a changed list builds a new root and an unchanged one is reused. Nodes never write to
@@ -30,7 +30,11 @@ from cctview_fleet.devfleet.errors import DevFleetError
 from cctview_fleet.devfleet.noderoots import unmount_below
 
 SUITE = "bookworm"
-PACKAGES = ("python3", "python3-venv", "openssh-server", "sudo", "e2fsprogs", "ca-certificates")
+# What a Debian 12 AMI has that first boot relies on: mount is "required" in Debian (every AMI
+# has it) but not essential, so mmdebstrap's apt variant leaves it out unless named.
+PACKAGES = (
+    "python3", "python3-venv", "openssh-server", "sudo", "e2fsprogs", "mount", "ca-certificates",
+)  # fmt: skip
 CACHE_ENV = "CCTVIEW_ROOT_CACHE"
 DEFAULT_CACHE = Path("/var/cache/cctview-fleet")
 HOST_SOURCES = Path("/etc/apt/sources.list.d")

@@ -162,6 +162,7 @@ def _unmount() -> None:
     """Undo every mount of this home's Debian nodes (also a killed `dev up`'s) and delete
     their roots."""
     failures = noderoots.unmount_below(_roots())
+    failures += [] if failures else noderoots.detach_loops_below(_roots())  # the EBS stand-ins
     if failures:
         raise DevFleetError(
             f"could not unmount {'; '.join(failures)}; stop what uses them, then run `dev down` "
@@ -390,7 +391,7 @@ def down(*, timeout: float = 5.0) -> DownReport:
     """Stop every process the fleet started, by pid; remove the stack. Safe to run twice."""
     state = load_state()
     live = [record for record in _everything(state) if is_alive(record)]
-    mounted = bool(noderoots.mounts_below(_roots()))
+    mounted = bool(noderoots.mounts_below(_roots()) or noderoots.loops_below(_roots()))
     if state is None and not live and not mounted:
         stack_path(FLEET_NAME).unlink(missing_ok=True)
         return DownReport((), was_up=False)

@@ -15,7 +15,10 @@ only, so the ``dev down`` after a killed ``dev up`` undoes them too.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +82,37 @@ def mount_node_root(base: Path, folder: Path) -> NodeRoot:
         ["mount", "-t", "overlay", "overlay", "-o", options, str(root.merged)], "overlay mount"
     )
     run_tool(["mount", "-t", "proc", "proc", str(root.path("/proc"))], "mounting /proc")
-    # /dev bound privately: a mount made below it later (none is) never reaches the host's.
-    run_tool(["mount", "--bind", "/dev", str(root.path("/dev"))], "mounting /dev")
-    run_tool(["mount", "--make-private", str(root.path("/dev"))], "mounting /dev")
+    mount_private_dev(root.path("/dev"))
     return root
+
+
+# The character devices every Linux /dev has (major, minor), as the kernel numbers them.
+_CHAR_DEVICES = {
+    "null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9),
+    "tty": (5, 0),
+}  # fmt: skip
+
+
+def mount_private_dev(dev: Path) -> None:
+    """The node's own /dev: a tmpfs with the usual devices and its own pseudo-terminals.
+
+    Not the host's /dev bound in: a node's block devices are its own (its EBS volumes appear
+    here as loop devices with the by-id links EC2's Nitro gives them, :mod:`.ebsattacher`),
+    and nothing a node makes in /dev reaches the host's.
+    """
+    run_tool(["mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "tmpfs", str(dev)], "/dev")
+    for name, (major, minor) in _CHAR_DEVICES.items():
+        os.mknod(dev / name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        (dev / name).chmod(0o666)
+    for sub in ("pts", "shm", "disk/by-id"):
+        (dev / sub).mkdir(parents=True)
+    (dev / "shm").chmod(0o1777)
+    pts = ["mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=0620", "devpts"]
+    run_tool([*pts, str(dev / "pts")], "mounting /dev/pts")
+    (dev / "ptmx").symlink_to("pts/ptmx")
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):  # fmt: skip
+        (dev / name).symlink_to(target)
 
 
 def _unescape(field: str) -> str:
@@ -122,6 +152,35 @@ def unmount_below(folder: Path) -> list[str]:
 
 
 def remove_fleet_roots(folder: Path) -> None:
-    """Delete the node roots once nothing is mounted below them any more."""
-    if folder.exists() and not mounts_below(folder):
+    """Delete the node roots once nothing is mounted below them or backs a loop device."""
+    if folder.exists() and not mounts_below(folder) and not loops_below(folder):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def loops_below(folder: Path) -> list[tuple[str, Path]]:
+    """``(loop device, backing file)`` for every loop device backed by a file below ``folder``:
+    the local nodes' EBS volumes, found from the kernel's list (a killed fleet's too)."""
+    try:
+        result = subprocess.run(
+            ["losetup", "--json", "--list"], capture_output=True, text=True, timeout=30, check=False
+        )
+        devices = json.loads(result.stdout or "{}").get("loopdevices", [])
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return []
+    prefix = str(folder).rstrip("/") + "/"
+    return [
+        (d["name"], Path(d["back-file"].removesuffix(" (deleted)")))
+        for d in devices
+        if (d.get("back-file") or "").startswith(prefix)
+    ]
+
+
+def detach_loops_below(folder: Path) -> list[str]:
+    """Detach the loop devices of the volumes below ``folder``; returns what would not go."""
+    failures = []
+    for device, _backing in loops_below(folder):
+        try:
+            run_tool(["losetup", "--detach", device], f"detaching {device}")
+        except DevFleetError as exc:
+            failures.append(str(exc))
+    return failures

@@ -117,7 +117,14 @@ class DebianNodePaths(NodePaths):
 
     @property
     def data(self) -> Path:
-        return self.var / "data"
+        """The data folder as the host reaches it: ``volume switch`` links it to the volume's
+        mount point with an absolute path, which means the node's ``/``, not the host's."""
+        link = self.var / "data"
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return link
+        return self.root / target.lstrip("/") if target.startswith("/") else link
 
     @property
     def host_key(self) -> Path:

@@ -103,7 +103,11 @@ def save_state(state: FleetState) -> Path:
 
 def load_state() -> FleetState | None:
     """The recorded fleet, or None when no local fleet was started under this home."""
-    path = state_path()
+    return load_state_file(state_path())
+
+
+def load_state_file(path: Path) -> FleetState | None:
+    """The fleet recorded in ``path`` (the fleet's own helpers know it by path, not by home)."""
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
