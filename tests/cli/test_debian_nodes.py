@@ -171,6 +171,13 @@ def test_a_killed_agent_is_restarted_inside_its_root(debian_fleet: LocalFleet) -
     assert os.readlink(f"/proc/{second}/root") == debian_fleet.node("node-01").root
     assert cli("dev", "status").exit_code == 0
 
+    # dev restart: the node's sshd and agent again, sshd on its port with its host key.
+    restarted = cli("dev", "restart", "node-02")
+    assert restarted.exit_code == 0, restarted.output
+    assert "node-02: sshd node-02 pid" in restarted.stdout
+    assert cli("dev", "status").exit_code == 0
+    assert debian_fleet.ssh("node-02", "sudo -n -u cctview id -un")[:2] == (0, "cctview\n")
+
 
 # -- mounts: undone by `dev down`, also after a killed `dev up` (no first boot needed) ----------
 

@@ -183,6 +183,7 @@ def cli_fleet(
         state = load_state()
         assert state is not None and state.complete
         assert summary["moto_url"] == state.moto_url
+        assert summary["mode"] == state.mode == "single-user"
         assert summary["catalog_url"].startswith("http://127.0.0.1:")
         assert summary["ca_file"] == ""
         assert [n["name"] for n in summary["nodes"]] == ["node-01", "node-02"]

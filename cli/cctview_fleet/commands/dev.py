@@ -119,8 +119,7 @@ def up_command(
         https=https,
         node_kind="single-user" if single_user else "auto",
     )
-    if not as_json:
-        err_console.print(f"local nodes: {MODES['debian' if options.debian else 'single-user']}")
+    kind = "Debian" if options.debian else "single-user"
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -131,7 +130,8 @@ def up_command(
         disable=as_json,
     ) as progress:
         task = progress.add_task(
-            "starting the local fleet", total=steps_total(node_count, debian=options.debian)
+            f"starting the local fleet ({kind} nodes)",
+            total=steps_total(node_count, debian=options.debian),
         )
 
         def on_step(description: str) -> None:
@@ -152,6 +152,7 @@ def up_command(
             ),
         )
     )
+    console.print(f"local nodes: {MODES[state.mode]}")
     console.print(
         "Use it with [bold]--stack local[/] (or CCTVIEW_STACK=local), e.g. "
         "`cctview-fleet status --stack local`; stop it with `cctview-fleet dev down`."

@@ -2,11 +2,12 @@
 
 An EC2 node boots Debian's AMI; a local node (``dev up`` as root) gets the closest thing this
 machine can make: a bookworm root built by Debian's own ``mmdebstrap`` with the packages an AMI
-has that first boot relies on (python3, python3-venv, openssh-server, sudo, e2fsprogs, mount). It is
-built once and cached outside the repository under :func:`cache_dir`, in a folder named by a
-digest of everything that goes into it (suite, mirror, package list, and the host's extra trust
-roots), so a changed list builds a new root and an unchanged one is reused. Nodes never write to
-it: each mounts it as the lower layer of its own overlay (:mod:`.noderoots`).
+has that first boot relies on (python3, python3-venv, openssh-server, sudo, e2fsprogs, mount).
+It is built once and cached outside the repository under :func:`cache_dir`, in a folder named
+by a digest of everything that goes into it (suite, mirror, package list, and the host's extra
+trust roots), so a changed list builds a new root (and deletes the older ones no node is using)
+and an unchanged one is reused. Nodes never write to it: each mounts it as the lower layer of
+its own overlay (:mod:`.noderoots`).
 
 The build removes the SSH host keys the openssh-server package made (every node would share
 them); each node makes its own at first boot, as cloud-init does on EC2. Where the host reaches
@@ -154,4 +155,17 @@ def ensure_root(packages: tuple[str, ...] = PACKAGES) -> Path:
                 f"mmdebstrap could not build the nodes' Debian root from {mirror}: {tail}"
             )
         os.replace(scratch, target)  # visible only whole
+        _prune(roots, keep=target)
     return target
+
+
+def _prune(roots: Path, *, keep: Path) -> None:
+    """Delete roots of older package lists (~250 MB each) that no node uses as its lower layer
+    (a running fleet keeps its own until its `dev down`)."""
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return
+    for old in roots.iterdir():
+        if old != keep and old.is_dir() and not old.name.startswith(".") and str(old) not in mounts:
+            shutil.rmtree(old, ignore_errors=True)
