@@ -18,9 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_fleet.app import app
+from cctview_fleet.devfleet import firstboot
 from cctview_fleet.devfleet import fleet as devfleet
 from cctview_fleet.devfleet.errors import DevFleetError
-from cctview_fleet.devfleet.nodes import agent_unit
+from cctview_fleet.devfleet.noderoots import NodeRoot
+from cctview_fleet.devfleet.nodes import agent_unit, passthrough_environment
 from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, spawn, stop
 from cctview_fleet.devfleet.units import ServiceUnit, parse_service_unit
 from cctview_fleet.stacks import HOME_ENV, STACK_ENV
@@ -226,3 +228,31 @@ def test_two_up_down_cycles_in_the_same_folder_both_collect(tmp_path: Path, monk
     assert ports[0] != ports[1]
     log = (tmp_path / "home" / "local" / "camsim" / "camsim.log").read_text()
     assert log.count("cctview-camsim listening on") == 2  # both runs' lines, kept
+
+
+# -- the operator's CCTVIEW_AGENT_* switches reach the nodes' agents ----------------------------
+
+
+def test_agent_switches_reach_the_agent_and_ssh_sessions(local_fleet: Any, monkeypatch) -> None:
+    """E.g. a recorder of the AWS calls an agent makes, turned on by a variable at `dev up`."""
+    monkeypatch.setenv("CCTVIEW_AGENT_PROBE_SWITCH", "on")
+    monkeypatch.setenv("CCTVIEW_AGENT_CONFIG", "/not/this/one.toml")  # each node has its own
+    fleet = local_fleet(nodes=1, cameras=2)
+    code, out, _ = fleet.ssh("node-01", "echo $CCTVIEW_AGENT_PROBE_SWITCH $CCTVIEW_AGENT_CONFIG")
+    assert (code, out) == (0, f"on {fleet.paths('node-01').config}\n")
+    pid = wait_for(lambda: _agent_pid(fleet, "node-01"), 30, "the agent's pid file")
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"CCTVIEW_AGENT_PROBE_SWITCH=on" in environ
+
+
+def test_debian_nodes_get_the_switches_for_login_and_sudo(tmp_path: Path) -> None:
+    root = NodeRoot(tmp_path / "node-01")
+    (root.merged / "etc" / "sudoers.d").mkdir(parents=True)
+    firstboot.pass_switches(root, (("CCTVIEW_AGENT_PROBE_SWITCH", "on"),))
+    assert (root.merged / "etc/environment").read_text() == 'CCTVIEW_AGENT_PROBE_SWITCH="on"\n'
+    keep = root.merged / "etc/sudoers.d/95-cctview-local-switches"
+    assert keep.read_text() == 'Defaults env_keep += "CCTVIEW_AGENT_PROBE_SWITCH"\n'
+    assert oct(keep.stat().st_mode & 0o777) == "0o440"
+    assert passthrough_environment(
+        {"CCTVIEW_AGENT_X": "1", "CCTVIEW_AGENT_CONFIG": "c", "Y": "2"}
+    ) == {"CCTVIEW_AGENT_X": "1"}

@@ -19,13 +19,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cctview_fleet import aws
 from cctview_fleet.devfleet import debianroot, emulator, firstboot, sshd
-from cctview_fleet.devfleet.errors import DevFleetError, PortError, ProcessStartError
+from cctview_fleet.devfleet.errors import DevFleetError, ProcessStartError
 from cctview_fleet.devfleet.noderoots import NodeRoot, mount_node_root
 from cctview_fleet.devfleet.nodes import (
     DebianNodePaths,
@@ -36,17 +36,14 @@ from cctview_fleet.devfleet.nodes import (
 )
 from cctview_fleet.devfleet.processes import (
     ProcessRecord,
-    free_port,
-    log_tail,
     spawn,
-    stop,
-    wait_for_log_line,
 )
 from cctview_fleet.devfleet.state import STATE_FILE, FleetState, NodeRecord, save_state
 from cctview_fleet.stacks import Stack
 
 if TYPE_CHECKING:
     from cctview_fleet.devfleet.fleet import UpOptions
+    from cctview_infra.agentpackage import AgentWheel
 
 OnStep = Callable[[str], None]
 
@@ -56,22 +53,19 @@ CHROOT = "/usr/sbin/chroot"
 _ATTEMPTS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class AgentPackage:
-    """The agent wheel as the Pulumi program ships it: its S3 key, digest and file name."""
+def _agent_dir() -> Path:
+    """The checkout's ``agent/`` folder (the package is installed from it, editable)."""
+    import cctview_agent
 
-    key: str
-    sha256: str
-    filename: str
+    return Path(cctview_agent.__file__).resolve().parent.parent
 
 
-def upload_agent(stack: Stack, wheels: Path) -> AgentPackage:
+def upload_agent(stack: Stack, wheels: Path) -> AgentWheel:
     """Build this checkout's agent wheel (cached by its sources) and put it in the emulator's
     bucket under the content-addressed key the Pulumi program uses."""
-    import cctview_agent
     from cctview_infra.agentpackage import build_agent_wheel
 
-    agent_dir = Path(cctview_agent.__file__).resolve().parent.parent
+    agent_dir = _agent_dir()
     if not (agent_dir / "pyproject.toml").is_file():
         raise DevFleetError(
             f"the agent's sources are not beside its package ({agent_dir}); Debian local nodes "
@@ -80,17 +74,15 @@ def upload_agent(stack: Stack, wheels: Path) -> AgentPackage:
     wheel = build_agent_wheel(agent_dir, wheels)
     with aws.translate_errors(stack, "s3", "uploading the agent wheel", error=DevFleetError):
         aws.s3(stack).upload_file(str(wheel.path), stack.bucket, wheel.key)
-    return AgentPackage(wheel.key, wheel.sha256, wheel.filename)
+    return wheel
 
 
 def user_data(
-    node: str, stack: Stack, package: AgentPackage, period: int, volume_id: str, size_gib: int
+    node: str, stack: Stack, package: AgentWheel, period: int, volume_id: str, size_gib: int
 ) -> str:
     """The script EC2 would run at this node's first boot."""
-    import cctview_agent
     from cctview_infra.userdata import UserDataSpec, render_user_data, shipped_systemd_unit
 
-    agent_dir = Path(cctview_agent.__file__).resolve().parent.parent
     spec = UserDataSpec(
         node=node,
         region=REGION,
@@ -103,7 +95,7 @@ def user_data(
         agent_period=period,
         prefix=stack.prefix,
     )
-    return render_user_data(spec, shipped_systemd_unit(agent_dir))
+    return render_user_data(spec, shipped_systemd_unit(_agent_dir()))
 
 
 def boot(
@@ -123,25 +115,17 @@ def boot(
 def start_sshd(
     node: str, root: NodeRoot, log: Path, *, mark: str, port: int | None = None
 ) -> ProcessRecord:
-    """The node's own sshd (Debian's config, PAM, its own host keys) on a loopback port."""
-    wanted = port
-    for _ in range(1 if wanted else _ATTEMPTS):
-        port = wanted or free_port(sshd.HOST)
-        argv = [
+    """The node's own sshd (Debian's config, PAM, its own host keys), chrooted, on a loopback
+    port."""
+
+    def argv(chosen: int) -> list[str]:
+        return [
             CHROOT, str(root.merged), "/usr/sbin/sshd", "-D", "-e",
-            "-o", f"ListenAddress={sshd.HOST}", "-p", str(port),
+            "-o", f"ListenAddress={sshd.HOST}", "-p", str(chosen),
             "-o", "PasswordAuthentication=no", "-o", "ClientAliveInterval=15",
         ]  # fmt: skip
-        record = spawn(f"sshd {node}", "sshd", argv, log, mark=mark, port=port, node=node)
-        try:
-            wait_for_log_line(record, rf"Server listening on {sshd.HOST} port {port}", timeout=10)
-        except ProcessStartError:
-            stop([record])
-            if "Address already in use" in log_tail(record, 5):
-                continue
-            raise
-        return record
-    raise PortError(f"sshd of {node} could not bind a port in {_ATTEMPTS} tries (log {log})")
+
+    return sshd.start_listening(node, log, argv, mark=mark, port=port)
 
 
 def start_agents(node: str, root: NodeRoot, log: Path, *, mark: str) -> list[ProcessRecord]:
@@ -171,8 +155,6 @@ def start_nodes(
 ) -> FleetState:
     """Build (or reuse) the Debian root, first-boot every node in parallel, then start each
     node's sshd and supervised agent inside its root; registers the nodes in the emulator."""
-    from cctview_fleet.devfleet.fleet import register_in_emulator
-
     step("the nodes' Debian 12 root (mmdebstrap, cached)")
     base = debianroot.ensure_root()
     emulator.create_bucket(stack)
@@ -190,7 +172,7 @@ def start_nodes(
     save_state(state)
     # As Pulumi does: the instances and their generation-1 data volumes exist before first boot,
     # which finds the volume by its id once EC2 (here: the attacher) shows the device.
-    state = register_in_emulator(state, stack, image)
+    state = emulator.register_in_emulator(state, stack, image)
     attacher = spawn(
         "ebs", "ebs",
         [sys.executable, "-m", "cctview_fleet.devfleet.ebsattacher", "--state",

@@ -108,10 +108,10 @@ def prepare(root: NodeRoot, identity: NodeIdentity) -> None:
         chroot(root, "update-ca-certificates", what="trusting the camera simulator")
     _write(root, "/usr/local/sbin/systemctl", SYSTEMCTL, 0o755)
     if identity.agent_env:
-        _pass_switches(root, identity.agent_env)
+        pass_switches(root, identity.agent_env)
 
 
-def _pass_switches(root: NodeRoot, env: tuple[tuple[str, str], ...]) -> None:
+def pass_switches(root: NodeRoot, env: tuple[tuple[str, str], ...]) -> None:
     """Hand the operator's ``CCTVIEW_AGENT_*`` switches to the agent run over SSH: login
     sessions read /etc/environment (pam_env), and sudo keeps exactly these names. Written only
     when such a switch is set, so a node without one has EC2's sudo rules to the letter."""

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from cctview_agent.periods import validate_period_length
 from cctview_fleet.devfleet import emulator, noderoots, nodes, simulator, sshd
@@ -33,6 +34,7 @@ from cctview_fleet.devfleet.state import (
 from cctview_fleet.stacks import Stack, save_stack, stack_path
 
 BUCKET = "cctview-local"
+NodeKind = Literal["auto", "debian", "single-user"]
 MAX_NODES = 64
 OnStep = Callable[[str], None]
 
@@ -48,7 +50,7 @@ class UpOptions:
     seed: int | None = None
     cameras: int | None = None  # how many cameras the simulator serves (its default: 900)
     poll_interval: float = 1.0
-    node_kind: str = "auto"  # "debian" (first-booted roots, needs root), "single-user", "auto"
+    node_kind: NodeKind = "auto"  # debian: first-booted roots (needs root); auto: debian as root
 
     @property
     def debian(self) -> bool:
@@ -278,21 +280,6 @@ def _start(
     return state
 
 
-def register_in_emulator(state: FleetState, stack: Stack, image: str) -> FleetState:
-    """One instance (tagged with its SSH port) and one data volume per node, as Pulumi makes."""
-    registered = emulator.register_nodes(stack, image, [(n.name, n.ssh_port) for n in state.nodes])
-    for node in list(state.nodes):
-        state = state.with_node(
-            replace(
-                node,
-                instance_id=registered[node.name].instance_id,
-                volume_id=registered[node.name].volume_id,
-            )
-        )
-    save_state(state)
-    return state
-
-
 def _start_single_user_nodes(
     state: FleetState, options: UpOptions, step: OnStep, image: str, stack: Stack
 ) -> FleetState:
@@ -315,7 +302,7 @@ def _start_single_user_nodes(
     sshd.write_known_hosts(Path(state.known_hosts), list(state.nodes))
 
     step("registering instances and volumes in the emulator")
-    state = register_in_emulator(state, stack, image)
+    state = emulator.register_in_emulator(state, stack, image)
     emulator.create_bucket(stack)
 
     agents: dict[str, ProcessRecord] = {}

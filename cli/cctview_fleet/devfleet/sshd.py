@@ -12,7 +12,7 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import paramiko
@@ -144,19 +144,34 @@ def start_sshd(
     mark: str,
     port: int | None = None,
 ) -> ProcessRecord:
-    """Start the node's sshd on ``port``, or on a free loopback port (retried when another
-    process takes it first); ``dev restart`` passes the node's port, which EC2's tags record."""
+    """Start the single-user node's sshd with its own config on ``port`` or a free port."""
     binary = sshd_path()
     ensure_privsep_dir()
-    log = folder / "var" / "sshd.log"
+
+    def argv(chosen: int) -> list[str]:
+        config = write_config(folder, chosen, host_key, authorized_keys, env)
+        return [str(binary), "-D", "-e", "-f", str(config)]
+
+    return start_listening(node, folder / "var" / "sshd.log", argv, mark=mark, port=port)
+
+
+def start_listening(
+    node: str,
+    log: Path,
+    argv: Callable[[int], list[str]],
+    *,
+    mark: str,
+    port: int | None = None,
+) -> ProcessRecord:
+    """Start a node's sshd (``argv(port)``) on ``port``, or on a free loopback port, retried
+    when another process takes it first; ``dev restart`` passes the node's port, which EC2's
+    tags record. Ready once this run's log says it listens."""
     wanted = port
     for _ in range(1 if wanted else _ATTEMPTS):
-        port = wanted or free_port(HOST)
-        config = write_config(folder, port, host_key, authorized_keys, env)
-        argv = [str(binary), "-D", "-e", "-f", str(config)]
-        record = spawn(f"sshd {node}", "sshd", argv, log, mark=mark, port=port, node=node)
+        chosen = wanted or free_port(HOST)
+        record = spawn(f"sshd {node}", "sshd", argv(chosen), log, mark=mark, port=chosen, node=node)
         try:
-            wait_for_log_line(record, rf"Server listening on {HOST} port {port}", timeout=10)
+            wait_for_log_line(record, rf"Server listening on {HOST} port {chosen}", timeout=10)
         except ProcessStartError:
             stop([record])
             if "Address already in use" in log_tail(record, 5):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_fleet.devfleet.errors import DevFleetError
@@ -18,6 +18,7 @@ from cctview_fleet.devfleet.processes import ProcessRecord
 from cctview_fleet.stacks import LOCAL_STACK, cctview_home
 
 FLEET_NAME = LOCAL_STACK
+FleetMode = Literal["debian", "single-user"]
 STATE_FILE = "state.json"
 
 
@@ -65,7 +66,7 @@ class FleetState:
     known_hosts: str = ""
     stack_file: str = ""
     complete: bool = False
-    mode: str = "single-user"  # or "debian": first-booted Debian roots (`dev up` as root)
+    mode: FleetMode = "single-user"  # or "debian": first-booted Debian roots (`dev up` as root)
     roots: str = ""  # where the Debian nodes' overlays are mounted (mode "debian")
     nodes: tuple[NodeRecord, ...] = ()
     processes: tuple[ProcessRecord, ...] = field(default_factory=tuple)
