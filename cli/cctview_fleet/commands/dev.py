@@ -206,7 +206,7 @@ def _status_table(state: FleetState, rows: list[ProcessStatus]) -> None:
             f"local fleet in {state.folder}",
             ["process", "pid", "port", "state", "log"],
             _rows(rows),
-            caption=f"{alive} of {len(rows)} running{unfinished}",
+            caption=f"{alive} of {len(rows)} running · {state.mode} nodes{unfinished}",
         )
     )
     if state.nodes:
