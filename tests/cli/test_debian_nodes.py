@@ -199,6 +199,7 @@ def test_down_undoes_the_mounts_a_killed_up_left(tmp_path: Path, monkeypatch) ->
         assert devfleet.down().was_up is False
     finally:
         noderoots.unmount_below(roots)
+        noderoots.remove_fleet_roots(roots)
     # Two fleets never share a roots folder.
     assert noderoots.fleet_roots(mark) != noderoots.fleet_roots(mark + "-other")
 

@@ -256,3 +256,19 @@ def test_debian_nodes_get_the_switches_for_login_and_sudo(tmp_path: Path) -> Non
     assert passthrough_environment(
         {"CCTVIEW_AGENT_X": "1", "CCTVIEW_AGENT_CONFIG": "c", "Y": "2"}
     ) == {"CCTVIEW_AGENT_X": "1"}
+
+
+def test_dev_up_says_which_kind_of_node_it_started(tmp_path: Path, monkeypatch) -> None:
+    require_sshd()
+    monkeypatch.setenv(HOME_ENV, str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        up = cli("dev", "up", "--nodes", "1", "--cameras", "2", "--single-user")
+        assert up.exit_code == 0, up.output
+        assert "local nodes: single-user folders: sshd and agents run as you" in up.stdout
+        assert "1 single-user nodes" in up.stdout
+        status = cli("dev", "status")
+        assert status.exit_code == 0, status.output
+        assert "4 of 4 running · single-user nodes" in status.stdout
+    finally:
+        devfleet.down()
