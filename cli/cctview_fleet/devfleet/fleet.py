@@ -1,10 +1,12 @@
 """``dev up``, ``dev status`` and ``dev down`` as library functions (the CLI only renders them).
 
-Start order: the AWS emulator, the camera simulator, the operator key, one sshd per node, the
-instances and volumes in the emulator, the node folders and agents, the bucket, a real SSH login
-to every node, and last the ``local`` stack file. After every process started, the state file is
+Start order: the AWS emulator, the camera simulator, the operator key, then the nodes (single-user:
+one sshd per node, the instances and volumes in the emulator, the node folders and agents, the
+bucket; Debian, as root: :mod:`.debiannodes`), a real SSH login to every node, and last the
+``local`` stack file. After every process started, the state file is
 rewritten; if any step fails, everything started so far is stopped again before the error
-leaves, and ``dev down`` can always finish what an interrupted ``dev up`` left.
+leaves, and ``dev down`` can always finish what an interrupted ``dev up`` left, mounts and loop
+devices included.
 """
 
 from __future__ import annotations
