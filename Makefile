@@ -5,7 +5,9 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps
+# mmdebstrap builds the Debian root of the local nodes run as root; systemd brings
+# systemd-analyze, which checks the agent's units (systemd itself is not started).
+SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps mmdebstrap systemd
 
 .PHONY: setup system-packages test test-fast lint lock demo bench bench-setup dataset-setup clean agent-lock
 
@@ -17,7 +19,9 @@ system-packages:
 	@need="$(SYSTEM_PACKAGES)"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
 	if [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null && command -v mkfs.ext4 >/dev/null \
-		&& command -v pkill >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
+		&& command -v pkill >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \
+		&& command -v systemd-analyze >/dev/null \
+		&& { [ "$$(id -u)" != 0 ] || command -v mmdebstrap >/dev/null; }; then \
 		:; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		echo "installing system packages: $$need"; \

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.cameras import Camera, dump_cameras, load_cameras, parse_cameras_json
-from cctview_agent.errors import CatalogError
+from cctview_agent.errors import CatalogError, StorageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,22 @@ def load_assignment(path: Path, *, missing_ok: bool = True) -> list[Camera]:
 
 
 def write_assignment(path: Path, cameras: Sequence[Camera]) -> None:
-    """Replace the assignment atomically and durably."""
-    write_atomic(path, (dump_cameras(cameras) + "\n").encode(), fsync=True)
+    """Replace the assignment atomically and durably.
+
+    The temporary file is made in the assignment's own folder (so the rename is atomic): the
+    user running ``assign`` (``cctview`` on a node) must be able to create files there, not only
+    to write the assignment itself.
+    """
+    try:
+        write_atomic(path, (dump_cameras(cameras) + "\n").encode(), fsync=True)
+    except PermissionError as exc:
+        raise StorageError(
+            f"cannot write the assignment {path}: {exc.strerror or exc} on "
+            f"{exc.filename or path}; the agent's user must be able to create files in "
+            f"{path.parent} (first boot makes it group-writable with the sticky bit: "
+            f"chgrp cctview {path.parent} && chmod 1775 {path.parent})",
+            path=path,
+        ) from exc
 
 
 def diff_assignment(old: Sequence[Camera], new: Sequence[Camera]) -> AssignmentChange:

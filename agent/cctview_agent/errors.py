@@ -10,7 +10,7 @@ the boundary with ``raise ... from exc``.
     │   └── CameraIdError     a camera id holds characters outside the safe set
     ├── SelectionError        a camera selection (preset, bbox, GeoJSON, id file) is invalid
     ├── ConfigError           a setting (agent TOML, Pulumi config, CLI flag) is missing or invalid
-    ├── StorageError          the data folder cannot be written or read as the layout expects
+    ├── StorageError          the data folder or the assignment cannot be written or read
     ├── ManifestError         a manifest is missing, unreadable or inconsistent with its frames
     ├── SyncError             S3 refused or failed during a node's sync (bucket, credentials, link)
     │   └── VerificationError an uploaded object is not what was sent, or another copy holds its key

@@ -34,6 +34,8 @@ from rich.table import Table
 from cctview_agent.cameras import parse_cameras_json
 from cctview_agent.layout import DataLayout
 from cctview_fleet import aws
+from cctview_fleet.devfleet.noderoots import fleet_roots, mounts_below
+from cctview_fleet.devfleet.nodes import node_paths
 from cctview_fleet.devfleet.processes import ProcessRecord, is_alive
 from cctview_fleet.devfleet.state import FleetState, load_state
 from cctview_fleet.errors import CctviewError
@@ -156,12 +158,14 @@ def landed(state: FleetState) -> Table:
     """What is where now: frames and closed periods on each node, objects in the bucket."""
     table = Table(
         title="what landed where",
-        caption=f"node data folders: {state.folder}/nodes/<node>/data",
+        caption="node data folders: "
+        + ", ".join(str(node_paths(n.folder, n.root).data) for n in state.nodes[:1])
+        + (" and the other nodes' alike" if len(state.nodes) > 1 else ""),
     )
     for column in ("where", "frames", "closed camera-periods", "tars in S3", "bytes"):
         table.add_column(column, justify="left" if column == "where" else "right")
     for node in state.nodes:
-        layout = DataLayout(Path(node.folder) / "data")
+        layout = DataLayout(node_paths(node.folder, node.root).data)
         frames = list(layout.frames_root.rglob("*.jpg")) if layout.frames_root.exists() else []
         closed = sum(1 for _ in layout.manifests()) if layout.manifests_root.exists() else 0
         size = sum(f.stat().st_size for f in frames)
@@ -262,6 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = code or 1
         else:
             console.print(f"no process left behind ({len(records)} started, all stopped)")
+        mounts = mounts_below(fleet_roots(str((home / "local").absolute())))
+        if mounts:
+            console.print(f"[red]still mounted: {', '.join(map(str, mounts))}[/]")
+            code = code or 1
+        else:
+            console.print("no mount left behind")
         if args.keep:
             console.print(f"the demo's files are kept in {home}")
         else:

@@ -12,6 +12,8 @@ it does, in order, and why:
    (written here), everything else from the ``node.lock`` inside the verified wheel.
 3. ``/etc/cctview/agent.toml`` is written from :meth:`AgentConfig.to_toml` (the format has one
    writer); an empty assignment is written unless one exists (``cctview-fleet assign`` fills it).
+   ``/etc/cctview`` is ``root:cctview 1775``: ``assign`` (as ``cctview``) replaces the assignment
+   through a temporary file beside it, and the sticky bit keeps root's files out of its reach.
 4. The data volume is found by its EBS volume id, formatted only when blank, and mounted under
    ``volumes_dir/<vol-id>`` by ``cctview-agent volume prepare``: the same code ``rotate-volumes``
    uses, which finds the device by the NVMe serial (Nitro), by the label it gave the file system,
@@ -145,7 +147,8 @@ def _heredoc(path: Path, content: str, mode: str) -> str:
     if _HEREDOC in content:
         raise ValueError(f"{path} content contains the heredoc marker {_HEREDOC}")
     return (
-        f"install -d -m 0755 {shlex.quote(str(path.parent))}\n"
+        # mkdir, not install -d: it leaves an existing folder's owner and mode alone
+        f"mkdir -p -m 0755 {shlex.quote(str(path.parent))}\n"
         f"cat > {shlex.quote(str(path))}.tmp <<'{_HEREDOC}'\n{content}"
         f"{'' if content.endswith(chr(10)) else chr(10)}{_HEREDOC}\n"
         f"chmod {mode} {shlex.quote(str(path))}.tmp && "
@@ -243,8 +246,13 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
             'volume prepare --volume-id VOL && cctview-agent volume switch --volume-id VOL"\n'
         )
     if user:
+        # `assign` runs as the agent's user and replaces the assignment through a temporary
+        # file in its folder: the folder is group-writable for that user, and sticky, so the
+        # user can replace only files it owns (the assignment), never root's agent.toml.
         script += (
             f"chown -R {q(user)}: {q(str(STATE_DIR))}\nchown {q(user)}: {q(str(ASSIGNMENT_PATH))}\n"
+            f"chgrp {q(user)} {q(str(ASSIGNMENT_PATH.parent))}\n"
+            f"chmod 1775 {q(str(ASSIGNMENT_PATH.parent))}\n"
         )
     script += "\n" + 'step "5/5 systemd units"\n'
     script += _heredoc(Path("/etc/systemd/system") / UNIT_NAME, unit, "0644")

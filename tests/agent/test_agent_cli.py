@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,8 @@ import pytest
 
 from cctview_agent.main import SUBCOMMANDS, main
 from tests.agent.agentproc import agent_env, run_cli, write_config
+
+NOBODY = 65534
 
 CAMERA = {
     "id": "cam-1",
@@ -216,3 +220,32 @@ def test_unusable_paths_are_refused_at_start(tmp_path, key, needle) -> None:
     err = result.stderr.decode()
     assert err.startswith("error: ") and needle in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
+def test_assign_into_a_folder_its_user_cannot_write_is_one_line(tmp_path) -> None:
+    """First boot used to make /etc/cctview root-owned 0755 and chown only assignment.json to
+    the agent's user; ``assign`` writes its temporary file beside it, so it failed with EACCES
+    and a traceback. The real CLI runs without the capabilities that let root ignore file modes
+    (``setpriv``), in a folder it does not own: the same check ``sudo -n -u cctview`` meets.
+    The first-booted local nodes meet it as the real ``cctview`` user (tests/cli)."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    config = write_config(tmp_path, assignment=str(etc / "assignment.json"))
+    (etc / "assignment.json").write_text("[]\n")
+    os.chown(etc, NOBODY, NOBODY)  # neither root's nor writable by others: 0755
+    argv = [sys.executable, "-m", "cctview_agent.main", "--config", str(config), "assign", "-"]
+    result = subprocess.run(
+        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--", *argv],
+        input=json.dumps([CAMERA]).encode(),
+        capture_output=True,
+        timeout=30,
+        env=agent_env(),
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: cannot write the assignment {etc / 'assignment.json'}: ")
+    assert "Permission denied" in err and "chmod 1775" in err
+    assert json.loads((etc / "assignment.json").read_text()) == []  # the old one is kept

@@ -176,12 +176,14 @@ def cli_fleet(
     monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
     try:
         up = ["dev", "up", "--nodes", "2", "--no-https", "--catalog", str(real_catalog_path)]
+        up.append("--single-user")  # as root too: this test is about the processes of a fleet
         result = CliRunner().invoke(app, [*up, "--json"])
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         state = load_state()
         assert state is not None and state.complete
         assert summary["moto_url"] == state.moto_url
+        assert summary["mode"] == state.mode == "single-user"
         assert summary["catalog_url"].startswith("http://127.0.0.1:")
         assert summary["ca_file"] == ""
         assert [n["name"] for n in summary["nodes"]] == ["node-01", "node-02"]
@@ -284,7 +286,7 @@ def _cli() -> list[str]:
 def _start_up_and_wait(tmp_path: Path, processes: int) -> subprocess.Popen[bytes]:
     """`dev up` as the operator runs it, returned once it has started ``processes``."""
     up = subprocess.Popen(
-        [*_cli(), "dev", "up", "--nodes", "2"],
+        [*_cli(), "dev", "up", "--nodes", "2", "--single-user"],
         env={**os.environ, "CCTVIEW_HOME": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

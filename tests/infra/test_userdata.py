@@ -151,8 +151,13 @@ def test_unit_user_is_created_when_the_unit_names_one(agent_wheel: AgentWheel) -
     script = render_user_data(spec_for(agent_wheel), unit)
     assert "useradd --system" in script and "chown -R cctview: /var/lib/cctview" in script
     assert f"chown -R cctview: /mnt/cctview/{VOLUME}" in script  # the agent writes frames there
+    # assign (as cctview) replaces the assignment through a temporary file in /etc/cctview;
+    # nothing after sets the folder's mode again (mkdir -p leaves an existing folder alone).
+    lines = script.splitlines()
+    assert lines.index("chmod 1775 /etc/cctview") > lines.index("chgrp cctview /etc/cctview")
+    assert not [line for line in lines if line.startswith("install -d") and "/etc/cctview" in line]
     root = render_user_data(spec_for(agent_wheel), "[Service]\nExecStart=/bin/true\n")
-    assert "useradd" not in root
+    assert "useradd" not in root and "chmod 1775" not in root
 
 
 def test_a_node_without_a_pulumi_volume_says_what_to_do(agent_wheel: AgentWheel) -> None:

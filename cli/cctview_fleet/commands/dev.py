@@ -27,10 +27,17 @@ dev_app = typer.Typer(
 )
 
 
+MODES = {
+    "debian": "first-booted Debian 12 roots (running as root): users, sudo and files as on EC2",
+    "single-user": "single-user folders: sshd and agents run as you (run as root for Debian nodes)",
+}
+
+
 def summary(state: FleetState) -> dict[str, Any]:
     """What `dev up --json` prints: where everything is, for scripts and the tests."""
     return {
         "stack": "local",
+        "mode": state.mode,
         "folder": state.folder,
         "moto_url": state.moto_url,
         "camsim_url": state.camsim_url,
@@ -47,6 +54,7 @@ def summary(state: FleetState) -> dict[str, Any]:
                 "instance_id": node.instance_id,
                 "volume_id": node.volume_id,
                 "folder": node.folder,
+                "root": node.root,
             }
             for node in state.nodes
         ],
@@ -86,14 +94,32 @@ def up_command(
     https: Annotated[
         bool, typer.Option("--https/--no-https", help="Serve the cameras over HTTPS.")
     ] = True,
+    single_user: Annotated[
+        bool,
+        typer.Option(
+            "--single-user",
+            help="As root too: nodes as folders run by you, not first-booted Debian roots.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Start moto, the camera simulator and N sshd nodes with their agents; write stack `local`."""
+    """Start moto, the camera simulator and N sshd nodes with their agents; write stack `local`.
+
+    As root, each node is a Debian 12 root first-booted by the Pulumi program's own user data
+    (its users, sudo rules and files as on EC2); otherwise, or with --single-user, each node is
+    a folder whose sshd and agent run as you.
+    """
     from cctview_fleet.devfleet.fleet import UpOptions, steps_total, up
 
     options = UpOptions(
-        nodes=node_count, period=period, catalog=catalog, cameras=cameras, https=https
+        nodes=node_count,
+        period=period,
+        catalog=catalog,
+        cameras=cameras,
+        https=https,
+        node_kind="single-user" if single_user else "auto",
     )
+    kind = "Debian" if options.debian else "single-user"
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -103,7 +129,10 @@ def up_command(
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("starting the local fleet", total=steps_total(node_count))
+        task = progress.add_task(
+            f"starting the local fleet ({kind} nodes)",
+            total=steps_total(node_count, debian=options.debian),
+        )
 
         def on_step(description: str) -> None:
             progress.update(task, description=description, advance=1)
@@ -114,7 +143,7 @@ def up_command(
         return
     console.print(
         table(
-            f"local fleet: {len(state.nodes)} nodes, period {state.period} s",
+            f"local fleet: {len(state.nodes)} {state.mode} nodes, period {state.period} s",
             ["node", "ssh", "instance", "volume"],
             [(n.name, f"127.0.0.1:{n.ssh_port}", n.instance_id, n.volume_id) for n in state.nodes],
             caption=(
@@ -123,6 +152,7 @@ def up_command(
             ),
         )
     )
+    console.print(f"local nodes: {MODES[state.mode]}")
     console.print(
         "Use it with [bold]--stack local[/] (or CCTVIEW_STACK=local), e.g. "
         "`cctview-fleet status --stack local`; stop it with `cctview-fleet dev down`."
@@ -133,7 +163,7 @@ def up_command(
 def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show whether each process of the local fleet still runs."""
+    """Show whether each process of the local fleet still runs; exit 1 if one is dead."""
     from cctview_fleet.devfleet.fleet import status
 
     state, rows = status()
@@ -157,10 +187,18 @@ def status_command(
                 ],
             }
         )
+        if not all(r.alive for r in rows):
+            raise typer.Exit(1)
         return
     if state is None:
         console.print("no local fleet is running; start one with `cctview-fleet dev up`")
         return
+    _status_table(state, rows)
+    if not all(r.alive for r in rows):
+        raise typer.Exit(1)  # a process the fleet started is dead: `dev restart NODE` or down/up
+
+
+def _status_table(state: FleetState, rows: list[ProcessStatus]) -> None:
     alive = sum(r.alive for r in rows)
     unfinished = "" if state.complete else "; `dev up` did not finish: run `cctview-fleet dev down`"
     console.print(
@@ -168,7 +206,7 @@ def status_command(
             f"local fleet in {state.folder}",
             ["process", "pid", "port", "state", "log"],
             _rows(rows),
-            caption=f"{alive} of {len(rows)} running{unfinished}",
+            caption=f"{alive} of {len(rows)} running · {state.mode} nodes{unfinished}",
         )
     )
     if state.nodes:
@@ -204,6 +242,23 @@ def down_command(
         console.print("no local fleet was running")
         return
     console.print(f"stopped {len(report.stopped)} processes; the stack `local` is removed")
+
+
+@dev_app.command("restart")
+def restart_command(
+    node: Annotated[str, typer.Argument(help="The node, e.g. node-01.", metavar="NODE")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Restart a node's sshd and agent (dead or alive), as rebooting an EC2 node would."""
+    from cctview_fleet.devfleet.fleet import restart_node
+
+    with err_console.status(f"restarting {node}", spinner="dots"):
+        state = restart_node(node)
+    started = [p for p in state.processes if p.node == node]
+    if as_json:
+        print_json({"node": node, "processes": [{"name": p.name, "pid": p.pid} for p in started]})
+        return
+    console.print(f"{node}: " + ", ".join(f"{p.name} pid {p.pid}" for p in started))
 
 
 def register(app: typer.Typer) -> None:

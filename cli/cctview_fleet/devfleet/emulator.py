@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cctview_agent import awscalls
@@ -27,6 +27,7 @@ from cctview_fleet.devfleet.processes import (
     stop,
     wait_for_port,
 )
+from cctview_fleet.devfleet.state import FleetState, save_state
 from cctview_fleet.stacks import Stack
 
 HOST = "127.0.0.1"
@@ -145,3 +146,18 @@ def create_bucket(stack: Stack) -> None:
     s3 = aws.s3(stack)
     with aws.translate_errors(stack, "s3", f"creating bucket {stack.bucket}", error=DevFleetError):
         s3.create_bucket(Bucket=stack.bucket)
+
+
+def register_in_emulator(state: FleetState, stack: Stack, image: str) -> FleetState:
+    """One instance (tagged with its SSH port) and one data volume per node, as Pulumi makes."""
+    registered = register_nodes(stack, image, [(n.name, n.ssh_port) for n in state.nodes])
+    for node in list(state.nodes):
+        state = state.with_node(
+            replace(
+                node,
+                instance_id=registered[node.name].instance_id,
+                volume_id=registered[node.name].volume_id,
+            )
+        )
+    save_state(state)
+    return state

@@ -9,7 +9,8 @@ A local node's folder mirrors an EC2 node's file system, rooted in one folder::
     nodes/node-01/var/agent.log           the agent's JSON-lines log; status.json beside it
 
 The agent is the real ``cctview-agent run``, one process per node, idle until it is assigned
-cameras, exactly as on a fresh EC2 node.
+cameras, exactly as on a fresh EC2 node, and restarted after an exit as its systemd unit says, by
+:mod:`cctview_fleet.devfleet.supervisor`.
 """
 
 from __future__ import annotations
@@ -96,6 +97,56 @@ class NodePaths:
         return self.folder / "home"
 
 
+@dataclass(frozen=True, slots=True)
+class DebianNodePaths(NodePaths):
+    """A first-booted Debian node's files, where its user data put them in its root (as on
+    EC2: infra/cctview_infra/userdata.py); ``folder`` keeps what the host side writes (logs)."""
+
+    root: Path = Path("/nonexistent")
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc" / "cctview"
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var" / "lib" / "cctview"
+
+    @property
+    def volumes(self) -> Path:
+        return self.root / "mnt" / "cctview"
+
+    @property
+    def data(self) -> Path:
+        """The data folder as the host reaches it: ``volume switch`` links it to the volume's
+        mount point with an absolute path, which means the node's ``/``, not the host's."""
+        link = self.var / "data"
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return link
+        return self.root / target.lstrip("/") if target.startswith("/") else link
+
+    @property
+    def host_key(self) -> Path:
+        return self.root / "etc" / "ssh" / "ssh_host_ed25519_key"
+
+    @property
+    def agent_output(self) -> Path:
+        return self.folder / "agent.out"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home" / "admin"
+
+
+def node_paths(folder: str | Path, root: str | Path = "") -> NodePaths:
+    """The paths of a recorded node: a Debian node's if it has a root, else a single-user's."""
+    if root:
+        return DebianNodePaths(Path(folder), Path(root))
+    return NodePaths(Path(folder))
+
+
 def make_node_folder(folder: Path) -> NodePaths:
     paths = NodePaths(folder)
     for sub in (paths.etc, paths.var, paths.volumes, paths.home):
@@ -114,13 +165,32 @@ def mount_volume(paths: NodePaths, volume_id: str) -> Path:
     return mount
 
 
+# Variables of the operator's environment that `dev up` hands to every node's agent (the
+# daemon and the commands run over SSH): switches for tests and diagnosis, such as a recorder of
+# the AWS calls an agent makes. Nothing else of the operator's environment reaches a node.
+PASSTHROUGH_PREFIX = "CCTVIEW_AGENT_"
+NOT_PASSED = frozenset({"CCTVIEW_AGENT_CONFIG"})  # each node has its own
+
+
+def passthrough_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``CCTVIEW_AGENT_*`` variables (but the config path) to hand to the nodes' agents."""
+    source = os.environ if environ is None else environ
+    return {
+        key: value
+        for key, value in source.items()
+        if key.startswith(PASSTHROUGH_PREFIX) and key not in NOT_PASSED
+    }
+
+
 def node_environment(paths: NodePaths, endpoint_url: str, mark: str) -> dict[str, str]:
-    """What a session on the node sees: the venv's commands, the node's config, the emulator.
+    """What a session on the node sees: the venv's commands, the node's config, the emulator,
+    and the operator's ``CCTVIEW_AGENT_*`` switches (:func:`passthrough_environment`).
 
     It carries the fleet's mark too, so ``dev down`` also finds what a session left running.
     """
     bin_dir = Path(sys.executable).parent  # the venv's bin, not resolved through its symlink
     return {
+        **passthrough_environment(),
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(paths.home),
         "CCTVIEW_AGENT_CONFIG": str(paths.config),
@@ -172,13 +242,30 @@ def agent_command(config: Path) -> list[str]:
     return [sys.executable, "-m", "cctview_agent.main", "--config", str(config), "run"]
 
 
+def agent_unit() -> Path:
+    """The agent's systemd unit as the wheel ships it: the supervisor honours its restart policy."""
+    import cctview_agent
+
+    return Path(cctview_agent.__file__).parent / "systemd" / "cctview-agent.service"
+
+
+def supervisor_command(unit: Path, service: list[str], root: Path | None = None) -> list[str]:
+    """``python -m cctview_fleet.devfleet.supervisor`` for ``unit``; ``service`` replaces its
+    ExecStart (empty: the unit's own, inside ``root``)."""
+    argv = [sys.executable, "-m", "cctview_fleet.devfleet.supervisor", "--unit", str(unit)]
+    if root is not None:
+        argv += ["--root", str(root)]
+    return [*argv, "--", *service] if service else argv
+
+
 def start_agent(node: str, paths: NodePaths, env: Mapping[str, str], *, mark: str) -> ProcessRecord:
-    """Start the node's agent in the background with the node's environment."""
+    """Start the node's agent under the supervisor (systemd's stand-in), with the node's
+    environment; the record is the supervisor's, whose process group holds the agent."""
     environment = {**os.environ, **env}
     return spawn(
         f"agent {node}",
         "agent",
-        agent_command(paths.config),
+        supervisor_command(agent_unit(), agent_command(paths.config)),
         paths.agent_output,
         mark=mark,
         env=environment,

@@ -43,6 +43,9 @@ class ProcessRecord:
     log: str
     port: int | None = None
     node: str | None = None
+    # Where this run's output starts in ``log``: logs are appended across runs (they are kept
+    # for reading after `dev down`), and an address must be read from this run's lines only.
+    log_start: int = 0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -90,6 +93,7 @@ def spawn(
     log.parent.mkdir(parents=True, exist_ok=True)
     environment = {**(env if env is not None else os.environ), MARK_ENV: mark}
     with open(log, "ab") as out:
+        log_start = out.tell()
         try:
             process = subprocess.Popen(
                 list(argv),
@@ -106,7 +110,7 @@ def spawn(
             ) from exc
     _CHILDREN[process.pid] = process
     ticks = start_ticks(process.pid)
-    return ProcessRecord(name, role, process.pid, ticks, str(log), port, node)
+    return ProcessRecord(name, role, process.pid, ticks, str(log), port, node, log_start)
 
 
 def _reap(pid: int) -> None:
@@ -158,13 +162,24 @@ def _carries_mark(entry: Path, needle: bytes, sshd_config: bytes) -> bool:
     return cmdline.startswith(b"sshd") and sshd_config in cmdline
 
 
-def marked(mark: str) -> list[ProcessRecord]:
-    """Live processes that carry ``mark``: the fleet's, recorded or not."""
+def _rooted_in(entry: Path, roots: str | None) -> bool:
+    """True for a process chrooted into one of the fleet's node roots (their sshd, sudo, ...)."""
+    if not roots:
+        return False
+    try:
+        return os.readlink(entry / "root").startswith(roots.rstrip("/") + "/")
+    except OSError:
+        return False
+
+
+def marked(mark: str, roots: str | None = None) -> list[ProcessRecord]:
+    """Live processes that carry ``mark``, or run inside the fleet's node ``roots``: the
+    fleet's, recorded or not."""
     needle = f"{MARK_ENV}={mark}".encode()
     sshd_config = f"{mark}/nodes/".encode()
     found: list[ProcessRecord] = []
     for entry in Path("/proc").glob("[0-9]*"):
-        if _carries_mark(entry, needle, sshd_config):
+        if _carries_mark(entry, needle, sshd_config) or _rooted_in(entry, roots):
             pid = int(entry.name)
             record = ProcessRecord(f"pid {pid}", "marked", pid, start_ticks(pid), "")
             if pid != os.getpid() and is_alive(record):
@@ -225,12 +240,19 @@ def stop(records: Sequence[ProcessRecord], *, timeout: float = 5.0) -> list[Proc
     return [r for r in records if is_alive(r)]
 
 
-def log_tail(record: ProcessRecord, lines: int = 3) -> str:
-    """The last lines of a process's log, joined for a one-line error message."""
+def log_text(record: ProcessRecord) -> str:
+    """What the process wrote to its log in this run (nothing an earlier run left there)."""
     try:
-        text = Path(record.log).read_text(errors="replace")
+        with open(record.log, "rb") as stream:
+            stream.seek(record.log_start)
+            return stream.read().decode(errors="replace")
     except OSError:
         return ""
+
+
+def log_tail(record: ProcessRecord, lines: int = 3) -> str:
+    """The last lines of a process's log, joined for a one-line error message."""
+    text = log_text(record)
     tail = [line.strip() for line in text.strip().splitlines()[-lines:] if line.strip()]
     return " | ".join(tail)
 
@@ -246,11 +268,7 @@ def wait_for_log_line(record: ProcessRecord, pattern: str, *, timeout: float) ->
     regex = re.compile(pattern, re.MULTILINE)
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            text = Path(record.log).read_text(errors="replace")
-        except OSError:
-            text = ""
-        match = regex.search(text)
+        match = regex.search(log_text(record))
         if match:
             return match
         if not is_alive(record):

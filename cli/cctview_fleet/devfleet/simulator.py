@@ -1,15 +1,16 @@
 """The camera simulator of the local fleet, started as its own process (``cctview-camsim``).
 
 It speaks the webcams.nyctmc.org API on a loopback port the OS picks (``--port 0``) and says
-where on its first line; with ``--https`` it also names the certificate it made, which the
-agents trust through their ``ca_file`` setting and the CLI through the stack.
+where on its first line (of this run: the log is appended across runs, and an earlier run's line
+names a port nobody listens on any more); with ``--https`` it also names the certificate it
+made, which the agents trust through their ``ca_file`` setting and the CLI through the stack.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -77,7 +78,5 @@ def start_simulator(
         stop([record])
         raise
     port = urlsplit(url).port
-    record = ProcessRecord(
-        record.name, record.role, record.pid, record.start_ticks, record.log, port
-    )
+    record = replace(record, port=port)
     return Simulator(record, url, ca_file)

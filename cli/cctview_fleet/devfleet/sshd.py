@@ -12,7 +12,7 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import paramiko
@@ -31,6 +31,7 @@ from cctview_fleet.devfleet.processes import (
     stop,
     wait_for_log_line,
 )
+from cctview_fleet.devfleet.state import NodeRecord
 
 SSHD_ENV = "CCTVIEW_SSHD"  # path of sshd; tests point it at a missing file
 DEFAULT_SSHD = Path("/usr/sbin/sshd")
@@ -141,25 +142,51 @@ def start_sshd(
     env: Mapping[str, str],
     *,
     mark: str,
+    port: int | None = None,
 ) -> ProcessRecord:
-    """Start the node's sshd on a free loopback port; retries when the port was taken."""
+    """Start the single-user node's sshd with its own config on ``port`` or a free port."""
     binary = sshd_path()
     ensure_privsep_dir()
-    log = folder / "var" / "sshd.log"
-    for _ in range(_ATTEMPTS):
-        port = free_port(HOST)
-        config = write_config(folder, port, host_key, authorized_keys, env)
-        argv = [str(binary), "-D", "-e", "-f", str(config)]
-        record = spawn(f"sshd {node}", "sshd", argv, log, mark=mark, port=port, node=node)
+
+    def argv(chosen: int) -> list[str]:
+        config = write_config(folder, chosen, host_key, authorized_keys, env)
+        return [str(binary), "-D", "-e", "-f", str(config)]
+
+    return start_listening(node, folder / "var" / "sshd.log", argv, mark=mark, port=port)
+
+
+def start_listening(
+    node: str,
+    log: Path,
+    argv: Callable[[int], list[str]],
+    *,
+    mark: str,
+    port: int | None = None,
+) -> ProcessRecord:
+    """Start a node's sshd (``argv(port)``) on ``port``, or on a free loopback port, retried
+    when another process takes it first; ``dev restart`` passes the node's port, which EC2's
+    tags record. Ready once this run's log says it listens."""
+    wanted = port
+    for _ in range(1 if wanted else _ATTEMPTS):
+        chosen = wanted or free_port(HOST)
+        record = spawn(f"sshd {node}", "sshd", argv(chosen), log, mark=mark, port=chosen, node=node)
         try:
-            wait_for_log_line(record, rf"Server listening on {HOST} port {port}", timeout=10)
+            wait_for_log_line(record, rf"Server listening on {HOST} port {chosen}", timeout=10)
         except ProcessStartError:
             stop([record])
             if "Address already in use" in log_tail(record, 5):
                 continue
             raise
         return record
+    if wanted:
+        raise PortError(f"sshd of {node} cannot bind its port {wanted}: another process has it")
     raise PortError(f"sshd of {node} could not bind a free port in {_ATTEMPTS} tries (log {log})")
+
+
+def write_known_hosts(path: Path, node_records: Sequence[NodeRecord]) -> None:
+    """The nodes' host keys, trusted out of band: ``dev up`` made them a moment ago."""
+    lines = [f"[{HOST}]:{n.ssh_port} {n.host_key}" for n in node_records]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def verify_login(

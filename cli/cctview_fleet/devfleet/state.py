@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_fleet.devfleet.errors import DevFleetError
@@ -18,6 +18,7 @@ from cctview_fleet.devfleet.processes import ProcessRecord
 from cctview_fleet.stacks import LOCAL_STACK, cctview_home
 
 FLEET_NAME = LOCAL_STACK
+FleetMode = Literal["debian", "single-user"]
 STATE_FILE = "state.json"
 
 
@@ -40,9 +41,12 @@ class NodeRecord:
     host_key: str = ""  # public host key line, "ssh-ed25519 AAAA..."
     instance_id: str = ""
     volume_id: str = ""
+    root: str = ""  # a first-booted Debian node's ``/`` (its overlay); empty: single-user node
 
     @property
     def config(self) -> Path:
+        if self.root:
+            return Path(self.root) / "etc" / "cctview" / "agent.toml"
         return Path(self.folder) / "etc" / "agent.toml"
 
 
@@ -62,6 +66,8 @@ class FleetState:
     known_hosts: str = ""
     stack_file: str = ""
     complete: bool = False
+    mode: FleetMode = "single-user"  # or "debian": first-booted Debian roots (`dev up` as root)
+    roots: str = ""  # where the Debian nodes' overlays are mounted (mode "debian")
     nodes: tuple[NodeRecord, ...] = ()
     processes: tuple[ProcessRecord, ...] = field(default_factory=tuple)
 
@@ -98,7 +104,11 @@ def save_state(state: FleetState) -> Path:
 
 def load_state() -> FleetState | None:
     """The recorded fleet, or None when no local fleet was started under this home."""
-    path = state_path()
+    return load_state_file(state_path())
+
+
+def load_state_file(path: Path) -> FleetState | None:
+    """The fleet recorded in ``path`` (the fleet's own helpers know it by path, not by home)."""
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:

@@ -1,0 +1,269 @@
+"""Production mode: first-booted Debian 12 local nodes (root; mmdebstrap root, overlay per node,
+the Pulumi program's own user data run in a chroot). The operator logs in as ``admin`` and
+reaches the agent with ``sudo -n -u cctview`` as on AWS; assign, status, logs and sync-s3 run
+against them unchanged. One fleet for the whole test run (``debian_fleet``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cctview_agent.periods import Period
+from cctview_fleet import aws
+from cctview_fleet.app import app
+from cctview_fleet.devfleet import debianroot, noderoots
+from cctview_fleet.devfleet import fleet as devfleet
+from cctview_fleet.devfleet.firstboot import SUDOERS
+from cctview_fleet.devfleet.nodes import agent_unit
+from cctview_fleet.devfleet.processes import marked
+from cctview_fleet.stacks import HOME_ENV, STACK_ENV
+from tests.agent.agentproc import wait_for
+from tests.fixtures.fleet import LocalFleet, require_debian_nodes
+from tests.fixtures.s3 import write_period
+
+pytestmark = [pytest.mark.sshd, pytest.mark.root]
+
+CAMERA = "0bcfbc92-d455-4f62-846a-32afbefa3b4b"
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def _owner(root: Path, path: Path) -> tuple[str, str, int]:
+    """(user, group, mode) of ``path`` by the node's own /etc/passwd and /etc/group."""
+    users = {int(f[2]): f[0] for f in (line.split(":") for line in _lines(root / "etc/passwd"))}
+    groups = {int(f[2]): f[0] for f in (line.split(":") for line in _lines(root / "etc/group"))}
+    info = path.stat()
+    return users[info.st_uid], groups[info.st_gid], stat.S_IMODE(info.st_mode)
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line]
+
+
+def _uid(root: Path, user: str) -> int:
+    for fields in (line.split(":") for line in _lines(root / "etc/passwd")):
+        if fields[0] == user:
+            return int(fields[2])
+    raise AssertionError(f"no {user} in {root}/etc/passwd")
+
+
+def _agent_pid(fleet: LocalFleet, name: str) -> int | None:
+    try:
+        return int((fleet.paths(name).var / "agent.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def test_first_boot_made_the_node_as_on_ec2(debian_fleet: LocalFleet) -> None:
+    """Users, owners, modes, sudo rule and units from the user data; nothing machine-wide."""
+    for name in debian_fleet.node_names:
+        root = Path(debian_fleet.node(name).root)
+        assert (root / "etc/debian_version").read_text().startswith("12.")
+        assert _owner(root, root / "etc/cctview") == ("root", "cctview", 0o1775)
+        assert _owner(root, root / "etc/cctview/agent.toml") == ("root", "root", 0o644)
+        assert _owner(root, root / "var/lib/cctview")[:2] == ("cctview", "cctview")
+        assert _owner(root, root / SUDOERS.relative_to("/")) == ("root", "root", 0o440)
+        assert (root / SUDOERS.relative_to("/")).read_text() == "admin ALL=(ALL) NOPASSWD:ALL\n"
+        installed = root / "etc/systemd/system/cctview-agent.service"
+        assert installed.read_text() == agent_unit().read_text()
+        assert os.readlink(root / "usr/local/bin/cctview-agent") == (
+            "/opt/cctview/venv/bin/cctview-agent"
+        )
+        # The agent runs inside the node's root as its own user.
+        pid = wait_for(lambda n=name: _agent_pid(debian_fleet, n), 30, "the agent's pid file")
+        assert os.readlink(f"/proc/{pid}/root") == str(root)
+        status = Path(f"/proc/{pid}/status").read_text()
+        uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+        assert int(uid) == _uid(root, "cctview")
+    for user in ("cctview", "admin"):
+        with pytest.raises(KeyError):
+            pwd.getpwnam(user)  # users live in the nodes' roots only
+    # Each node made its own host key at first boot (the cached root has none).
+    keys = {debian_fleet.node(n).host_key for n in debian_fleet.node_names}
+    assert len(keys) == len(debian_fleet.node_names)
+    assert not list((debianroot.ensure_root() / "etc/ssh").glob("ssh_host_*"))
+
+
+def test_the_login_is_admin_and_the_agent_is_reached_with_sudo(debian_fleet: LocalFleet) -> None:
+    stack = debian_fleet.stack
+    assert stack.ssh_user == "admin"
+    assert stack.agent_command == "sudo -n -u cctview cctview-agent"
+    assert stack.agent_root_command == "sudo -n cctview-agent"
+    code, out, err = debian_fleet.ssh("node-01", "id -un; sudo -n -u cctview id -un; sudo -n id -u")
+    assert (code, out) == (0, "admin\ncctview\n0\n"), err
+
+
+def test_assign_status_and_logs_over_sudo(debian_fleet: LocalFleet) -> None:
+    """`assign` writes the assignment as cctview (it failed with EACCES on every EC2 node while
+    first boot left /etc/cctview root-owned 0755); the agents then collect."""
+    assigned = cli("assign", "--cameras", "all", "--cameras-per-node", "100", "--json")
+    assert assigned.exit_code == 0, assigned.output
+    pushed = json.loads(assigned.stdout)["pushed"]
+    assert set(pushed) == set(debian_fleet.node_names)
+    for name in debian_fleet.node_names:
+        root = Path(debian_fleet.node(name).root)
+        owner = _owner(root, debian_fleet.paths(name).assignment)
+        assert owner == ("cctview", "cctview", 0o644)
+
+    def stored(name: str) -> int:
+        try:
+            status = json.loads(debian_fleet.paths(name).status.read_text())
+            return int(status["totals"]["frames_stored"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    def collecting() -> bool:
+        return all(stored(name) > 0 for name in debian_fleet.node_names)
+
+    wait_for(collecting, 90, "frames on every node")
+    status = cli("status", "--json")
+    assert status.exit_code == 0, status.output
+    assert [n["ok"] for n in json.loads(status.stdout)["nodes"]] == [True, True]
+    logs = cli("logs", "--no-follow", "--tail", "3")
+    assert logs.exit_code == 0, logs.output
+    for name in debian_fleet.node_names:
+        assert name in logs.output
+
+
+def test_sync_s3_ships_a_closed_period_with_the_instance_role(debian_fleet: LocalFleet) -> None:
+    """sync runs as cctview; its credentials come from the emulator's metadata service."""
+    period = Period(1743771600, 60)
+    data = debian_fleet.paths("node-02").data
+    write_period(data, CAMERA, period, 4, node="node-02")
+    root = Path(debian_fleet.node("node-02").root)
+    uid = _uid(root, "cctview")
+    for path in [data, *data.rglob("*")]:
+        os.chown(path, uid, uid)  # as the agent would have written them
+    result = cli("sync-s3", "node-02", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["node-02"]
+    assert (report["uploaded"], report["error"]) == (1, None)
+    keys = [
+        o["Key"]
+        for o in aws.s3(debian_fleet.stack)
+        .list_objects_v2(Bucket=debian_fleet.stack.bucket, Prefix="cctview/")
+        .get("Contents", [])
+    ]
+    assert any(CAMERA in key and key.endswith(".tar") for key in keys), keys
+
+
+def test_a_killed_agent_is_restarted_inside_its_root(debian_fleet: LocalFleet) -> None:
+    first = wait_for(lambda: _agent_pid(debian_fleet, "node-01"), 30, "the agent's pid file")
+    os.kill(first, signal.SIGKILL)
+    second = wait_for(
+        lambda: (p := _agent_pid(debian_fleet, "node-01")) not in (None, first) and p,
+        60,
+        "the supervisor to restart the agent (RestartSec=5)",
+    )
+    assert os.readlink(f"/proc/{second}/root") == debian_fleet.node("node-01").root
+    assert cli("dev", "status").exit_code == 0
+
+    # dev restart: the node's sshd and agent again, sshd on its port with its host key.
+    restarted = cli("dev", "restart", "node-02")
+    assert restarted.exit_code == 0, restarted.output
+    assert "node-02: sshd node-02 pid" in restarted.stdout
+    assert cli("dev", "status").exit_code == 0
+    assert debian_fleet.ssh("node-02", "sudo -n -u cctview id -un")[:2] == (0, "cctview\n")
+
+
+# -- mounts: undone by `dev down`, also after a killed `dev up` (no first boot needed) ----------
+
+
+def test_down_undoes_the_mounts_a_killed_up_left(tmp_path: Path, monkeypatch) -> None:
+    require_debian_nodes()
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    monkeypatch.setenv(STACK_ENV, "local")
+    mark = str((tmp_path / "home" / "local").absolute())
+    roots = noderoots.fleet_roots(mark)
+    root = noderoots.mount_node_root(debianroot.ensure_root(), roots / "node-01")
+    try:
+        assert len(noderoots.mounts_below(roots)) == 4  # overlay, proc, dev, dev/pts
+        assert (root.merged / "proc/self").exists() and (root.merged / "dev/null").exists()
+        report = devfleet.down()  # no state file: the `dev up` that mounted them was killed
+        assert report.was_up
+        assert noderoots.mounts_below(roots) == []
+        assert not roots.exists()
+        assert devfleet.down().was_up is False
+    finally:
+        noderoots.unmount_below(roots)
+        noderoots.remove_fleet_roots(roots)
+    # Two fleets never share a roots folder.
+    assert noderoots.fleet_roots(mark) != noderoots.fleet_roots(mark + "-other")
+
+
+def test_down_after_a_killed_up_during_first_boot(tmp_path: Path, monkeypatch) -> None:
+    """`dev up` killed while the nodes boot (apt and pip running in their roots, the pip cache
+    bound in): the next `dev down` stops those processes and undoes every mount."""
+    require_debian_nodes()
+    monkeypatch.setenv(HOME_ENV, str(tmp_path))
+    mark = str((tmp_path / "local").absolute())
+    roots = noderoots.fleet_roots(mark)
+    cctview_fleet = str(Path(sys.executable).parent / "cctview-fleet")
+    up = subprocess.Popen(
+        [cctview_fleet, "dev", "up", "--nodes", "2", "--cameras", "3"],
+        env={**os.environ, HOME_ENV: str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        booting = roots / "node-02" / "merged" / "var" / "lib" / "cloud" / "instance"
+        wait_for(lambda: booting.exists() and up.poll() is None, 120, "first boot to begin")
+        time.sleep(2)  # into the user data: apt-get is running in the roots
+    finally:
+        up.kill()
+        up.wait()
+    assert noderoots.mounts_below(roots), "the killed dev up should have left its mounts"
+    assert devfleet.down().was_up
+    assert noderoots.mounts_below(roots) == []
+    assert not roots.exists()
+    assert marked(mark, str(roots)) == []
+
+
+def test_rotate_volumes_moves_a_node_to_a_new_ebs_volume(debian_fleet: LocalFleet) -> None:
+    """Block devices as on EC2: the new volume is attached (a loop device with its Nitro by-id
+    link in the node's /dev), found by id, formatted and mounted with `sudo -n`; the old one is
+    drained through sync, unmounted, detached and deleted."""
+    assigned = cli("assign", "--cameras", "all", "--cameras-per-node", "100")
+    assert assigned.exit_code == 0, assigned.output
+    node = debian_fleet.node("node-01")
+    roots = Path(node.root).parent.parent
+    old = node.volume_id
+    mounted = [p.name for p in noderoots.mounts_below(Path(node.root) / "mnt" / "cctview")]
+    assert mounted == [old]  # first boot mounted generation 1 by its id
+    result = cli("rotate-volumes", "node-01", "--force", "--drain-timeout", "120", "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["nodes"]
+    assert (row["outcome"], row["old_fate"]) == ("rotated", "deleted"), row
+    new = row["new_volume"]
+    mounted = [p.name for p in noderoots.mounts_below(Path(node.root) / "mnt" / "cctview")]
+    assert mounted == [new]
+    paths = debian_fleet.paths("node-01")
+    assert paths.data == Path(node.root) / "mnt" / "cctview" / new
+    wait_for(lambda: f"{old}.img" not in {p.name for p in (roots / "volumes").iterdir()}, 30,
+             "the deleted volume's file to go")  # fmt: skip
+    backing = {path.name for _device, path in noderoots.loops_below(roots)}
+    assert f"{new}.img" in backing and f"{old}.img" not in backing
+    root = Path(node.root)
+    assert _owner(root, paths.data)[:2] == ("cctview", "cctview")
+    before = _stored_now(debian_fleet, "node-01")
+    wait_for(lambda: _stored_now(debian_fleet, "node-01") > before, 60, "frames on the new volume")
+
+
+def _stored_now(fleet: LocalFleet, name: str) -> int:
+    try:
+        return int(json.loads(fleet.paths(name).status.read_text())["totals"]["frames_stored"])
+    except (OSError, ValueError, KeyError):
+        return 0
