@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cctview_agent import awscalls
 from cctview_fleet import aws
 from cctview_fleet.devfleet import debianroot, emulator, firstboot, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, ProcessStartError
@@ -72,8 +73,13 @@ def upload_agent(stack: Stack, wheels: Path) -> AgentWheel:
             "install the checkout's agent: run `dev up` from a checkout (`make setup`)"
         )
     wheel = build_agent_wheel(agent_dir, wheels)
-    with aws.translate_errors(stack, "s3", "uploading the agent wheel", error=DevFleetError):
-        aws.s3(stack).upload_file(str(wheel.path), stack.bucket, wheel.key)
+    # `pulumi up` uploads it on AWS: the deployer's call, not the operator's (one PUT, in this
+    # thread, so the recorder sees who acts; upload_file would hand it to a worker thread)
+    with (
+        awscalls.acting_as(awscalls.DEPLOYER),
+        aws.translate_errors(stack, "s3", "uploading the agent wheel", error=DevFleetError),
+    ):
+        aws.s3(stack).put_object(Bucket=stack.bucket, Key=wheel.key, Body=wheel.path.read_bytes())
     return wheel
 
 
@@ -207,7 +213,10 @@ def start_nodes(
         node = replace(
             records[name], ssh_port=record.port or 0, host_key=firstboot.host_key(roots[name])
         )
-        with aws.translate_errors(stack, "ec2", "tagging the nodes", error=DevFleetError):
+        with (  # the address tag stands for what the deployer tags on AWS
+            awscalls.acting_as(awscalls.DEPLOYER),
+            aws.translate_errors(stack, "ec2", "tagging the nodes", error=DevFleetError),
+        ):
             ec2.create_tags(
                 Resources=[node.instance_id],
                 Tags=[{"Key": "cctview:ssh-port", "Value": str(node.ssh_port)}],

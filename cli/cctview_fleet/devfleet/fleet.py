@@ -23,7 +23,7 @@ from typing import Literal
 from cctview_agent.periods import validate_period_length
 from cctview_fleet.devfleet import emulator, noderoots, nodes, simulator, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, FleetAlreadyUpError
-from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, marked, stop
+from cctview_fleet.devfleet.processes import ProcessRecord, descendants, is_alive, marked, stop
 from cctview_fleet.devfleet.state import (
     FLEET_NAME,
     FleetState,
@@ -157,7 +157,8 @@ def _roots() -> Path:
 def _everything(state: FleetState | None) -> list[ProcessRecord]:
     """The recorded processes, newest first, plus any marked one the record missed."""
     recorded = list(reversed(state.processes)) if state else []
-    pids = {record.pid for record in recorded}
+    # A recorded process's children (the supervised agents) go with it: they are not extra.
+    pids = {record.pid for record in [*recorded, *descendants(recorded)]}
     found = marked(_mark(), str(_roots()))
     return recorded + [record for record in found if record.pid not in pids]
 
