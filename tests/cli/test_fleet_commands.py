@@ -19,6 +19,7 @@ from cctview_agent.awscalls import DEPLOYER, acting_as
 from cctview_agent.cameras import load_cameras
 from cctview_fleet import aws, ssh
 from cctview_fleet.app import app
+from cctview_fleet.devfleet.processes import descendants
 
 pytestmark = [pytest.mark.sshd, pytest.mark.slow]
 
@@ -336,7 +337,8 @@ def test_status_flags_a_hung_agent_and_a_node_that_reaches_no_camera(
         time.sleep(1)
 
     camsim = next(p for p in fleet.state.processes if p.role == "camsim")
-    agent = next(p for p in fleet.state.processes if p.role == "agent" and p.node == "node-02")
+    supervisor = next(p for p in fleet.state.processes if p.role == "agent" and p.node == "node-02")
+    (agent,) = descendants([supervisor])  # the agent runs under its systemd stand-in
     os.kill(camsim.pid, signal.SIGKILL)  # every camera now refuses the connection
     os.kill(agent.pid, signal.SIGSTOP)  # node-02's agent hangs: its status goes stale
     try:
