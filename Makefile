@@ -5,19 +5,20 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps
+SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps libturbojpeg0
 
 .PHONY: setup system-packages test test-fast lint demo bench bench-setup clean
 
 setup: system-packages $(STAMP)
 
 # The tests and the demo start real OpenSSH sshd processes on loopback; Debian's python3 needs
-# python3-venv for `-m venv`. As root they are installed; otherwise the exact command is printed.
+# python3-venv for `-m venv`; the agent compares pictures with libturbojpeg0 (pictures.py). As root they are installed; otherwise the exact command is printed.
 system-packages:
 	@need="$(SYSTEM_PACKAGES)"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
 	if [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null && command -v mkfs.ext4 >/dev/null \
-		&& command -v pkill >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
+		&& command -v pkill >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \
+		&& ldconfig -p | grep -q libturbojpeg.so.0; then \
 		:; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		echo "installing system packages: $$need"; \

@@ -21,6 +21,7 @@ from typing import Any
 
 from cctview_agent.errors import ConfigError
 from cctview_agent.periods import validate_period_length
+from cctview_agent.scheduler import Polling
 
 DEFAULT_ROOT = Path("/var/lib/cctview")
 
@@ -51,6 +52,20 @@ class AgentConfig:
     # EBS device found by its volume id, "folder" just creates a folder (the local fleet), "auto"
     # picks block when the machine has EBS devices (every EC2 instance does) and folder otherwise.
     volume_mode: str = "auto"
+    # How cameras are polled (scheduler.py): "adaptive" learns each camera's cadence and polls
+    # just often enough to see every picture; "grid" polls every camera every poll_interval.
+    polling: Polling = Polling.ADAPTIVE
+    # The node's request budget to the camera service: at most this many requests in any second.
+    # 25 covers 21 cameras (about 0.5 requests/s each, more while learning) with room to spare.
+    max_requests_per_s: float = 25.0
+    # Offline and frozen cameras are polled this gently; they resume within one such interval.
+    offline_poll_interval: float = 10.0
+    # While learning a camera's cadence, the first poll steps (seconds); and how often to relearn.
+    learn_step: float = 0.25
+    relearn_after: float = 3600.0
+    # Who to tell when the fleet misbehaves: goes into every request's User-Agent, set once by the
+    # operator (Pulumi config ``contact``; the local fleet passes one too). Empty: none given.
+    contact: str = ""
 
     @property
     def volumes_root(self) -> Path:
@@ -92,6 +107,12 @@ _EXAMPLES = {
     "volumes_dir": 'volumes_dir = "/mnt/cctview"',
     "frozen_after": "frozen_after = 60",
     "volume_mode": 'volume_mode = "auto"  # or "block", "folder"',
+    "polling": 'polling = "adaptive"  # or "grid"',
+    "max_requests_per_s": "max_requests_per_s = 25",
+    "offline_poll_interval": "offline_poll_interval = 10",
+    "learn_step": "learn_step = 0.25",
+    "relearn_after": "relearn_after = 3600",
+    "contact": 'contact = "ops@example.org"',
 }
 
 VOLUME_MODES = ("auto", "block", "folder")
@@ -144,7 +165,16 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise _bad(key, f"must be a path, not {raw[key]!r}", path)
             values[key] = base / Path(raw[key]).expanduser()
-    for key in ("poll_interval", "grace", "timeout", "frozen_after"):
+    for key in (
+        "poll_interval",
+        "grace",
+        "timeout",
+        "frozen_after",
+        "max_requests_per_s",
+        "offline_poll_interval",
+        "learn_step",
+        "relearn_after",
+    ):
         if key in raw:
             values[key] = float(_number(key, raw[key], path, positive=key != "grace"))
     if "period" in raw:
@@ -159,6 +189,16 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
         if not isinstance(raw["node"], str):
             raise _bad("node", f"must be a string, not {raw['node']!r}", path)
         values["node"] = raw["node"]
+    if "polling" in raw:
+        if raw["polling"] not in tuple(Polling):
+            choices = ", ".join(Polling)
+            raise _bad("polling", f"must be one of {choices}, not {raw['polling']!r}", path)
+        values["polling"] = Polling(raw["polling"])
+    if "contact" in raw:
+        contact = raw["contact"]
+        if not isinstance(contact, str) or any(ch in contact for ch in "\r\n()"):
+            raise _bad("contact", "must be one line without parentheses (an e-mail or URL)", path)
+        values["contact"] = contact.strip()
     if "volume_mode" in raw:
         if raw["volume_mode"] not in VOLUME_MODES:
             raise _bad("volume_mode", f"must be one of {', '.join(VOLUME_MODES)}", path)
@@ -166,6 +206,8 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
     config = replace(AgentConfig(), **values)
     if config.timeout > 60:
         raise _bad("timeout", f"= {config.timeout} is too long for a 1 fps poll (at most 60)", path)
+    if config.max_requests_per_s < 1:
+        raise _bad("max_requests_per_s", "must be at least 1 request a second", path)
     if config.max_frame_bytes < 1024:
         raise _bad("max_frame_bytes", "must be at least 1024 (a JPEG is ~20 KB)", path)
     return config

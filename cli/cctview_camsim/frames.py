@@ -42,6 +42,14 @@ QUALITY = 75
 BANNER = 18  # height of the name banner (top) and the time banner (bottom)
 BAND_ROWS = 4  # MCU rows re-encoded per frame: the bottom 64 px (vehicles and time stamp)
 BAND_HEIGHT = BAND_ROWS * jpegsplice.MCU_ROWS_HEIGHT
+
+
+def _band_rows(profile: CameraProfile) -> int:
+    """MCU rows that change per frame: the bottom quarter-ish of the picture, whatever its size
+    (a 720x480 frame's traffic spans as much of its height as a 352x240 one's)."""
+    return BAND_ROWS * max(1, profile.height // HEIGHT)
+
+
 EASY_PROFILE = CameraProfile(1.0, 0.0, 0.0, WIDTH, HEIGHT, EASY_NOISE, (0.0, 0.0))
 DEFAULT_STILL_CACHE = 1000  # ~85 KB each (band pixels + encoded top rows)
 
@@ -164,13 +172,15 @@ class _Still:
 
 def _still(camera: Camera, profile: CameraProfile) -> _Still:
     scene = _scene(camera, profile)
-    band = scene.crop((0, profile.height - BAND_HEIGHT, profile.width, profile.height))
+    rows = _band_rows(profile)
+    band_height = rows * jpegsplice.MCU_ROWS_HEIGHT
+    band = scene.crop((0, profile.height - band_height, profile.width, profile.height))
     full = jpegsplice.encode_rows(scene, QUALITY)
     probe = jpegsplice.encode_rows(band, QUALITY)
     if jpegsplice.compatible(full, probe):
         cut = jpegsplice.split(full)
         if len(cut.rows) == profile.height // jpegsplice.MCU_ROWS_HEIGHT:
-            top = cut.rows[: len(cut.rows) - BAND_ROWS]
+            top = cut.rows[: len(cut.rows) - rows]
             return _Still(band=band, header=cut.header, top_rows=top, scene=None)
     return _Still(band=band, header=None, top_rows=(), scene=scene)
 
@@ -239,11 +249,19 @@ class FrameRenderer:
             ).digest(),
             "big",
         )
+        scale = _band_rows(profile) // BAND_ROWS
         for lane in range(2):
-            y = 28 - lane * 18
-            x = bits % (width - 40)
-            colour = (40 + (bits >> 16) % 216, 40 + (bits >> 24) % 216, 40 + (bits >> 32) % 216)
-            draw.rectangle((x, y, x + 28 - lane * 6, y + 12 - lane * 2), fill=colour)
+            y = (26 - lane * 20) * scale
+            x = bits % (width - 40 * scale)
+            # Bright enough to stand out from the grey road even in a 1/8-scale grey decode, as
+            # real traffic does: a collector comparing pictures must see every vehicle move.
+            colour = (
+                120 + (bits >> 16) % 136,
+                120 + (bits >> 24) % 136,
+                120 + (bits >> 32) % 136,
+            )
+            car = (x, y, x + (28 - lane * 6) * scale, y + (16 - lane * 2) * scale)
+            draw.rectangle(car, fill=colour)
             bits >>= 48
         stamped = version if stamp_version is None else stamp_version
         start = self.clock.version_start(camera.id, stamped)
@@ -254,14 +272,14 @@ class FrameRenderer:
         # their masks are cached (see GlyphText).
         pieces = [stamp[:-2], stamp[-2:], f".{millis:03d} UTC  #", number[:2], number[2:4]]
         pieces.append(number[4:])
-        self._stamp.draw(band, (4, BAND_HEIGHT - BANNER + 2), pieces, (255, 255, 0))
+        self._stamp.draw(band, (4, band.height - BANNER + 2), pieces, (255, 255, 0))
         if still.header is not None:
             rows = jpegsplice.split(jpegsplice.encode_rows(band, QUALITY)).rows
             data = jpegsplice.join(still.header, still.top_rows + rows)
         else:
             assert still.scene is not None
             image = still.scene.copy()
-            image.paste(band, (0, height - BAND_HEIGHT))
+            image.paste(band, (0, height - band.height))
             data = encode_jpeg(image)
         self.rendered += 1
         return Frame(version=stamped, data=data, digest=frame_digest(data))

@@ -154,6 +154,9 @@ class Simulator:
             body = self._catalogs[origin] = catalog_json(list(self.cameras.values()), origin)
         return body
 
+    def frozen_picture(self, camera_id: str) -> int:
+        return self._frozen_versions[camera_id]
+
     def frozen_frame(self, camera: Camera) -> Frame:
         return self.renderer.frozen(camera, self._frozen_versions[camera.id])
 
@@ -233,6 +236,10 @@ async def _answer_image(request: web.Request, sim: Simulator) -> web.StreamRespo
     if kind is FaultKind.FROZEN:
         frame = sim.frozen_frame(camera)
         sim.stats.fault_served(camera.id, kind.value)  # a ticking clock over an old picture
+        picture = sim.frozen_picture(camera.id)
+        last = sim.stats.camera(camera.id).last_version
+        if last is None or picture > last:  # frozen before it served: its one picture is new
+            sim.stats.frame_served(camera.id, picture, frame.digest)
         return jpeg_response(frame.data, version=frame.version)
     if kind is None:
         frame = sim.renderer.current(camera)

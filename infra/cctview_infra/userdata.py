@@ -4,7 +4,8 @@ write the agent's config, and start its systemd unit.
 The script is plain bash so an operator can read it in the EC2 console and rerun any step. What
 it does, in order, and why:
 
-1. apt installs python3, python3-venv, e2fsprogs and util-linux (Debian 12 has python3, not venv).
+1. apt installs python3, python3-venv, e2fsprogs, util-linux and libturbojpeg0 (Debian 12 has
+   python3, not venv; the agent compares pictures with libturbojpeg, ~0.5 MB).
 2. The agent wheel this program uploaded is fetched from S3 with the instance role, and installed
    only if its sha256 matches the digest baked in here: the node runs exactly the operator
    checkout's agent. ``cctview-agent`` is linked into /usr/local/bin.
@@ -139,7 +140,7 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         'step "1/5 system packages"',
         "export DEBIAN_FRONTEND=noninteractive",
         "apt-get update -q",
-        "apt-get install -y -q python3 python3-venv e2fsprogs util-linux",
+        "apt-get install -y -q python3 python3-venv e2fsprogs util-linux libturbojpeg0",
         "",
         'step "2/5 agent $AGENT_SHA256"',
         f"python3 -m venv {q(str(VENV_DIR))}",

@@ -20,26 +20,13 @@ from cctview_agent.fetch import FetchFailure, poll_url, validate_jpeg
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest, frame_digest
 from cctview_agent.periods import Period
-from cctview_agent.poller import (
-    BACKOFF_CAP_S,
-    PHASE_SLOTS,
-    CameraPoller,
-    PlaceholderRegistry,
-    phase_of,
-)
+from cctview_agent.placeholders import PlaceholderRegistry
+from cctview_agent.poller import CameraPoller
+from cctview_agent.scheduler import BACKOFF_CAP_S, PHASE_SLOTS, phase_of
 from cctview_agent.storage import FrameStore, journal_path
+from tests.agent.agentproc import RecordingLog
 
 JPEG = b"\xff\xd8" + bytes(range(256)) * 8 + b"\xff\xd9"
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, dict]] = []
-
-    def info(self, event: str, **fields: object) -> None:
-        self.lines.append((event, fields))
-
-    warning = error = info
 
 
 @pytest.mark.parametrize(
@@ -72,7 +59,7 @@ def test_poll_url_changes_every_poll() -> None:
 
 class _Agent:
     def __init__(self) -> None:
-        from cctview_agent.poller import ScheduleStats
+        from cctview_agent.scheduler import ScheduleStats
 
         self.schedule = ScheduleStats()
 
@@ -125,7 +112,7 @@ def test_placeholder_is_the_digest_two_cameras_served() -> None:
 
 
 def test_disk_guard_hysteresis(monkeypatch) -> None:
-    log = _Log()
+    log = RecordingLog()
     guard = DiskGuard(reserve_bytes=1_000_000, log=log)
     free = {"value": 5_000_000}
     monkeypatch.setattr(
@@ -190,7 +177,7 @@ def test_closer_closes_ended_periods_on_every_volume(tmp_path) -> None:
     unjournaled.parent.mkdir(parents=True)
     unjournaled.write_bytes(JPEG + b"\x00")
     store = FrameStore(link, 60)
-    closer = PeriodCloser(config, store, _Log())
+    closer = PeriodCloser(config, store, RecordingLog())
     closer.scan_all()
     assert closer.close_due(now=period.end + 0.5) == 0  # still inside the grace time
     assert closer.close_due(now=period.end + 2) == 2
@@ -206,7 +193,7 @@ def test_closer_closes_ended_periods_on_every_volume(tmp_path) -> None:
 
 def test_idle_camera_period_without_polls_gets_no_manifest(tmp_path) -> None:
     config = AgentConfig(data_dir=tmp_path, period=60, grace=0)
-    closer = PeriodCloser(config, FrameStore(tmp_path, 60), _Log())
+    closer = PeriodCloser(config, FrameStore(tmp_path, 60), RecordingLog())
     period = Period(1_743_771_600, 60)
     closer.tally(str(tmp_path), "idle", period)
     polled = closer.tally(str(tmp_path), "failing", period)
