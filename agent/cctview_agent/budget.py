@@ -19,6 +19,7 @@ from collections import deque
 WINDOW_S = 1.0
 FORBIDDEN_SHARE = 0.25
 FORBIDDEN_COOLDOWN_S = 120.0
+GUARD_S = 0.01  # waits a little longer than the window, so jitter on the way cannot add a request
 WAITED_S = 0.01  # a request that got its slot later than this after asking "waited"
 
 
@@ -67,7 +68,7 @@ class RequestBudget:
                     times.popleft()
                 if len(times) < self.limit(now):
                     break
-                await asyncio.sleep(times[0] + WINDOW_S - now)
+                await asyncio.sleep(times[0] + WINDOW_S + GUARD_S - now)
             times.append(now)
             self.granted += 1
             self.waited += now - asked > WAITED_S

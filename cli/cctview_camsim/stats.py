@@ -7,7 +7,8 @@ not, so a collector that stores pictures, not bytes, stores ``new`` frames in ev
 
 ``shown`` (filled in by the server) is how many new pictures each camera put up since it joined:
 the most a collector could have stored; ``new / shown`` is a collector's capture rate.
-``retry_after_ignored`` counts requests that came before a ``Retry-After`` this camera had sent.
+``retry_after_ignored`` counts requests that came before a ``Retry-After`` this camera had sent;
+``peak_requests_per_s`` is the most image requests that arrived within any one second.
 
 The digests of the last versions served as ``new`` are kept per camera (bounded), for tests that
 check a collector's manifest digest by digest.
@@ -15,6 +16,7 @@ check a collector's manifest digest by digest.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +52,8 @@ class ServeStats:
         self.started_at = started_at
         self.catalog_requests = 0
         self.in_flight = 0  # image requests being answered now; hangs and drips must drop out
+        self.peak_per_s = 0  # most image requests that arrived within one second
+        self._arrivals: deque[float] = deque()
         self._cameras = {camera_id: CameraStats() for camera_id in camera_ids}
 
     def frame_served(self, camera_id: str, version: int, digest: str) -> bool:
@@ -62,6 +66,16 @@ class ServeStats:
             return True
         stats.repeat += 1
         return False
+
+    def arrived(self) -> None:
+        """An image request arrived: keeps the busiest one-second window (a client's budget)."""
+        now = time.monotonic()
+        arrivals = self._arrivals
+        arrivals.append(now)
+        while arrivals[0] <= now - 1.0:
+            arrivals.popleft()
+        if len(arrivals) > self.peak_per_s:
+            self.peak_per_s = len(arrivals)
 
     def add_camera(self, camera_id: str) -> None:
         self._cameras.setdefault(camera_id, CameraStats())
@@ -102,6 +116,7 @@ class ServeStats:
                 "in_flight": self.in_flight,
                 "shown": sum(shown.values()) if shown is not None else None,
                 "retry_after_ignored": ignored,
+                "peak_requests_per_s": self.peak_per_s,
             },
             "profile": self.profile,
             "started_at": self.started_at,
