@@ -41,6 +41,11 @@ class NodeStatus:
     last_synced_period: str | None
     log_file: str | None
     problem: str | None = None
+    # Issue 10: cameras serving the offline card, cameras frozen (picture stopped), and the
+    # seconds of offline time the node's cameras accumulated since the agent started.
+    cameras_offline: int = 0
+    cameras_frozen: int = 0
+    offline_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +90,9 @@ def parse_status(node: Node, text: str) -> NodeStatus:
         last_synced_period=raw.get("last_synced_period"),
         log_file=raw.get("log_file"),
         problem=raw.get("problem"),
+        cameras_offline=int(totals.get("cameras_offline", 0) or 0),
+        cameras_frozen=int(totals.get("cameras_frozen", 0) or 0),
+        offline_s=float(totals.get("offline_s", 0) or 0),
     )
 
 
@@ -129,6 +137,9 @@ class FleetTotals:
     cameras_online: int
     frames_per_minute: float
     oldest_frame_age_s: float | None
+    cameras_offline: int = 0
+    cameras_frozen: int = 0
+    offline_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,4 +156,7 @@ def totals(result: FleetResult[NodeStatus]) -> FleetTotals:
         cameras_online=sum(s.cameras_online for s in rows),
         frames_per_minute=round(sum(s.frames_per_minute for s in rows), 1),
         oldest_frame_age_s=max(ages) if ages else None,
+        cameras_offline=sum(s.cameras_offline for s in rows),
+        cameras_frozen=sum(s.cameras_frozen for s in rows),
+        offline_s=round(sum(s.offline_s for s in rows), 1),
     )

@@ -34,6 +34,7 @@ COLUMNS = (
     "volume",
     "last synced",
     "version",
+    "offline (time) / frozen",
 )
 
 
@@ -55,7 +56,13 @@ def _row(status: NodeStatus) -> list[str]:
         Path(status.active_volume).name if status.active_volume else "-",
         status.last_synced_period or "-",
         status.agent_version or "-",
+        _offline_frozen(status.cameras_offline, status.offline_s, status.cameras_frozen),
     ]
+
+
+def _offline_frozen(offline: int, offline_s: float, frozen: int) -> str:
+    """``2 (41m) / 1``: cameras offline now (their offline time so far) / cameras frozen now."""
+    return f"{offline} ({format_age(offline_s)}) / {frozen}"
 
 
 def status_table(
@@ -80,6 +87,13 @@ def status_table(
         f"{fleet_totals.cameras_online}/{fleet_totals.cameras_assigned}",
         f"{fleet_totals.frames_per_minute:.0f}",
         format_age(fleet_totals.oldest_frame_age_s),
+        "",
+        "",
+        "",
+        "",
+        _offline_frozen(
+            fleet_totals.cameras_offline, fleet_totals.offline_s, fleet_totals.cameras_frozen
+        ),
     )
     return table
 
