@@ -201,6 +201,7 @@ async def get_catalog(request: web.Request) -> web.Response:
 async def get_image(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIMULATOR]
     sim.stats.arrived()
+    sim.stats.polled_by(request.headers.get("User-Agent", ""))
     sim.stats.in_flight += 1
     try:
         camera_id = request.match_info["camera_id"]

@@ -54,6 +54,7 @@ class ServeStats:
         self.in_flight = 0  # image requests being answered now; hangs and drips must drop out
         self.peak_per_s = 0  # most image requests that arrived within one second
         self._arrivals: deque[float] = deque()
+        self.user_agents: dict[str, int] = {}  # who polls (a few distinct values at most)
         self._cameras = {camera_id: CameraStats() for camera_id in camera_ids}
 
     def frame_served(self, camera_id: str, version: int, digest: str) -> bool:
@@ -76,6 +77,10 @@ class ServeStats:
             arrivals.popleft()
         if len(arrivals) > self.peak_per_s:
             self.peak_per_s = len(arrivals)
+
+    def polled_by(self, user_agent: str) -> None:
+        if user_agent in self.user_agents or len(self.user_agents) < 16:
+            self.user_agents[user_agent] = self.user_agents.get(user_agent, 0) + 1
 
     def add_camera(self, camera_id: str) -> None:
         self._cameras.setdefault(camera_id, CameraStats())
@@ -119,6 +124,7 @@ class ServeStats:
                 "peak_requests_per_s": self.peak_per_s,
             },
             "profile": self.profile,
+            "user_agents": dict(self.user_agents),
             "started_at": self.started_at,
             "refresh": self.refresh,
         }

@@ -47,6 +47,7 @@ class NodeArgs:
     data_volume_gib: int = 8
     data_volume_type: str = "gp3"
     agent_period: int = 3600
+    contact: str = ""  # into the agent's User-Agent (settings.FleetSettings.contact)
     declare_data_volume: bool = True
     declare_attachment: bool = True
 
@@ -93,6 +94,7 @@ class Node(pulumi.ComponentResource):
                     volume_size_gib=args.data_volume_gib,
                     agent_period=args.agent_period,
                     prefix=args.prefix,
+                    contact=args.contact,
                 ),
                 args.systemd_unit,
             )

@@ -52,6 +52,7 @@ EXAMPLES: dict[str, str] = {
     "amiNameFilter": f"amiNameFilter '{DEBIAN_12_NAME}'",
     "availabilityZone": "availabilityZone us-east-1a",
     "agentPeriod": "agentPeriod 3600",
+    "contact": "contact ops@example.org",
     "policyEnforcement": "--path 'policyEnforcement.t2-family' advisory",
 }
 _VOLUME_TYPES = ("gp3", "gp2", "st1", "sc1")  # io1/io2 cost per IOPS: never for frames
@@ -90,6 +91,8 @@ class FleetSettings:
     ami_name_filter: str = DEBIAN_12_NAME
     availability_zone: str | None = None  # None: the region's first zone
     agent_period: int = DEFAULT_PERIOD_S
+    # Whom the camera service's operators can reach: every agent's User-Agent names it.
+    contact: str = ""
     policy_enforcement: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -273,11 +276,19 @@ def settings_from_mapping(
             raw, "availabilityZone", None, _AZ, "a zone of the region like us-east-1a"
         ),
         agent_period=_period(raw),
+        contact=_contact(raw),
         policy_enforcement=_enforcement(raw),
     )
     if settings.availability_zone and not settings.availability_zone.startswith(region):
         raise _bad("availabilityZone", f"{settings.availability_zone!r} is not in {region}")
     return settings
+
+
+def _contact(raw: Mapping[str, Any]) -> str:
+    contact = _text(raw, "contact", "") or ""
+    if any(ch in contact for ch in "\r\n()"):
+        raise _bad("contact", "must be one line without parentheses (an e-mail or URL)")
+    return contact
 
 
 def _period(raw: Mapping[str, Any]) -> int:

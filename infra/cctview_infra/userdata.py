@@ -65,6 +65,7 @@ class UserDataSpec:
     volume_size_gib: int
     agent_period: int = 3600
     prefix: str = "cctview"  # where the hourly sync ships periods in the bucket
+    contact: str = ""  # the operator's contact, named in every request's User-Agent
 
 
 def agent_config(spec: UserDataSpec) -> AgentConfig:
@@ -78,6 +79,7 @@ def agent_config(spec: UserDataSpec) -> AgentConfig:
         period=spec.agent_period,
         log_file=STATE_DIR / "agent.log",
         status_file=STATE_DIR / "status.json",
+        contact=spec.contact,
     )
 
 

@@ -83,7 +83,9 @@ def test_retry_after_is_honoured_per_camera(camsim, tmp_path):
     limited = sim.camera_ids[0]
     sim.set_faults(f"429={limited}")
     write_assignment_from(sim, tmp_path / "assignment.json")
-    config = write_config(tmp_path, timeout=3.0, ca_file=str(sim.cert_path))
+    config = write_config(
+        tmp_path, timeout=3.0, ca_file=str(sim.cert_path), contact="ops@example.org"
+    )
     with running_agent(config) as agent:
         time.sleep(12)
         camera = agent.camera(limited)
@@ -91,6 +93,9 @@ def test_retry_after_is_honoured_per_camera(camsim, tmp_path):
     stats = sim.stats()
     assert stats["cameras"][limited]["faults"].get("429", 0) >= 1, "the camera did say 429"
     assert stats["totals"]["retry_after_ignored"] == 0, "a request came before Retry-After"
+    (user_agent,) = stats["user_agents"]
+    assert user_agent.startswith("cctview-agent/") and "cctview-fleet" in user_agent
+    assert "contact: ops@example.org" in user_agent
     assert camera["failures"].get("http_429", 0) >= 1
     served = stats["cameras"][limited]["new"] + stats["cameras"][limited]["repeat"]
     assert served >= 3, "between the waits, the camera is polled again"

@@ -31,6 +31,8 @@ from cctview_fleet.planning import (
     make_plan,
 )
 from cctview_fleet.render import console, err_console, print_json, table
+from cctview_fleet.requestrate import describe as describe_rate
+from cctview_fleet.requestrate import request_rate
 
 _UNITS = {"instance-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
 
@@ -130,10 +132,15 @@ def plan(
         data_volume_gib=data_volume_gib,
         prices=load_prices(prices),
     )
+    rate = request_rate(result.cameras, result.nodes)
     if as_json:
-        print_json(result.to_dict() | {"selection": selection.request.describe()})
+        print_json(
+            result.to_dict()
+            | {"selection": selection.request.describe(), "request_rate": rate.to_dict()}
+        )
         return
     render_plan(result, selection.request.describe())
+    console.print(describe_rate(rate))
 
 
 def register(app: typer.Typer) -> None:
