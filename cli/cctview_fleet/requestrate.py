@@ -13,10 +13,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-PICTURES_PER_CAMERA_S = 0.88 / (2.5 * 1.05) + 0.12 / (15.0 * 1.05)  # ~0.343
-REQUESTS_PER_PICTURE = 1.3  # the adaptive schedule's ceiling (the bench measures below it)
-GRID_REQUESTS_PER_CAMERA_S = 1.0
-
 
 @dataclass(frozen=True, slots=True)
 class RequestRate:
@@ -33,6 +29,11 @@ class RequestRate:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"adaptive_per_node_s": round(self.adaptive_per_node_s, 2)}
+
+
+PICTURES_PER_CAMERA_S = 0.88 / (2.5 * 1.05) + 0.12 / (15.0 * 1.05)  # ~0.343
+REQUESTS_PER_PICTURE = 1.3  # the adaptive schedule's ceiling (the bench measures below it)
+GRID_REQUESTS_PER_CAMERA_S = 1.0
 
 
 def request_rate(cameras: int, nodes: int) -> RequestRate:
