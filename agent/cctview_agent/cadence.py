@@ -10,13 +10,15 @@ spends 1-4 (or 15 for a slow camera) and still misses pictures shorter than a se
 So a :class:`Cadence` has two modes:
 
 - ``learning``: poll in fine steps around the expected change (at first every ``learn_step``
-  seconds, then in steps of 5 % of the period from 60 % of it on) and record the change times
-  to within a step. After :data:`SAMPLES` precise intervals it knows the camera's typical period
-  (the median interval, which held pictures do not move) and spread (twice the median absolute
-  deviation, the half-width of a uniform spread), and switches to
-- ``tracking``: poll every ``period * (1 - spread)`` seconds, the shortest interval expected. It
-  learns again every ``relearn_s`` seconds (an hour), so a camera whose cadence changes is followed
-  at the cost of about one percent more requests.
+  seconds, then in steps of 5 % of the period from 80 % of the shortest interval on) and
+  record the change times to within a step. After :data:`SAMPLES` precise intervals it knows
+  the camera's typical period (the median interval, which held pictures do not move) and
+  spread (twice the median absolute deviation, the half-width of a uniform spread), and
+  switches to
+- ``tracking``: poll every ``min(period * (1 - spread), shortest seen) * (1 - MARGIN)``
+  seconds, just under the shortest interval expected. It learns again every ``relearn_s``
+  seconds (an hour), so a camera whose cadence changes is followed at the cost of about one
+  percent more requests.
 
 Times are the loop's monotonic clock; an observation is the midpoint of a request (the service
 picks the picture about half a round trip after the request leaves).
@@ -34,7 +36,7 @@ MIN_SPREAD = 0.03  # spacing at most 97 % of the period, whatever the samples sa
 MAX_SPREAD = 0.5
 HELD = 1.5  # an interval longer than 1.5 periods is a held picture: not a sample of the spread
 FINE = 0.05  # learning steps are 5 % of the period (once a period is known)
-SKIP_AHEAD = 0.6  # while learning, nothing changes before 60 % of the period
+SKIP_AHEAD = 0.8  # while learning, nothing changes before 80 % of the shortest interval
 MARGIN = 0.05  # spacing 5 % under the shortest interval expected
 PRECISION_FLOOR_S = 0.6  # a round trip of up to 470 ms, plus scheduling
 

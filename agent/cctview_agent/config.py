@@ -56,8 +56,9 @@ class AgentConfig:
     # just often enough to see every picture; "grid" polls every camera every poll_interval.
     polling: Polling = Polling.ADAPTIVE
     # The node's request budget to the camera service: at most this many requests in any second.
-    # 25 covers 21 cameras (about 0.5 requests/s each, more while learning) with room to spare.
-    max_requests_per_s: float = 25.0
+    # 50 covers 21 cameras: ~0.45 requests/s each once learned, 1/s while waiting to learn and
+    # ~4/s for the few learning at a time (scheduler.LearningSlots); the 1 Hz grid sent 21/s.
+    max_requests_per_s: float = 50.0
     # Offline and frozen cameras are polled this gently; they resume within one such interval.
     offline_poll_interval: float = 10.0
     # While learning a camera's cadence, the first poll steps (seconds); and how often to relearn.
@@ -108,7 +109,7 @@ _EXAMPLES = {
     "frozen_after": "frozen_after = 60",
     "volume_mode": 'volume_mode = "auto"  # or "block", "folder"',
     "polling": 'polling = "adaptive"  # or "grid"',
-    "max_requests_per_s": "max_requests_per_s = 25",
+    "max_requests_per_s": "max_requests_per_s = 50",
     "offline_poll_interval": "offline_poll_interval = 10",
     "learn_step": "learn_step = 0.25",
     "relearn_after": "relearn_after = 3600",

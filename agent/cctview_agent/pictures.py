@@ -10,9 +10,9 @@ Two facts of webcams.nyctmc.org decide how a body is read (docs/agent.md):
 
 The comparison decodes each frame at 1/8 scale in libjpeg-turbo's DCT domain (only the DC
 coefficient of each 8x8 block is used, no inverse DCT), grey only: ~0.1 ms for a 352x240 frame
-(bench/picture_bench.py). It calls libturbojpeg (Debian ``libturbojpeg0``, ~0.5 MB) through
-ctypes, because Pillow would add ~22 MB to a node whose install must stay under 60 MiB. Without
-the library the agent falls back to comparing bytes, and says so once in its log.
+(bench/picture_bench.py). It calls libturbojpeg (Debian ``libturbojpeg0``, 0.8 MB installed)
+through ctypes, because Pillow would add ~22 MB to a node whose install must stay under 60 MiB.
+Without the library the agent falls back to comparing bytes, and says so once in its log.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cctview_agent.cadence import Cadence
+from cctview_agent.cadence import Cadence, Mode
 from cctview_agent.cameras import Camera
 from cctview_agent.closer import PeriodTally
 from cctview_agent.fetch import FetchFailure, fetch_frame, poll_url
@@ -108,6 +108,7 @@ class CameraPoller:
             if not agent.stopping:  # removed by a reload; at shutdown the last state stays
                 self._set_state("stopped")
             agent.placeholders.release(self.last_digest, self)
+            agent.learning.release(self)
 
     def _after(self, outcome: str, due: float, sent: float, received: float) -> float:
         """The next poll's time on the loop's clock, after a poll with ``outcome``."""
@@ -132,6 +133,10 @@ class CameraPoller:
             return received + config.offline_poll_interval
         if outcome == FAILED:
             return received + config.poll_interval
+        if self.cadence.mode is Mode.TRACKING:
+            self.agent.learning.release(self)
+        elif not self.agent.may_learn(self):
+            return received + config.poll_interval  # its turn to learn comes; poll at 1 Hz
         return max(received, self.cadence.next_poll((sent + received) / 2))
 
     def _next_due(self, due: float, now: float, interval: float) -> float:

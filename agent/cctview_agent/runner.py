@@ -32,6 +32,7 @@ from cctview_agent.agentlog import EventLog, close_log, open_log
 from cctview_agent.assignment import diff_assignment, load_assignment
 from cctview_agent.atomicfile import remove_temporaries
 from cctview_agent.budget import RequestBudget
+from cctview_agent.cadence import Mode
 from cctview_agent.cameras import Camera
 from cctview_agent.closer import PeriodCloser, data_roots, remove_stale_journals
 from cctview_agent.config import AgentConfig
@@ -43,7 +44,7 @@ from cctview_agent.pictures import can_compare_pictures
 from cctview_agent.pidfile import acquire
 from cctview_agent.placeholders import PlaceholderRegistry
 from cctview_agent.poller import CameraPoller
-from cctview_agent.scheduler import ScheduleStats
+from cctview_agent.scheduler import LearningSlots, ScheduleStats
 from cctview_agent.status import newest_receipt, write_status
 from cctview_agent.storage import FrameStore
 
@@ -65,6 +66,9 @@ class Agent:
         self.placeholders = PlaceholderRegistry()
         self.schedule = ScheduleStats()
         self.budget = RequestBudget(config.max_requests_per_s)
+        self.learning = LearningSlots(config.max_requests_per_s, config.poll_interval)
+        self._modes_at = -1.0
+        self._modes = (0, 0)  # cameras waiting to learn, cameras tracking (recounted each second)
         self.timeout = aiohttp.ClientTimeout(total=config.timeout)
         self.session: aiohttp.ClientSession
         self.pollers: dict[str, CameraPoller] = {}
@@ -200,6 +204,17 @@ class Agent:
             removed=len(change.removed),
             changed=len(change.changed),
         )
+
+    def may_learn(self, poller: CameraPoller) -> bool:
+        """Whether ``poller`` may learn its cadence now (LearningSlots), from this second's count
+        of cameras waiting to learn and cameras tracking."""
+        now = time.monotonic()
+        if now - self._modes_at >= 1.0:
+            self._modes_at = now
+            tracking = sum(p.cadence.mode is Mode.TRACKING for p in self.pollers.values())
+            learners = len(self.learning.learners)
+            self._modes = (len(self.pollers) - tracking - learners, tracking)
+        return self.learning.admit(poller, *self._modes)
 
     def write_failed(self, camera_id: str, exc: OSError) -> None:
         """Log a failing frame write once per kind of error, not once per frame."""

@@ -26,6 +26,9 @@ import zlib
 BACKOFF_CAP_S = 60.0
 ON_TIME_S = 0.1
 PHASE_SLOTS = 4
+LEARNING_RATE = 4.0  # requests a second of a camera learning its cadence (measured: 3-4)
+TRACKING_RATE = 0.5  # requests a second of a camera tracking it (0.34 pictures/s x 1.25)
+LEARNING_SHARE = 0.7  # learners may fill the budget up to this share of it
 
 
 class Polling(enum.StrEnum):
@@ -58,6 +61,37 @@ class ScheduleStats:
             "on_time_fraction": round(self.on_time / self.polls, 5) if self.polls else 1.0,
             "max_late_ms": round(self.max_late_s * 1000, 1),
         }
+
+
+class LearningSlots:
+    """How many cameras may learn their cadence at once, so learning fits the node's budget.
+
+    Learning polls a camera ~4 times a second; a camera waiting for its turn polls every
+    ``poll_interval`` (the old grid), a tracking one ~0.5 times a second. Learners are admitted
+    while the expected load stays under :data:`LEARNING_SHARE` of the budget (at least one
+    learner), so the budget rarely holds a learner's poll back: a held-back poll dates a picture
+    change too loosely to learn from.
+    """
+
+    def __init__(self, budget_per_s: float, poll_interval: float) -> None:
+        self.budget_per_s = budget_per_s
+        self.poll_interval = poll_interval
+        self.learners: set[object] = set()
+
+    def capacity(self, waiting: int, tracking: int) -> int:
+        load = waiting / self.poll_interval + tracking * TRACKING_RATE
+        return max(1, int((LEARNING_SHARE * self.budget_per_s - load) / LEARNING_RATE))
+
+    def admit(self, camera: object, waiting: int, tracking: int) -> bool:
+        if camera in self.learners:
+            return True
+        if len(self.learners) < self.capacity(waiting, tracking):
+            self.learners.add(camera)
+            return True
+        return False
+
+    def release(self, camera: object) -> None:
+        self.learners.discard(camera)
 
 
 def phase_of(camera_id: str, interval: float) -> float:

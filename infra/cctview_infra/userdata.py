@@ -5,7 +5,7 @@ The script is plain bash so an operator can read it in the EC2 console and rerun
 it does, in order, and why:
 
 1. apt installs python3, python3-venv, e2fsprogs, util-linux and libturbojpeg0 (Debian 12 has
-   python3, not venv; the agent compares pictures with libturbojpeg, ~0.5 MB).
+   python3, not venv; the agent compares pictures with libturbojpeg, 0.8 MB).
 2. The agent wheel this program uploaded is fetched from S3 with the instance role, and installed
    only if its sha256 matches the digest baked in here: the node runs exactly the operator
    checkout's agent. ``cctview-agent`` is linked into /usr/local/bin.

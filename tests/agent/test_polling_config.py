@@ -13,7 +13,7 @@ from cctview_agent.scheduler import Polling
 def test_defaults_fit_the_real_service() -> None:
     config = AgentConfig()
     assert config.polling is Polling.ADAPTIVE
-    assert config.max_requests_per_s == 25.0
+    assert config.max_requests_per_s == 50.0
     assert config.offline_poll_interval == 10.0
     assert config.frozen_after == 60.0
     assert config.contact == ""
