@@ -129,3 +129,18 @@ def test_a_ticking_clock_is_the_same_picture_and_traffic_is_not():
         assert base is not None and ticked is not None and moved is not None
         assert same_picture(base, ticked), camera.name
         assert not same_picture(base, moved), camera.name
+
+
+def test_changed_blocks_matches_a_pixel_by_pixel_comparison():
+    from cctview_agent.pictures import CHANGED_LEVEL, changed_blocks
+
+    rng = random.Random(3)
+    for count in (1, 7, 1320, 5400):
+        a = bytes(rng.randrange(256) for _ in range(count))
+        b = bytes(rng.randrange(256) for _ in range(count))
+        expected = bytes(
+            0x80 if abs(x - y) > CHANGED_LEVEL else 0 for x, y in zip(a, b, strict=True)
+        )
+        assert changed_blocks(a, b) == expected
+    edges = changed_blocks(bytes([0, 255, 12, 13, 100, 100]), bytes([255, 0, 0, 0, 112, 113]))
+    assert edges == bytes([0x80, 0x80, 0, 0x80, 0, 0x80])
