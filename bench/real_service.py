@@ -71,10 +71,10 @@ def measure(n: int, policy: str, args: argparse.Namespace, work: Path) -> dict[s
             time.sleep(warmup)
             served0 = {camera_id: _versions(sim, camera_id) for camera_id in healthy}
             cpu0, status0, sim0 = cpu_seconds(agent.pid), status(), sim.stats()
-            t0 = time.monotonic()
+            sim_cpu0, t0 = cpu_seconds(sim.process.pid), time.monotonic()
             time.sleep(args.real_duration)
             cpu1, status1, sim1 = cpu_seconds(agent.pid), status(), sim.stats()
-            t1 = time.monotonic()
+            sim_cpu1, t1 = cpu_seconds(sim.process.pid), time.monotonic()
             served1 = {camera_id: _versions(sim, camera_id) for camera_id in healthy}
             peak = vm_hwm_mib(agent.pid)
         finally:
@@ -120,6 +120,7 @@ def measure(n: int, policy: str, args: argparse.Namespace, work: Path) -> dict[s
         "core_percent": round(cpu / window * 100, 2),
         "cpu_ms_per_request": round(cpu / polls * 1000, 4) if polls else None,
         "peak_rss_mib": round(peak, 1),
+        "simulator_core_percent": round((sim_cpu1 - sim_cpu0) / window * 100, 2),
         "offline_classified": f"{sum(states.get(c) == 'offline' for c in offline)}/{len(offline)}",
         "frozen_classified": f"{sum(states.get(c) == 'frozen' for c in frozen)}/{len(frozen)}",
         "healthy_misclassified": sum(states.get(c) in ("offline", "frozen") for c in healthy),
