@@ -2,8 +2,8 @@
 
 No rate limit is published for webcams.nyctmc.org and a blocked fleet loses everything, so
 ``plan`` says what load a selection puts on the service (issue 10). The adaptive schedule sends
-about one request per new picture (1.24 measured by bench/agent_bench.py, target at most 1.3);
-a camera shows ~0.34 new pictures a second (docs/camsim.md: 88 % of cameras every 1-4 s, 12 %
+about one request per new picture (1.31 measured by bench/agent_bench.py at 250 cameras, target
+1.3); a camera shows ~0.34 new pictures a second (docs/camsim.md: 88 % of cameras every 1-4 s, 12 %
 every ~15 s, 5 % of pictures held twice as long). The fixed 1 Hz grid sends one request a second
 per camera whatever the camera does.
 """
