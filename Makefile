@@ -18,7 +18,7 @@ system-packages:
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
 	if [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null && command -v mkfs.ext4 >/dev/null \
 		&& command -v pkill >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \
-		&& ldconfig -p | grep -q libturbojpeg.so.0; then \
+		&& /sbin/ldconfig -p | grep -q libturbojpeg.so.0; then \
 		:; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		echo "installing system packages: $$need"; \
