@@ -7,20 +7,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # mmdebstrap builds the Debian root of the local nodes run as root; systemd brings
 # systemd-analyze, which checks the agent's units (systemd itself is not started).
-SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps mmdebstrap systemd
+SYSTEM_PACKAGES := openssh-server openssh-client e2fsprogs util-linux iproute2 procps mmdebstrap systemd libturbojpeg0
 
 .PHONY: setup system-packages test test-fast lint lock demo bench bench-setup dataset-setup clean agent-lock
 
 setup: system-packages $(STAMP)
 
 # The tests and the demo start real OpenSSH sshd processes on loopback; Debian's python3 needs
-# python3-venv for `-m venv`. As root they are installed; otherwise the exact command is printed.
+# python3-venv for `-m venv`; the agent compares pictures with libturbojpeg0 (pictures.py).
+# As root they are installed; otherwise the exact command is printed.
 system-packages:
 	@need="$(SYSTEM_PACKAGES)"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
 	if [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null && command -v mkfs.ext4 >/dev/null \
 		&& command -v pkill >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \
 		&& command -v systemd-analyze >/dev/null \
+		&& /sbin/ldconfig -p | grep -q libturbojpeg.so.0 \
 		&& { [ "$$(id -u)" != 0 ] || command -v mmdebstrap >/dev/null; }; then \
 		:; \
 	elif [ "$$(id -u)" = 0 ]; then \

@@ -17,7 +17,22 @@ a new frame), runs ``cctview-agent run`` on N cameras, and measures after a warm
 The baseline (bench/baseline_collector.py: one process per camera, a new connection per frame,
 a loop sleeping 1 s) runs the same way on ``--baseline-cameras`` cameras (its cost per frame does
 not depend on N; 250 of its processes need more CPU than a 2-core machine has). Results go to
-bench/results/agent_bench.json and a table with ratios is printed.
+bench/results/agent_bench.json and a table with ratios is printed. In that measurement the agent
+polls on the fixed 1 s grid (``polling = "grid"``), its historical schedule, against the easy
+simulator profile, so the figures stay comparable from run to run.
+
+``--real-service N`` (issue 10) adds the real-service measurement: the simulator's default
+profile (irregular per-camera cadence, 13-38 KB frames, 150-470 ms latency, HTTPS) on N cameras,
+2 % of them offline and 2 % frozen, and the agent twice in the same run, one after the other on
+identical simulators (same seed): adaptive polling, then the fixed 1 Hz grid. After a warm-up
+(adaptive polling learns each camera's cadence) it measures, over ``--real-duration`` seconds:
+new pictures captured (from the simulator's own record of which picture versions it served: a
+version never served is a picture missed), requests per new picture, CPU % of a core, CPU per
+request, peak RSS, and whether every offline and frozen camera is classified so (and no healthy
+one). Results go to bench/results/agent_bench_real.json.
+
+    flock /tmp/cctview-bench.lock .venv/bin/python bench/agent_bench.py --cameras '' \
+        --baseline-cameras 0 --real-service 250 [--real-warmup 240] [--real-duration 180]
 """
 
 from __future__ import annotations
@@ -44,6 +59,7 @@ from tests.fixtures.camsim import running_camsim  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 RESULTS = REPO / "bench" / "results" / "agent_bench.json"
+REAL_RESULTS = REPO / "bench" / "results" / "agent_bench_real.json"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,6 +120,7 @@ def measure_agent(n: int, args: argparse.Namespace, work: Path, loop: str) -> di
             f'data_dir = "{data}"\nassignment = "{folder / "assignment.json"}"\n'
             f'log_file = "{folder / "agent.log"}"\nstatus_file = "{folder / "status.json"}"\n'
             f"{ca_line}reserve_bytes = 0\nperiod = 3600\n"
+            'polling = "grid"\nmax_requests_per_s = 2000\n'
         )
         agent = subprocess.Popen(
             [sys.executable, "-m", "cctview_agent.main", "--config", str(config), "run"],
@@ -248,8 +265,20 @@ def main() -> int:
         help="event loops to measure the agent on, side by side (uvloop,asyncio)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--real-service", type=int, default=0, metavar="N", help="real-service profile, N cameras"
+    )
+    parser.add_argument("--real-warmup", type=float, default=240.0)
+    parser.add_argument("--real-duration", type=float, default=180.0)
+    parser.add_argument("--real-output", type=Path, default=REAL_RESULTS)
     args = parser.parse_args()
+    if args.real_service:
+        from bench.real_service import run_real_service
+
+        run_real_service(args)
     counts = [int(n) for n in args.cameras.split(",") if n.strip()]
+    if not counts:
+        return 0
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="agent-bench-") as tmp:
         work = Path(tmp)

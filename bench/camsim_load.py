@@ -39,7 +39,7 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 def start(cameras: int, refresh: float) -> tuple[subprocess.Popen[str], str, str]:
     argv = [sys.executable, "-m", "cctview_camsim.main", "--https", "--port", "0"]
     process = subprocess.Popen(
-        [*argv, "--cameras", str(cameras), "--refresh", str(refresh)],
+        [*argv, "--cameras", str(cameras), "--profile", "easy", "--refresh", str(refresh)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -51,6 +51,10 @@ class PeriodTally:
     placeholders: int = 0
     dropped: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    same_pictures: int = 0  # new bytes showing the last stored picture (not stored)
+    offline_s: float = 0.0  # time the camera served the offline card
+    frozen_spans: list[tuple[int, int]] = field(default_factory=list)  # Unix ms, ended ones
+    frozen_since_ms: int | None = None  # a frozen span still open
 
 
 TallyKey = tuple[str, str, Period]  # (resolved root, camera id, period)
@@ -169,6 +173,9 @@ class PeriodCloser:
                     int(GAP_FACTOR * self.config.poll_interval * 1000),
                 ),
                 polls=max(tally.polls, len(frames)),
+                same_pictures=tally.same_pictures,
+                offline_s=round(tally.offline_s, 1),
+                frozen_spans=_frozen_spans(tally, period),
                 agent_version=__version__,
                 closed_at_ms=int(now * 1000),
                 latitude=tally.latitude,
@@ -222,6 +229,14 @@ class PeriodCloser:
                 known = (len(data), frame_digest(data))
             records.append(FrameRecord(frame.name, ts_ms, known[0], known[1]))
         return records
+
+
+def _frozen_spans(tally: PeriodTally, period: Period) -> tuple[tuple[int, int], ...]:
+    """The period's frozen spans, one still open running to the period's end."""
+    spans = list(tally.frozen_spans)
+    if tally.frozen_since_ms is not None:
+        spans.append((tally.frozen_since_ms, period.end_ms))
+    return tuple((max(a, period.start_ms), min(b, period.end_ms)) for a, b in spans if b > a)
 
 
 def remove_stale_journals(root: Path) -> None:

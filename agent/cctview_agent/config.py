@@ -21,6 +21,7 @@ from typing import Any
 
 from cctview_agent.errors import ConfigError
 from cctview_agent.periods import validate_period_length
+from cctview_agent.scheduler import Polling
 
 DEFAULT_ROOT = Path("/var/lib/cctview")
 
@@ -58,6 +59,21 @@ class AgentConfig:
     # (``sync --bucket other``) is not the fleet's. Empty: no receipt counts, nothing is deleted.
     bucket: str = ""
     prefix: str = "cctview"
+    # How cameras are polled (scheduler.py): "adaptive" learns each camera's cadence and polls
+    # just often enough to see every picture; "grid" polls every camera every poll_interval.
+    polling: Polling = Polling.ADAPTIVE
+    # The node's request budget to the camera service: at most this many requests in any second.
+    # 50 covers 21 cameras: ~0.45 requests/s each once learned, 1/s while waiting to learn and
+    # ~4/s for the few learning at a time (scheduler.LearningSlots); the 1 Hz grid sent 21/s.
+    max_requests_per_s: float = 50.0
+    # Offline and frozen cameras are polled this gently; they resume within one such interval.
+    offline_poll_interval: float = 10.0
+    # While learning a camera's cadence, the first poll steps (seconds); and how often to relearn.
+    learn_step: float = 0.25
+    relearn_after: float = 3600.0
+    # Who to tell when the fleet misbehaves: goes into every request's User-Agent, set once by the
+    # operator (Pulumi config ``contact``; the local fleet passes one too). Empty: none given.
+    contact: str = ""
 
     @property
     def volumes_root(self) -> Path:
@@ -102,6 +118,12 @@ _EXAMPLES = {
     "volume_mode": 'volume_mode = "auto"  # or "block", "folder"',
     "bucket": 'bucket = "cctview-frames-1a2b3c"',
     "prefix": 'prefix = "cctview"',
+    "polling": 'polling = "adaptive"  # or "grid"',
+    "max_requests_per_s": "max_requests_per_s = 50",
+    "offline_poll_interval": "offline_poll_interval = 10",
+    "learn_step": "learn_step = 0.25",
+    "relearn_after": "relearn_after = 3600",
+    "contact": 'contact = "ops@example.org"',
 }
 
 VOLUME_MODES = ("auto", "block", "folder")
@@ -154,7 +176,16 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise _bad(key, f"must be a path, not {raw[key]!r}", path)
             values[key] = base / Path(raw[key]).expanduser()
-    for key in ("poll_interval", "grace", "timeout", "frozen_after"):
+    for key in (
+        "poll_interval",
+        "grace",
+        "timeout",
+        "frozen_after",
+        "max_requests_per_s",
+        "offline_poll_interval",
+        "learn_step",
+        "relearn_after",
+    ):
         if key in raw:
             values[key] = float(_number(key, raw[key], path, positive=key != "grace"))
     if "period" in raw:
@@ -170,6 +201,16 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
             if not isinstance(raw[key], str):
                 raise _bad(key, f"must be a string, not {raw[key]!r}", path)
             values[key] = raw[key]
+    if "polling" in raw:
+        if raw["polling"] not in tuple(Polling):
+            choices = ", ".join(Polling)
+            raise _bad("polling", f"must be one of {choices}, not {raw['polling']!r}", path)
+        values["polling"] = Polling(raw["polling"])
+    if "contact" in raw:
+        contact = raw["contact"]
+        if not isinstance(contact, str) or any(ch in contact for ch in "\r\n()"):
+            raise _bad("contact", "must be one line without parentheses (an e-mail or URL)", path)
+        values["contact"] = contact.strip()
     if "volume_mode" in raw:
         if raw["volume_mode"] not in VOLUME_MODES:
             raise _bad("volume_mode", f"must be one of {', '.join(VOLUME_MODES)}", path)
@@ -177,6 +218,8 @@ def config_from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Age
     config = replace(AgentConfig(), **values)
     if config.timeout > 60:
         raise _bad("timeout", f"= {config.timeout} is too long for a 1 fps poll (at most 60)", path)
+    if config.max_requests_per_s < 1:
+        raise _bad("max_requests_per_s", "must be at least 1 request a second", path)
     if config.max_frame_bytes < 1024:
         raise _bad("max_frame_bytes", "must be at least 1024 (a JPEG is ~20 KB)", path)
     return config

@@ -4,17 +4,25 @@ Everything a bad feed can do ends here as a :class:`FetchFailure` with a short `
 counted per camera and per period (status, manifests): ``timeout``, ``connect``, ``tls``,
 ``reset``, ``protocol``, ``http_<code>``, ``content_type``, ``oversize``, ``truncated``,
 ``not_jpeg``. aiohttp's exceptions are translated here and nowhere else.
+
+A PNG body passes: the service's "being serviced" card is a PNG under a JPEG label, and it is an
+answer (the camera is offline), not a failure; the poller recognises it (pictures.py). A 429
+carries the seconds of its ``Retry-After`` in :attr:`FetchFailure.retry_after`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
+import email.utils
 import ssl
+import time
 from pathlib import Path
 
 import aiohttp
 from yarl import URL
+
+from cctview_agent.pictures import PNG_SIGNATURE
 
 JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"
@@ -26,10 +34,27 @@ READ_CHUNK = 1 << 16
 class FetchFailure(Exception):
     """A poll that produced no usable frame; ``kind`` is the counter it lands in."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: str, detail: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
+        self.retry_after = retry_after  # seconds the service asked us to wait (429, 503)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def poll_url(image_url: str, now_ms: int) -> URL:
@@ -39,10 +64,13 @@ def poll_url(image_url: str, now_ms: int) -> URL:
 
 
 def validate_jpeg(body: bytes, max_bytes: int) -> None:
-    """Raise unless ``body`` is a whole JPEG of a sane size (start and end markers present)."""
+    """Raise unless ``body`` is a whole JPEG of a sane size (start and end markers present), or
+    a PNG (the offline card: the poller classifies it)."""
     size = len(body)
     if size > max_bytes:
         raise FetchFailure("oversize", f"{size} bytes > max_frame_bytes {max_bytes}")
+    if body.startswith(PNG_SIGNATURE) and size >= MIN_FRAME_BYTES:
+        return
     if size < MIN_FRAME_BYTES or not body.startswith(JPEG_SOI):
         raise FetchFailure("not_jpeg", f"{size} bytes without a JPEG start marker")
     if body.find(JPEG_EOI, max(0, size - EOI_WINDOW)) < 0:
@@ -99,7 +127,11 @@ async def fetch_frame(
     try:
         async with session.get(url, timeout=timeout) as response:
             if response.status != 200:
-                raise FetchFailure(f"http_{response.status}", response.reason or "")
+                raise FetchFailure(
+                    f"http_{response.status}",
+                    response.reason or "",
+                    retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                )
             ctype = response.headers.get("Content-Type", "")
             if not _content_type_ok(ctype):
                 raise FetchFailure("content_type", ctype or "no Content-Type")

@@ -97,6 +97,11 @@ class Manifest:
     dropped: int = 0
     gaps: tuple[Gap, ...] = ()
     polls: int = 0
+    # Added by issue 10 (older manifests read as 0 / empty): repeated pictures not stored, seconds
+    # the camera served the offline card, and [start_ms, end_ms] spans it was frozen.
+    same_pictures: int = 0
+    offline_s: float = 0.0
+    frozen_spans: tuple[tuple[int, int], ...] = ()
     agent_version: str = ""
     closed_at_ms: int = 0
     version: int = MANIFEST_VERSION
@@ -143,6 +148,9 @@ class Manifest:
             "dropped": self.dropped,
             "failures": dict(sorted(self.failures.items())),
             "gaps": [[gap.start_ms, gap.end_ms] for gap in self.gaps],
+            "same_pictures": self.same_pictures,
+            "offline_s": self.offline_s,
+            "frozen_spans": [[start, end] for start, end in self.frozen_spans],
             "agent_version": self.agent_version,
             "closed_at_ms": self.closed_at_ms,
             "frames": [[f.name, f.ts_ms, f.size, f.digest] for f in self.frames],
@@ -184,6 +192,9 @@ class Manifest:
                 dropped=int(data.get("dropped", 0)),
                 gaps=tuple(Gap(int(a), int(b)) for a, b in data.get("gaps", [])),
                 polls=int(data.get("polls", 0)),
+                same_pictures=int(data.get("same_pictures", 0)),
+                offline_s=float(data.get("offline_s", 0.0)),
+                frozen_spans=tuple((int(a), int(b)) for a, b in data.get("frozen_spans", [])),
                 agent_version=str(data.get("agent_version", "")),
                 closed_at_ms=int(data.get("closed_at_ms", 0)),
                 latitude=_coordinate(data.get("latitude")),

@@ -1,15 +1,17 @@
-"""One camera's poll loop: deadlines on the monotonic clock, an explicit state, backoff.
+"""One camera's poll loop: take a budget slot, poll, classify the answer, store, schedule next.
 
-Polls start on a fixed grid ``anchor + phase + k * poll_interval`` of the loop's monotonic clock,
-so the schedule never drifts however long each poll takes; a poll that overruns skips the ticks
-it missed instead of bunching up. Each camera's phase comes from its id, spreading N cameras over
-the interval (and keeping the phase across reloads and restarts).
+When to poll is the scheduler's business (scheduler.py: adaptive cadence or the fixed grid); what
+an answer means is decided here, by content:
 
-States: ``starting`` (no answer yet), ``ok`` (new frames), ``frozen`` (the same frame for longer
-than ``frozen_after``), ``offline`` (placeholder images), ``failing`` (errors, backing off),
-``stopped``. After the second consecutive bad poll the camera backs off exponentially, with jitter
-so failing cameras do not retry in step, capped at :data:`BACKOFF_CAP_S`; the retry lands on the
-camera's grid again. Each state change is one log line.
+- a PNG, a digest two cameras served, or a tiny body is the service's offline card: ``offline``,
+  not a failure; polled gently; counted as offline time (status, manifests);
+- a JPEG whose picture (not bytes: pictures.py) equals the last stored one is a repeat, not
+  stored; after ``frozen_after`` seconds of repeats the camera is ``frozen`` and the span is
+  reported (status, manifest);
+- anything else is a new frame, stored.
+
+States: ``starting`` (no answer yet), ``ok``, ``frozen``, ``offline``, ``failing`` (errors,
+backing off), ``stopped``. Each state change is one log line.
 """
 
 from __future__ import annotations
@@ -19,88 +21,26 @@ import math
 import os
 import random
 import time
-import zlib
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cctview_agent.cadence import Cadence, Mode
 from cctview_agent.cameras import Camera
 from cctview_agent.closer import PeriodTally
 from cctview_agent.fetch import FetchFailure, fetch_frame, poll_url
+from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import frame_digest
 from cctview_agent.periods import Period
+from cctview_agent.pictures import Thumbnail, is_png, same_picture, thumbnail
+from cctview_agent.scheduler import Polling, backoff_s, grid_next, phase_of
 from cctview_agent.storage import DiskFullError, StoredFrame
 
 if TYPE_CHECKING:
     from cctview_agent.runner import Agent
 
-BACKOFF_CAP_S = 60.0
-ON_TIME_S = 0.1
 TINY_FRAME_BYTES = 1024
-PHASE_SLOTS = 4
-
-
-class ScheduleStats:
-    """How punctually polls started: the benchmark's "polls on time" figure."""
-
-    def __init__(self) -> None:
-        self.polls = 0
-        self.on_time = 0
-        self.skipped = 0
-        self.max_late_s = 0.0
-
-    def record(self, lateness: float) -> None:
-        self.polls += 1
-        if lateness <= ON_TIME_S:
-            self.on_time += 1
-        if lateness > self.max_late_s:
-            self.max_late_s = lateness
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {
-            "polls": self.polls,
-            "on_time": self.on_time,
-            "late": self.polls - self.on_time,
-            "skipped_ticks": self.skipped,
-            "on_time_fraction": round(self.on_time / self.polls, 5) if self.polls else 1.0,
-            "max_late_ms": round(self.max_late_s * 1000, 1),
-        }
-
-
-class PlaceholderRegistry:
-    """Recognises "camera offline" images without knowing them in advance.
-
-    The service serves the same placeholder bytes for every offline camera, while two live
-    cameras never produce the same frame: a digest that two cameras served is a placeholder from
-    then on. The first camera's stored copy is taken back when the second one reveals it.
-    """
-
-    def __init__(self) -> None:
-        self.known: set[str] = set()
-        self.last_owner: dict[str, CameraPoller] = {}
-
-    def release(self, digest: str | None, owner: CameraPoller) -> None:
-        if digest is not None and self.last_owner.get(digest) is owner:
-            del self.last_owner[digest]
-
-    def claim(self, digest: str, owner: CameraPoller) -> CameraPoller | None:
-        """Record ``owner`` as having stored ``digest``; return another camera that did too."""
-        other = self.last_owner.get(digest)
-        if other is not None and other is not owner:
-            self.known.add(digest)
-            del self.last_owner[digest]
-            return other
-        self.last_owner[digest] = owner
-        return None
-
-
-def phase_of(camera_id: str, interval: float) -> float:
-    """The camera's offset in the interval: one of :data:`PHASE_SLOTS` slots, fixed by its id.
-
-    Slots rather than a continuous spread: cameras of one slot poll together, so the event loop
-    wakes a few times per interval for many sockets at once instead of once per camera, which
-    is most of the CPU a poll costs (the requests themselves overlap on the network anyway).
-    """
-    return (zlib.crc32(camera_id.encode()) % PHASE_SLOTS) / PHASE_SLOTS * interval
+NEW, SAME, OFFLINE, FAILED = "new", "same", "offline", "failed"
 
 
 class CameraPoller:
@@ -115,17 +55,26 @@ class CameraPoller:
         self.task: asyncio.Task[None] | None = None
         self.frames_stored = 0
         self.duplicates = 0
+        self.same_pictures = 0  # new bytes, same picture (a frozen feed's ticking clock)
         self.placeholders = 0
         self.dropped = 0
         self.polls = 0
         self.failures: Counter[str] = Counter()
         self.consecutive_failures = 0
         self.backoff_s = 0.0
+        self.retry_after_s = 0.0
         self.last_failure = ""
         self.last_digest: str | None = None
+        self.last_picture: Thumbnail | None = None
         self.last_stored: StoredFrame | None = None
         self.last_frame_at: float | None = None  # wall clock of the last new frame
         self.unchanged_since: float | None = None
+        self.offline_s = 0.0
+        self.frozen_s = 0.0
+        self._polled_at: float | None = None  # wall clock of the previous answer
+        self.cadence = Cadence(
+            learn_step=agent.config.learn_step, relearn_s=agent.config.relearn_after
+        )
         self._period: Period | None = None
         self._tally_key: tuple[str, Period] | None = None
         self._tally: PeriodTally = PeriodTally()
@@ -145,34 +94,66 @@ class CameraPoller:
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                agent.schedule.record(loop.time() - due)
+                await agent.budget.acquire()
+                sent = loop.time()
+                agent.schedule.record(sent - due)
                 self.in_flight = True
                 try:
-                    await self.poll_once()
+                    outcome = await self.poll_once()
                 finally:
                     self.in_flight = False
-                due = self._next_due(due, loop.time(), interval)
+                received = loop.time()
+                due = self._after(outcome, due, sent, received)
         finally:
             if not agent.stopping:  # removed by a reload; at shutdown the last state stays
                 self._set_state("stopped")
             agent.placeholders.release(self.last_digest, self)
+            agent.learning.release(self)
+
+    def _after(self, outcome: str, due: float, sent: float, received: float) -> float:
+        """The next poll's time on the loop's clock, after a poll with ``outcome``."""
+        config = self.agent.config
+        if self.retry_after_s:  # the service said when: not one request before that
+            wait, self.retry_after_s = self.retry_after_s, 0.0
+            earliest = received + wait
+            if config.polling is Polling.GRID:
+                return grid_next(due, earliest, config.poll_interval)[0]
+            return earliest
+        if config.polling is Polling.GRID:
+            return self._next_due(due, received, config.poll_interval)
+        if outcome == FAILED and self.consecutive_failures >= 2:
+            self.backoff_s = backoff_s(self.consecutive_failures, config.poll_interval)
+            return received + self.backoff_s
+        self.backoff_s = 0.0
+        if outcome in (FAILED, OFFLINE):
+            self.cadence.lost()
+        else:
+            self.cadence.observe((sent + received) / 2, changed=outcome == NEW)
+        if self.state in ("offline", "frozen"):
+            return received + config.offline_poll_interval
+        if outcome == FAILED:
+            return received + config.poll_interval
+        if self.cadence.mode is Mode.TRACKING:
+            self.agent.learning.release(self)
+        elif not self.agent.may_learn(self):
+            return received + config.poll_interval  # its turn to learn comes; poll at 1 Hz
+        return max(received, self.cadence.next_poll((sent + received) / 2))
 
     def _next_due(self, due: float, now: float, interval: float) -> float:
-        """The next tick of this camera's grid: the following one, or later when backing off."""
+        """The grid policy: the following tick, or a later one when backing off."""
         backing_off = self.consecutive_failures >= 2
         if backing_off:
-            ceiling = min(BACKOFF_CAP_S, interval * 2 ** (self.consecutive_failures - 1))
-            self.backoff_s = random.uniform(ceiling / 2, ceiling)
+            self.backoff_s = backoff_s(self.consecutive_failures, interval)
             earliest = now + self.backoff_s
         else:
             self.backoff_s = 0.0
             earliest = max(due + interval, now)
-        ticks = max(1, math.ceil((earliest - due) / interval - 1e-9))
+        following, skipped = grid_next(due, earliest, interval)
         if not backing_off:
-            self.agent.schedule.skipped += ticks - 1
-        return due + ticks * interval
+            self.agent.schedule.skipped += skipped
+        return following
 
-    async def poll_once(self) -> None:
+    async def poll_once(self) -> str:
         agent = self.agent
         config = agent.config
         self.polls += 1
@@ -180,13 +161,24 @@ class CameraPoller:
         try:
             body = await fetch_frame(agent.session, url, agent.timeout, config.max_frame_bytes)
         except FetchFailure as failure:
-            self._tally_now(time.time()).polls += 1
+            now = time.time()
+            self._count_offline_time(now)
+            self._tally_now(now).polls += 1
             self._failed(failure)
-            return
+            return FAILED
         now = time.time()
-        self._handle_body(body, now)
+        self._count_offline_time(now)
+        return self._handle_body(body, now)
 
     # -- outcomes -------------------------------------------------------------------------------
+
+    def _count_offline_time(self, now: float) -> None:
+        """Time since the previous answer counts as offline when the camera was offline."""
+        previous, self._polled_at = self._polled_at, now
+        if previous is not None and self.state == "offline":
+            elapsed = max(0.0, now - previous)
+            self.offline_s += elapsed
+            self._tally_now(now).offline_s += elapsed
 
     def _tally_now(self, now: float) -> PeriodTally:
         period = self._period
@@ -204,6 +196,8 @@ class CameraPoller:
                 (self.camera.latitude, self.camera.longitude),
             )
             self._tally_key = key
+            if self.state == "frozen" and self._tally.frozen_since_ms is None:
+                self._tally.frozen_since_ms = period.start_ms  # a span that crosses periods
         return self._tally
 
     def _failed(self, failure: FetchFailure) -> None:
@@ -212,51 +206,58 @@ class CameraPoller:
         self._tally.failures[kind] += 1
         self.consecutive_failures += 1
         self.last_failure = f"{failure}"[:200]
+        if kind == "http_403":
+            self.agent.budget.forbidden(asyncio.get_running_loop().time())
+        if failure.retry_after is not None:
+            # Honoured exactly (plus a little, never less): the next request waits it out.
+            self.retry_after_s = failure.retry_after + random.uniform(0.05, 0.25)
         self._set_state("failing", failure=kind, detail=self.last_failure)
 
-    def _handle_body(self, body: bytes, now: float) -> None:
+    def _handle_body(self, body: bytes, now: float) -> str:
         agent = self.agent
         digest = frame_digest(body)
         tally = self._tally_now(now)
         tally.polls += 1
         registry = agent.placeholders
-        if digest in registry.known or len(body) < TINY_FRAME_BYTES:
+        if is_png(body) or digest in registry.known or len(body) < TINY_FRAME_BYTES:
             self._placeholder(tally)
-            return
+            return OFFLINE
         if digest == self.last_digest:
             self.duplicates += 1
             tally.duplicates += 1
-            self.consecutive_failures = 0
-            if self.unchanged_since is None:
-                self.unchanged_since = now
-            if now - self.unchanged_since >= agent.config.frozen_after:
-                self._set_state("frozen", unchanged_s=round(now - self.unchanged_since))
-            elif self.state not in ("ok", "frozen"):
-                self._set_state("ok")
-            return
+            self._unchanged(tally, now)
+            return SAME
+        picture = thumbnail(body)
+        previous = self.last_picture
+        if picture is not None and previous is not None and same_picture(previous, picture):
+            self.same_pictures += 1
+            tally.same_pictures += 1
+            self._unchanged(tally, now)
+            return SAME
         other = registry.claim(digest, self)
         if other is not None:
             other.take_back_placeholder(digest)
             self._placeholder(tally)
-            return
+            return OFFLINE
         registry.release(self.last_digest, self)
         self.last_digest = digest
-        self.unchanged_since = None
+        self.last_picture = picture
         self.consecutive_failures = 0
+        self._changed(tally, now)
         if agent.guard.paused:
             self._drop(tally)
             self._set_state("ok")
-            return
+            return NEW
         try:
             stored = agent.store.write(self.camera.id, int(now * 1000), body, digest)
         except DiskFullError:
             agent.guard.disk_full(agent.store.current_root)
             self._drop(tally)
-            return
+            return NEW
         except OSError as exc:
             agent.write_failed(self.camera.id, exc)
             self._drop(tally)
-            return
+            return NEW
         if agent.write_errno is not None:
             agent.write_succeeded()
         self.last_stored = stored
@@ -265,6 +266,32 @@ class CameraPoller:
         agent.frames_total += 1
         if self.state != "ok":
             self._set_state("ok")
+        return NEW
+
+    def _unchanged(self, tally: PeriodTally, now: float) -> None:
+        """The same picture again: not stored; frozen once it lasted ``frozen_after``."""
+        self.consecutive_failures = 0
+        if self.unchanged_since is None:
+            self.unchanged_since = self.last_frame_at if self.last_frame_at is not None else now
+        unchanged = now - self.unchanged_since
+        if unchanged >= self.agent.config.frozen_after:
+            if self.state != "frozen":
+                start_ms = int(self.unchanged_since * 1000)
+                period_start = self._period.start_ms if self._period is not None else 0
+                tally.frozen_since_ms = max(start_ms, period_start)
+                self._set_state("frozen", unchanged_s=round(unchanged))
+        elif self.state not in ("ok", "frozen"):
+            self._set_state("ok")
+
+    def _changed(self, tally: PeriodTally, now: float) -> None:
+        """A new picture: a frozen span (if any) ends here."""
+        if self.state == "frozen" and self.unchanged_since is not None:
+            self.frozen_s += now - self.unchanged_since
+            since = tally.frozen_since_ms
+            if since is not None:
+                tally.frozen_spans.append((since, int(now * 1000)))
+                tally.frozen_since_ms = None
+        self.unchanged_since = None
 
     def _drop(self, tally: PeriodTally) -> None:
         self.dropped += 1
@@ -274,16 +301,28 @@ class CameraPoller:
     def _placeholder(self, tally: PeriodTally) -> None:
         self.placeholders += 1
         tally.placeholders += 1
-        self.consecutive_failures += 1
+        if self.agent.config.polling is Polling.GRID:
+            self.consecutive_failures += 1  # the grid's historical backoff for offline cameras
         self._set_state("offline")
 
     def take_back_placeholder(self, digest: str) -> None:
-        """Another camera served our last stored frame: it was a placeholder; un-store it."""
+        """Another camera served our last stored frame: it was a placeholder; un-store it, unless
+        its period is closed (its manifest lists it: then it stays, see placeholders.py)."""
         stored = self.last_stored
         if self.last_digest != digest:
             return
         self.last_digest = None
+        self.last_picture = None
         if stored is None:
+            return
+        layout = DataLayout(Path(stored.root))
+        if layout.manifest_path(self.camera.id, stored.period).exists():
+            self.agent.log.info(
+                "placeholder_kept",
+                camera=self.camera.id,
+                frame=str(stored.path),
+                period=stored.period.key,
+            )
             return
         try:
             os.unlink(stored.path)
@@ -308,6 +347,10 @@ class CameraPoller:
         )
 
     def status(self, now: float) -> dict[str, object]:
+        frozen_s = self.frozen_s
+        if self.state == "frozen" and self.unchanged_since is not None:
+            frozen_s += now - self.unchanged_since
+        cadence = self.cadence
         return {
             "id": self.camera.id,
             "name": self.camera.name,
@@ -315,6 +358,7 @@ class CameraPoller:
             "polls": self.polls,
             "frames_stored": self.frames_stored,
             "duplicates": self.duplicates,
+            "same_pictures": self.same_pictures,
             "placeholders": self.placeholders,
             "dropped": self.dropped,
             "failures": dict(self.failures),
@@ -324,4 +368,11 @@ class CameraPoller:
             ),
             "backoff_s": round(self.backoff_s, 1),
             "consecutive_failures": self.consecutive_failures,
+            "offline_s": round(self.offline_s, 1),
+            "frozen_s": round(frozen_s, 1),
+            "cadence": {
+                "mode": cadence.mode.value,
+                "period_s": round(cadence.period, 3) if cadence.period is not None else None,
+                "spacing_s": round(cadence.spacing, 3),
+            },
         }

@@ -1,7 +1,8 @@
 """The running agent: one asyncio process, one TaskGroup, one task per camera.
 
     Agent.main
-    ├── CameraPoller.run   x N   poll on the monotonic grid, store frames (poller.py)
+    ├── CameraPoller.run   x N   poll when due (scheduler.py), within the node's request
+    │                             budget (budget.py), classify and store frames (poller.py)
     ├── closer loop               close camera-periods after end + grace (closer.py)
     ├── disk guard loop           pause/resume frame writes on free space (diskguard.py)
     └── status loop               rewrite the status file every ~2 s (status.py)
@@ -30,6 +31,8 @@ from cctview_agent import __version__, eventloop
 from cctview_agent.agentlog import EventLog, close_log, open_log
 from cctview_agent.assignment import diff_assignment, load_assignment
 from cctview_agent.atomicfile import remove_temporaries
+from cctview_agent.budget import RequestBudget
+from cctview_agent.cadence import Mode
 from cctview_agent.cameras import Camera
 from cctview_agent.closer import PeriodCloser, data_roots, remove_stale_journals
 from cctview_agent.config import AgentConfig
@@ -37,9 +40,12 @@ from cctview_agent.diskguard import DiskGuard
 from cctview_agent.errors import CctviewError, ConfigError
 from cctview_agent.fetch import open_session
 from cctview_agent.periods import Period
+from cctview_agent.pictures import can_compare_pictures
 from cctview_agent.pidfile import acquire
-from cctview_agent.poller import CameraPoller, PlaceholderRegistry, ScheduleStats
+from cctview_agent.placeholders import PlaceholderRegistry
+from cctview_agent.poller import CameraPoller
 from cctview_agent.reclaim import Reclaimer
+from cctview_agent.scheduler import LearningSlots, ScheduleStats
 from cctview_agent.status import newest_receipt, write_status
 from cctview_agent.storage import FrameStore
 
@@ -65,6 +71,10 @@ class Agent:
         self.closer = PeriodCloser(config, self.store, log)
         self.placeholders = PlaceholderRegistry()
         self.schedule = ScheduleStats()
+        self.budget = RequestBudget(config.max_requests_per_s)
+        self.learning = LearningSlots(config.max_requests_per_s, config.poll_interval)
+        self._modes_at = -1.0
+        self._modes = (0, 0)  # cameras waiting to learn, cameras tracking (recounted each second)
         self.timeout = aiohttp.ClientTimeout(total=config.timeout)
         self.session: aiohttp.ClientSession
         self.pollers: dict[str, CameraPoller] = {}
@@ -111,15 +121,21 @@ class Agent:
             temporaries_removed=removed,
             periods_closed=closed,
             event_loop=eventloop.loop_factory()[0],
+            polling=self.config.polling.value,
+            max_requests_per_s=self.config.max_requests_per_s,
         )
+        if not can_compare_pictures():
+            self.log.warning(
+                "picture_compare_unavailable",
+                detail="libturbojpeg not found: frames are compared by bytes, so a frozen feed "
+                "with a ticking clock is stored; install the Debian package libturbojpeg0",
+            )
         return cameras
 
     async def main(self, cameras: list[Camera], *, reload_at_start: bool = False) -> None:
         loop = asyncio.get_running_loop()
         try:
-            self.session = open_session(
-                self.config.ca_file, user_agent=f"cctview-agent/{__version__}"
-            )
+            self.session = open_session(self.config.ca_file, user_agent=user_agent(self.config))
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
                 f"ca_file {self.config.ca_file} is not a usable CA bundle: {exc}", key="ca_file"
@@ -194,6 +210,17 @@ class Agent:
             removed=len(change.removed),
             changed=len(change.changed),
         )
+
+    def may_learn(self, poller: CameraPoller) -> bool:
+        """Whether ``poller`` may learn its cadence now (LearningSlots), from this second's count
+        of cameras waiting to learn and cameras tracking."""
+        now = time.monotonic()
+        if now - self._modes_at >= 1.0:
+            self._modes_at = now
+            tracking = sum(p.cadence.mode is Mode.TRACKING for p in self.pollers.values())
+            learners = len(self.learning.learners)
+            self._modes = (len(self.pollers) - tracking - learners, tracking)
+        return self.learning.admit(poller, *self._modes)
 
     def write_failed(self, camera_id: str, exc: OSError) -> None:
         """Log a failing frame write once per kind of error, not once per frame."""
@@ -285,6 +312,10 @@ class Agent:
             "totals": {
                 "cameras": len(cameras),
                 "cameras_ok": sum(1 for c in cameras if c["state"] == "ok"),
+                "cameras_offline": sum(1 for c in cameras if c["state"] == "offline"),
+                "cameras_frozen": sum(1 for c in cameras if c["state"] == "frozen"),
+                "offline_s": round(sum(c["offline_s"] for c in cameras), 1),
+                "same_pictures": sum(c["same_pictures"] for c in cameras),
                 "frames_stored": self.frames_total,
                 "frames_per_minute": self._frames_per_minute(now),
                 "duplicates": sum(c["duplicates"] for c in cameras),
@@ -293,8 +324,23 @@ class Agent:
                 "periods_closed": self.closer.closed_count,
             },
             "schedule": self.schedule.to_dict(),
+            "budget": {
+                "polling": self.config.polling.value,
+                "max_requests_per_s": self.config.max_requests_per_s,
+                "granted": self.budget.granted,
+                "waited": self.budget.waited,
+                "peak_per_s": self.budget.peak,
+                "slowed_by_403": self.budget.slowed_now(),
+            },
             "cameras": cameras,
         }
+
+
+def user_agent(config: AgentConfig) -> str:
+    """Names the project and, when the operator set one, whom to contact: the service's operators
+    see who polls them and how to reach them before they block anyone."""
+    contact = f"; contact: {config.contact}" if config.contact else ""
+    return f"cctview-agent/{__version__} (cctview-fleet traffic-camera collector{contact})"
 
 
 def run_agent(config: AgentConfig) -> int:

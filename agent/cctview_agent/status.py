@@ -133,6 +133,7 @@ def render_status(status: dict[str, Any]) -> str:
         f"duplicates {totals.get('duplicates', 0)}  placeholders "
         f"{totals.get('placeholders', 0)}  failures {totals.get('failures', 0)}",
     ]
+    lines.append(_polling_line(status))
     if status.get("problem"):
         lines.append(f"problem: {status['problem']}")
     cameras = status.get("cameras") or []
@@ -151,3 +152,21 @@ def render_status(status: dict[str, Any]) -> str:
                 f"{failures or '-'}"
             )
     return "\n".join(lines)
+
+
+def _polling_line(status: dict[str, Any]) -> str:
+    """Offline and frozen cameras, and the request budget (issue 10's additions)."""
+    totals = status.get("totals") or {}
+    budget = status.get("budget") or {}
+    line = (
+        f"offline {totals.get('cameras_offline', 0)} ({format_age(totals.get('offline_s', 0))})  "
+        f"frozen {totals.get('cameras_frozen', 0)}  same pictures "
+        f"{totals.get('same_pictures', 0)}"
+    )
+    if budget:
+        line += (
+            f"  polling {budget.get('polling')}, at most {budget.get('max_requests_per_s')}/s "
+            f"(peak {budget.get('peak_per_s')})"
+            + ("  SLOWED BY 403" if budget.get("slowed_by_403") else "")
+        )
+    return line

@@ -20,7 +20,7 @@ from cctview_agent.errors import ConfigError
 class FaultKind(enum.StrEnum):
     """How a camera's image endpoint misbehaves (the behaviours live in responses.py)."""
 
-    OFFLINE = "offline"  # 200 with the "camera offline" placeholder, same bytes for all
+    OFFLINE = "offline"  # 200, the shared "being serviced" PNG labelled image/jpeg
     NOT_FOUND = "404"  # 404 as if the camera were removed
     SERVER_ERROR = "5xx"  # 500, 502, 503 in turn
     HANG = "hang"  # accept, send nothing until the client gives up (capped)
@@ -29,7 +29,9 @@ class FaultKind(enum.StrEnum):
     HTML = "html"  # 200 with an HTML error page
     RESET = "reset"  # TCP reset part-way through the body
     OVERSIZE = "oversize"  # a 5 MiB body
-    FROZEN = "frozen"  # a real frame that never changes again ("dies quietly")
+    FROZEN = "frozen"  # the picture stops, its burned-in clock ticks on ("dies quietly")
+    RATE_LIMITED = "429"  # one frame per rate-limit window, else 429 with Retry-After
+    FORBIDDEN = "403"  # 403 as a blocked client gets it
 
 
 KIND_HELP = ", ".join(kind.value for kind in FaultKind)

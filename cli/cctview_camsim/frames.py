@@ -8,20 +8,22 @@ glyphs), encodes that band and splices it under the cached rows (see jpegsplice.
 0.25 ms of CPU a frame instead of ~0.9 ms for drawing text and encoding whole frames. A version is
 rendered lazily, when a client asks after the period rolled over.
 
-Versions: camera ``c`` shows version ``floor((t + phase(c)) / refresh)`` at wall time ``t``;
-the phase, derived from the camera id, spreads the cameras' roll-overs over the period as real
-feeds are. A version's bytes depend only on the camera and the version number, so a repeat of a
-version is byte-identical and two versions always differ (the drawn time differs).
+Versions: which picture a camera shows when is the clock's business (clocks.py). A version's
+bytes depend only on the camera, the version and its profile, so a repeat of a version is
+byte-identical and two versions always differ (the drawn time differs). A frozen camera is a
+picture that stopped while its burned-in clock goes on: :meth:`FrameRenderer.frozen` draws the
+vehicles of the frozen version under the time of the current one, so the bytes change every
+interval and the picture does not, as on the real service.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import math
 import random
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,14 +32,25 @@ from PIL import Image, ImageDraw, ImageFont
 from cctview_agent.cameras import Camera
 from cctview_agent.manifests import frame_digest
 from cctview_camsim import jpegsplice
+from cctview_camsim.clocks import Clock, FrameClock, camera_hash
+from cctview_camsim.profiles import CITY_SIZE, EASY_NOISE, CameraProfile
 
-WIDTH = 352
-HEIGHT = 240
+__all__ = ["Frame", "FrameClock", "FrameRenderer", "encode_jpeg"]
+
+WIDTH, HEIGHT = CITY_SIZE
 QUALITY = 75
 BANNER = 18  # height of the name banner (top) and the time banner (bottom)
-NOISE_ALPHA = 0.16  # texture strength: puts frames at ~20 KB, like the real feeds
 BAND_ROWS = 4  # MCU rows re-encoded per frame: the bottom 64 px (vehicles and time stamp)
-BAND_TOP = HEIGHT - BAND_ROWS * jpegsplice.MCU_ROWS_HEIGHT
+BAND_HEIGHT = BAND_ROWS * jpegsplice.MCU_ROWS_HEIGHT
+
+
+def _band_rows(profile: CameraProfile) -> int:
+    """MCU rows that change per frame: the bottom quarter-ish of the picture, whatever its size
+    (a 720x480 frame's traffic spans as much of its height as a 352x240 one's)."""
+    return BAND_ROWS * max(1, profile.height // HEIGHT)
+
+
+EASY_PROFILE = CameraProfile(1.0, 0.0, 0.0, WIDTH, HEIGHT, EASY_NOISE, (0.0, 0.0))
 DEFAULT_STILL_CACHE = 1000  # ~85 KB each (band pixels + encoded top rows)
 
 
@@ -48,29 +61,6 @@ class Frame:
     version: int
     data: bytes
     digest: str  # frame_digest(data), the same digest the agent's manifests record
-
-
-@lru_cache(maxsize=8192)
-def _camera_hash(camera_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(camera_id.encode(), digest_size=8).digest(), "big")
-
-
-@dataclass(frozen=True, slots=True)
-class FrameClock:
-    """Maps wall time to a camera's frame version; each camera rolls over at its own phase."""
-
-    refresh: float
-
-    def phase(self, camera_id: str) -> float:
-        """Seconds added to the clock for this camera, in ``[0, refresh)``, fixed by its id."""
-        return (_camera_hash(camera_id) / 2**64) * self.refresh
-
-    def version_at(self, camera_id: str, now: float) -> int:
-        return math.floor((now + self.phase(camera_id)) / self.refresh)
-
-    def version_start(self, camera_id: str, version: int) -> float:
-        """The wall time at which ``version`` became current (drawn into the frame)."""
-        return version * self.refresh - self.phase(camera_id)
 
 
 @lru_cache(maxsize=4)
@@ -131,38 +121,40 @@ class GlyphText:
             x += width
 
 
-def _scene(camera: Camera) -> Image.Image:
+def _scene(camera: Camera, profile: CameraProfile) -> Image.Image:
     """The camera's still background: a street view of flat shapes under a noise texture."""
-    rng = random.Random(_camera_hash(camera.id))
-    image = Image.new("RGB", (WIDTH, HEIGHT))
+    width, height = profile.width, profile.height
+    scale = height / HEIGHT  # buildings, road and markings keep their proportions at 720x480
+    rng = random.Random(camera_hash(camera.id))
+    image = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(image)
-    horizon = rng.randint(70, 110)
+    horizon = int(rng.randint(70, 110) * scale)
     sky = (rng.randint(90, 160), rng.randint(120, 180), rng.randint(170, 230))
-    draw.rectangle((0, 0, WIDTH, horizon), fill=sky)
+    draw.rectangle((0, 0, width, horizon), fill=sky)
     x = 0
-    while x < WIDTH:  # buildings along the horizon
-        width = rng.randint(18, 60)
-        top = horizon - rng.randint(20, 65)
+    while x < width:  # buildings along the horizon
+        wide = int(rng.randint(18, 60) * scale)
+        top = horizon - int(rng.randint(20, 65) * scale)
         shade = rng.randint(60, 170)
-        draw.rectangle((x, top, x + width, horizon), fill=(shade, shade - 10, shade - 25))
-        for wy in range(top + 5, horizon - 5, 9):  # windows
-            for wx in range(x + 4, x + width - 4, 8):
+        draw.rectangle((x, top, x + wide, horizon), fill=(shade, shade - 10, shade - 25))
+        for wy in range(top + 5, horizon - 5, int(9 * scale)):  # windows
+            for wx in range(x + 4, x + wide - 4, int(8 * scale)):
                 if rng.random() < 0.6:
                     draw.rectangle((wx, wy, wx + 3, wy + 4), fill=(220, 210, 140))
-        x += width + rng.randint(0, 6)
-    draw.rectangle((0, horizon, WIDTH, HEIGHT), fill=(96, 110, 84))  # verges
-    middle = WIDTH // 2 + rng.randint(-40, 40)
-    road = [(middle - 30, horizon), (middle + 30, horizon), (WIDTH + 60, HEIGHT), (-60, HEIGHT)]
+        x += wide + rng.randint(0, 6)
+    draw.rectangle((0, horizon, width, height), fill=(96, 110, 84))  # verges
+    middle = width // 2 + rng.randint(-40, 40)
+    road = [(middle - 30, horizon), (middle + 30, horizon), (width + 60, height), (-60, height)]
     draw.polygon(road, fill=(72, 72, 76))
     for step in range(8):  # lane markings, closer together towards the horizon
-        y = horizon + int((HEIGHT - horizon) * (step / 8) ** 1.4)
+        y = horizon + int((height - horizon) * (step / 8) ** 1.4)
         draw.rectangle((middle - 1, y, middle + 1, y + 2 + step), fill=(230, 230, 200))
-    noise = Image.frombytes("RGB", (WIDTH, HEIGHT), rng.randbytes(WIDTH * HEIGHT * 3))
-    image = Image.blend(image, noise, NOISE_ALPHA)
+    noise = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
+    image = Image.blend(image, noise, profile.noise)
     draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 0, WIDTH, BANNER), fill=(0, 0, 0))
+    draw.rectangle((0, 0, width, BANNER), fill=(0, 0, 0))
     draw.text((4, 2), camera.name[:52], font=_font(13), fill=(255, 255, 255))
-    draw.rectangle((0, HEIGHT - BANNER, WIDTH, HEIGHT), fill=(0, 0, 0))
+    draw.rectangle((0, height - BANNER, width, height), fill=(0, 0, 0))
     return image
 
 
@@ -178,15 +170,17 @@ class _Still:
     scene: Image.Image | None
 
 
-def _still(camera: Camera) -> _Still:
-    scene = _scene(camera)
-    band = scene.crop((0, BAND_TOP, WIDTH, HEIGHT))
+def _still(camera: Camera, profile: CameraProfile) -> _Still:
+    scene = _scene(camera, profile)
+    rows = _band_rows(profile)
+    band_height = rows * jpegsplice.MCU_ROWS_HEIGHT
+    band = scene.crop((0, profile.height - band_height, profile.width, profile.height))
     full = jpegsplice.encode_rows(scene, QUALITY)
     probe = jpegsplice.encode_rows(band, QUALITY)
     if jpegsplice.compatible(full, probe):
         cut = jpegsplice.split(full)
-        if len(cut.rows) == HEIGHT // jpegsplice.MCU_ROWS_HEIGHT:
-            top = cut.rows[: len(cut.rows) - BAND_ROWS]
+        if len(cut.rows) == profile.height // jpegsplice.MCU_ROWS_HEIGHT:
+            top = cut.rows[: len(cut.rows) - rows]
             return _Still(band=band, header=cut.header, top_rows=top, scene=None)
     return _Still(band=band, header=None, top_rows=(), scene=scene)
 
@@ -194,14 +188,23 @@ def _still(camera: Camera) -> _Still:
 class FrameRenderer:
     """Renders versions of each camera's frame and keeps the latest one per camera.
 
+    ``profile_of`` gives a camera's size and texture (the easy 352x240 ~20 KB frame by default).
     Not thread-safe: the server calls it from its one event loop.
     """
 
-    def __init__(self, clock: FrameClock, *, still_cache: int = DEFAULT_STILL_CACHE) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        still_cache: int = DEFAULT_STILL_CACHE,
+        profile_of: Callable[[str], CameraProfile] | None = None,
+    ) -> None:
         self.clock = clock
+        self._profile_of = profile_of or (lambda _camera_id: EASY_PROFILE)
         self._stills: OrderedDict[str, _Still] = OrderedDict()
         self._still_cache = still_cache
         self._latest: dict[str, Frame] = {}
+        self._frozen: dict[str, Frame] = {}
         self.rendered = 0  # versions encoded since start
         self._stamp = GlyphText(_font(13))
 
@@ -220,9 +223,22 @@ class FrameRenderer:
         when = time.time() if now is None else now
         return self.frame(camera, self.clock.version_at(camera.id, when))
 
-    def render(self, camera: Camera, version: int) -> Frame:
-        """Draw and encode one version (deterministic in camera and version)."""
-        still = self._still(camera)
+    def frozen(self, camera: Camera, picture: int, now: float | None = None) -> Frame:
+        """A frozen camera's frame now: the picture of version ``picture`` under the current
+        version's burned-in time. ``Frame.version`` is the clock's (the stamp's) version."""
+        when = time.time() if now is None else now
+        version = self.clock.version_at(camera.id, when)
+        cached = self._frozen.get(camera.id)
+        if cached is None or cached.version != version:
+            cached = self._frozen[camera.id] = self.render(camera, picture, stamp_version=version)
+        return cached
+
+    def render(self, camera: Camera, version: int, *, stamp_version: int | None = None) -> Frame:
+        """Draw and encode one version (deterministic in camera and version); the time drawn is
+        that of ``stamp_version`` when given (a frozen picture under a ticking clock)."""
+        profile = self._profile_of(camera.id)
+        width, height = profile.width, profile.height
+        still = self._still(camera, profile)
         band = still.band.copy()
         draw = ImageDraw.Draw(band)
         # Vehicles that move from version to version; their places and colours come from the
@@ -233,36 +249,45 @@ class FrameRenderer:
             ).digest(),
             "big",
         )
+        scale = _band_rows(profile) // BAND_ROWS
         for lane in range(2):
-            y = 28 - lane * 18
-            x = bits % (WIDTH - 40)
-            colour = (40 + (bits >> 16) % 216, 40 + (bits >> 24) % 216, 40 + (bits >> 32) % 216)
-            draw.rectangle((x, y, x + 28 - lane * 6, y + 12 - lane * 2), fill=colour)
+            y = (26 - lane * 20) * scale
+            x = bits % (width - 40 * scale)
+            # Bright enough to stand out from the grey road even in a 1/8-scale grey decode, as
+            # real traffic does: a collector comparing pictures must see every vehicle move.
+            colour = (
+                120 + (bits >> 16) % 136,
+                120 + (bits >> 24) % 136,
+                120 + (bits >> 32) % 136,
+            )
+            car = (x, y, x + (28 - lane * 6) * scale, y + (16 - lane * 2) * scale)
+            draw.rectangle(car, fill=colour)
             bits >>= 48
-        start = self.clock.version_start(camera.id, version)
+        stamped = version if stamp_version is None else stamp_version
+        start = self.clock.version_start(camera.id, stamped)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start))
         millis = int((start % 1) * 1000)
-        number = f"{version % 1_000_000:06d}"
+        number = f"{stamped % 1_000_000:06d}"
         # "2025-04-04 13:05:" + "42" + ".250 UTC  #" + "12" + "34" + "56"; pieces recur, so
         # their masks are cached (see GlyphText).
         pieces = [stamp[:-2], stamp[-2:], f".{millis:03d} UTC  #", number[:2], number[2:4]]
         pieces.append(number[4:])
-        self._stamp.draw(band, (4, HEIGHT - BANNER + 2 - BAND_TOP), pieces, (255, 255, 0))
+        self._stamp.draw(band, (4, band.height - BANNER + 2), pieces, (255, 255, 0))
         if still.header is not None:
             rows = jpegsplice.split(jpegsplice.encode_rows(band, QUALITY)).rows
             data = jpegsplice.join(still.header, still.top_rows + rows)
         else:
             assert still.scene is not None
             image = still.scene.copy()
-            image.paste(band, (0, BAND_TOP))
+            image.paste(band, (0, height - band.height))
             data = encode_jpeg(image)
         self.rendered += 1
-        return Frame(version=version, data=data, digest=frame_digest(data))
+        return Frame(version=stamped, data=data, digest=frame_digest(data))
 
-    def _still(self, camera: Camera) -> _Still:
+    def _still(self, camera: Camera, profile: CameraProfile) -> _Still:
         still = self._stills.get(camera.id)
         if still is None:
-            still = self._stills[camera.id] = _still(camera)
+            still = self._stills[camera.id] = _still(camera, profile)
             if len(self._stills) > self._still_cache:
                 self._stills.popitem(last=False)
         else:
@@ -275,19 +300,3 @@ def encode_jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=QUALITY)
     return buffer.getvalue()
-
-
-@lru_cache(maxsize=1)
-def offline_placeholder() -> bytes:
-    """The "camera offline" picture: the same bytes for every camera, as the real service does."""
-    image = Image.new("RGB", (WIDTH, HEIGHT), (40, 40, 40))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((40, 90, WIDTH - 40, 150), outline=(200, 200, 200), width=2)
-    draw.text(
-        (WIDTH // 2, HEIGHT // 2),
-        "camera offline",
-        font=_font(20),
-        fill=(230, 230, 230),
-        anchor="mm",
-    )
-    return encode_jpeg(image)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 from cctview_agent.errors import CctviewError, ConfigError
 from cctview_camsim.catalog import DEFAULT_CAMERA_COUNT, load_catalog, synthetic_cameras
 from cctview_camsim.faults import KIND_HELP, parse_fault_spec
+from cctview_camsim.profiles import ProfileName, service_profile
 
 if TYPE_CHECKING:
     from cctview_camsim.server import Simulator
@@ -37,15 +38,23 @@ faults (--faults SPEC, or POST /_sim/faults {{"spec": SPEC}} at run time):
   TARGET is a fraction of the cameras (offline=0.05), 'all', or camera ids joined by '+'
   (hang=ID1+ID2). Ids are assigned first, then fractions in order, each camera at most one
   fault; which cameras a fraction picks is fixed by --seed.
-  offline: the same "camera offline" JPEG for every camera. 404. 5xx: 500/502/503 in turn.
+  offline: the same "This camera is being serviced" PNG for every camera, labelled image/jpeg.
+  404. 5xx: 500/502/503 in turn. 429: one frame per --rate-limit s, else 429 + Retry-After.
+  403: forbidden, as a blocked client sees it.
   hang: no response until the client gives up (504 after --hang-limit s). drip: the frame at
   ~512 B/s. truncate: Content-Length larger than the body, or a JPEG cut before EOI (in turn).
   html: 200 text/html error page. reset: TCP RST mid-body. oversize: a 5 MiB body.
-  frozen: the camera's last frame, forever.
+  frozen: the picture stops, its burned-in clock keeps ticking (bytes change, picture not).
 
-endpoints: GET /api/cameras, GET /api/cameras/ID/image, GET /_sim/stats,
-  GET /_sim/served/ID, GET|POST /_sim/faults.
-  example: {PROG} --port 0 --https --cameras 250 --refresh 1 --faults offline=0.05,hang=0.01
+profiles (--profile): real (default) reproduces webcams.nyctmc.org: a new picture every ~1-4 s
+  (some cameras ~15 s), irregular intervals and repeats, 352x240 13-24 KB frames (720x480
+  17-38 KB for C1-... highway names), 150-470 ms latency. easy: every camera every --refresh s,
+  ~20 KB frames, no latency: for tests that are not about the service's habits.
+
+endpoints: GET /api/cameras[/], GET /api/cameras/ID/image, GET /_sim/stats,
+  GET /_sim/served/ID, GET|POST /_sim/faults, POST /_sim/catalog {{"add": N, "remove": [ids]}}.
+  example: {PROG} --port 0 --https --cameras 250 --faults offline=0.05,frozen=0.02
+  example: {PROG} --port 0 --profile easy --refresh 1 --cameras 10
 """
 
 
@@ -86,6 +95,19 @@ def _port(text: str) -> int:
     return value
 
 
+def _latency(text: str) -> tuple[float, float]:
+    low_text, sep, high_text = text.partition("-")
+    try:
+        low, high = float(low_text), float(high_text if sep else low_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a range of milliseconds like 150-470"
+        ) from None
+    if not (math.isfinite(low) and math.isfinite(high)) or not 0 <= low <= high <= 60_000:
+        raise argparse.ArgumentTypeError(f"{text} must be LOW-HIGH ms with 0 <= LOW <= HIGH")
+    return low / 1000, high / 1000
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -105,7 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"synthetic cameras ({DEFAULT_CAMERA_COUNT}); with --catalog: keep the first N",
     )
     parser.add_argument(
-        "--refresh", type=_positive_seconds, default=2.0, help="seconds per new frame (2)"
+        "--profile",
+        choices=[name.value for name in ProfileName],
+        default=ProfileName.REAL.value,
+        help="real: like webcams.nyctmc.org (default); easy: fast fixed grid for tests",
+    )
+    parser.add_argument(
+        "--refresh",
+        type=_positive_seconds,
+        help="with --profile easy: seconds per new frame (2)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=_latency,
+        metavar="MS-MS",
+        help="per-request latency range in ms (real: 150-470, easy: 0)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_positive_seconds,
+        default=5.0,
+        help="429 fault: seconds between frames a camera allows (5)",
     )
     parser.add_argument("--faults", default="", metavar="SPEC", help="faults, see below")
     parser.add_argument("--seed", type=int, default=0, help="catalog and fault choice (0)")
@@ -163,7 +205,11 @@ async def _serve(args: argparse.Namespace, sim: Simulator, cert_dir: Path | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    profile_name = ProfileName(args.profile)
+    if args.refresh is not None and profile_name is not ProfileName.EASY:
+        parser.error("--refresh sets the easy profile's fixed grid; add --profile easy")
     from cctview_camsim.server import Simulator
 
     temporary: Path | None = None
@@ -175,8 +221,14 @@ def main(argv: list[str] | None = None) -> int:
                 cameras = cameras[: args.cameras]
         else:
             cameras = synthetic_cameras(args.cameras or DEFAULT_CAMERA_COUNT, args.seed)
+        profile = service_profile(profile_name, refresh=args.refresh or 2.0, latency=args.latency)
         sim = Simulator(
-            cameras, refresh=args.refresh, seed=args.seed, faults=spec, hang_limit=args.hang_limit
+            cameras,
+            seed=args.seed,
+            faults=spec,
+            hang_limit=args.hang_limit,
+            profile=profile,
+            rate_limit_s=args.rate_limit,
         )
         cert_dir: Path | None = None
         if args.https:

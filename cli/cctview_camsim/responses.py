@@ -19,12 +19,18 @@ from functools import lru_cache
 from aiohttp import web
 
 from cctview_camsim.faults import FaultKind
-from cctview_camsim.frames import Frame, offline_placeholder
+from cctview_camsim.frames import Frame
+from cctview_camsim.placeholder import offline_placeholder
 
-NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
+# The real service sends only this, and no ETag or Last-Modified: nothing to revalidate with.
+NO_STORE = {"Cache-Control": "no-store"}
 OVERSIZE_BYTES = 5 * 1024 * 1024
 DRIP_CHUNK = 128  # bytes per write: ~512 B/s, a 20 KB frame takes ~40 s
 DRIP_INTERVAL = 0.25
+FORBIDDEN_PAGE = (
+    "<!DOCTYPE html><html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1>"
+    "<p>Request blocked.</p></body></html>"
+)
 ERROR_PAGE = (
     "<!DOCTYPE html><html><head><title>503 Service Temporarily Unavailable</title></head>"
     "<body><h1>Service Temporarily Unavailable</h1><p>The camera feed is being updated. "
@@ -45,7 +51,7 @@ Behaviour = Callable[[web.Request, FaultContext], Awaitable[web.StreamResponse]]
 
 
 def jpeg_response(data: bytes, *, version: int | None = None) -> web.Response:
-    headers = dict(NO_CACHE)
+    headers = dict(NO_STORE)
     if version is not None:
         headers["X-Camsim-Version"] = str(version)
     return web.Response(body=data, content_type="image/jpeg", headers=headers)
@@ -67,7 +73,7 @@ def _abort(request: web.Request, *, reset: bool) -> None:
 
 
 async def _start_stream(request: web.Request, length: int) -> web.StreamResponse:
-    response = web.StreamResponse(headers=NO_CACHE)
+    response = web.StreamResponse(headers=NO_STORE)
     response.content_type = "image/jpeg"
     response.content_length = length
     await response.prepare(request)
@@ -76,28 +82,39 @@ async def _start_stream(request: web.Request, length: int) -> web.StreamResponse
 
 @lru_cache(maxsize=1)
 def _oversize_body() -> bytes:
-    placeholder = offline_placeholder()
-    return placeholder + bytes(OVERSIZE_BYTES - len(placeholder))
+    start = b"\xff\xd8\xff\xe0"  # a JPEG start that never ends
+    return start + bytes(OVERSIZE_BYTES - len(start))
 
 
 async def offline(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    # A PNG under a JPEG label, the same bytes for every camera: what the real service sends.
     return jpeg_response(offline_placeholder())
 
 
+def rate_limited(seconds: int) -> web.Response:
+    """429 with ``Retry-After`` in whole seconds (the HTTP form the service's CDN would use)."""
+    headers = {**NO_STORE, "Retry-After": str(seconds)}
+    return web.Response(status=429, text="429 Too Many Requests", headers=headers)
+
+
+async def forbidden(request: web.Request, context: FaultContext) -> web.StreamResponse:
+    return web.Response(text=FORBIDDEN_PAGE, status=403, content_type="text/html", headers=NO_STORE)
+
+
 async def not_found(request: web.Request, context: FaultContext) -> web.StreamResponse:
-    return web.json_response({"message": "Camera not found"}, status=404, headers=NO_CACHE)
+    return web.json_response({"message": "Camera not found"}, status=404, headers=NO_STORE)
 
 
 async def server_error(request: web.Request, context: FaultContext) -> web.StreamResponse:
     status = (500, 502, 503)[context.count % 3]
-    return web.Response(status=status, text=f"{status} error", headers=NO_CACHE)
+    return web.Response(status=status, text=f"{status} error", headers=NO_STORE)
 
 
 async def hang(request: web.Request, context: FaultContext) -> web.StreamResponse:
     await asyncio.sleep(context.limit)  # cancelled as soon as the client disconnects
     # A client patient enough to wait out the cap gets what a gateway in front would send.
     # (Closing the connection instead makes aiohttp and others silently retry the GET.)
-    return web.Response(status=504, text="504 Gateway Time-out", headers=NO_CACHE)
+    return web.Response(status=504, text="504 Gateway Time-out", headers=NO_STORE)
 
 
 async def drip(request: web.Request, context: FaultContext) -> web.StreamResponse:
@@ -126,7 +143,7 @@ async def truncate(request: web.Request, context: FaultContext) -> web.StreamRes
 
 
 async def html(request: web.Request, context: FaultContext) -> web.StreamResponse:
-    return web.Response(text=ERROR_PAGE, content_type="text/html", headers=NO_CACHE)
+    return web.Response(text=ERROR_PAGE, content_type="text/html", headers=NO_STORE)
 
 
 async def reset(request: web.Request, context: FaultContext) -> web.StreamResponse:
@@ -152,4 +169,5 @@ BEHAVIOURS: dict[FaultKind, Behaviour] = {
     FaultKind.HTML: html,
     FaultKind.RESET: reset,
     FaultKind.OVERSIZE: oversize,
+    FaultKind.FORBIDDEN: forbidden,
 }

@@ -48,6 +48,11 @@ class NodeStatus:
     log_file: str | None
     problem: str | None = None
     ok: bool = True
+    # Issue 10: cameras serving the offline card, cameras frozen (picture stopped), and the
+    # seconds of offline time the node's cameras accumulated since the agent started.
+    cameras_offline: int = 0
+    cameras_frozen: int = 0
+    offline_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +102,9 @@ def parse_status(node: Node, text: str) -> NodeStatus:
         log_file=raw.get("log_file"),
         problem=problem,
         ok=running and not problem,
+        cameras_offline=int(totals.get("cameras_offline", 0) or 0),
+        cameras_frozen=int(totals.get("cameras_frozen", 0) or 0),
+        offline_s=float(totals.get("offline_s", 0) or 0),
     )
 
 
@@ -141,6 +149,9 @@ class FleetTotals:
     cameras_online: int
     frames_per_minute: float
     oldest_frame_age_s: float | None
+    cameras_offline: int = 0
+    cameras_frozen: int = 0
+    offline_s: float = 0.0
     problems: int = 0  # answering nodes whose agent is down or not collecting
     # agent version -> the reachable nodes running it (an upgrade in progress shows two)
     agent_versions: dict[str, list[str]] = field(default_factory=dict)
@@ -167,6 +178,9 @@ def totals(result: FleetResult[NodeStatus]) -> FleetTotals:
         oldest_frame_age_s=max(ages) if ages else None,
         agent_versions=versions_by_node(rows),
         problems=sum(1 for s in rows if not s.ok),
+        cameras_offline=sum(s.cameras_offline for s in rows),
+        cameras_frozen=sum(s.cameras_frozen for s in rows),
+        offline_s=round(sum(s.offline_s for s in rows), 1),
     )
 
 

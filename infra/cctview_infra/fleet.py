@@ -70,6 +70,7 @@ def node_args(
         data_volume_gib=s.data_volume_gib,
         data_volume_type=s.data_volume_type,
         agent_period=s.agent_period,
+        contact=s.contact,
         declare_data_volume=volumes.declare_volume,
         declare_attachment=volumes.declare_attachment,
         systemd_unit=args.systemd_unit,

@@ -53,6 +53,7 @@ class NodeArgs:
     data_volume_gib: int = 8
     data_volume_type: str = "gp3"
     agent_period: int = 3600
+    contact: str = ""  # into the agent's User-Agent (settings.FleetSettings.contact)
     declare_data_volume: bool = True
     declare_attachment: bool = True
     spec: str = ""  # disruption.NodeSpec's digest, tagged so the next `up` sees what it ran with
@@ -74,6 +75,7 @@ def user_data_spec(args: NodeArgs, *, bucket: str, agent_key: str, volume_id: st
         volume_size_gib=args.data_volume_gib,
         agent_period=args.agent_period,
         prefix=args.prefix,
+        contact=args.contact,
     )
 
 

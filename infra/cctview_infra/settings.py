@@ -57,6 +57,7 @@ EXAMPLES: dict[str, str] = {
     "freeTier": "freeTier credits",
     "maxDisruptedNodes": "maxDisruptedNodes 1",
     "agentPeriod": "agentPeriod 3600",
+    "contact": "contact ops@example.org",
     "policyEnforcement": "--path 'policyEnforcement.t2-family' advisory",
 }
 _VOLUME_TYPES = ("gp3", "gp2", "st1", "sc1")  # io1/io2 cost per IOPS: never for frames
@@ -101,6 +102,8 @@ class FleetSettings:
     free_tier: str = "legacy"  # which free tier the account has (cctview_fleet.costs.FreeTier)
     max_disrupted_nodes: int = 1  # running nodes one `up` may replace or stop (disruption.py)
     agent_period: int = DEFAULT_PERIOD_S
+    # Whom the camera service's operators can reach: every agent's User-Agent names it.
+    contact: str = ""
     policy_enforcement: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -284,6 +287,7 @@ def settings_from_mapping(
             raw, "availabilityZone", None, _AZ, "a zone of the region like us-east-1a"
         ),
         agent_period=_period(raw),
+        contact=_contact(raw),
         policy_enforcement=_enforcement(raw),
         vpc_id=_matching(raw, "vpcId", None, _VPC, "a VPC id like vpc-0123456789abcdef0"),
         subnet_ids=_subnets(raw),
@@ -293,6 +297,13 @@ def settings_from_mapping(
     if settings.availability_zone and not settings.availability_zone.startswith(region):
         raise _bad("availabilityZone", f"{settings.availability_zone!r} is not in {region}")
     return settings
+
+
+def _contact(raw: Mapping[str, Any]) -> str:
+    contact = _text(raw, "contact", "") or ""
+    if any(ch in contact for ch in "\r\n()"):
+        raise _bad("contact", "must be one line without parentheses (an e-mail or URL)")
+    return contact
 
 
 def _period(raw: Mapping[str, Any]) -> int:

@@ -4,7 +4,8 @@ write the agent's config, and start its systemd unit.
 The script is plain bash so an operator can read it in the EC2 console and rerun any step. What
 it does, in order, and why:
 
-1. apt installs python3, python3-venv, e2fsprogs and util-linux (Debian 12 has python3, not venv).
+1. apt installs python3, python3-venv, e2fsprogs, util-linux and libturbojpeg0 (Debian 12 has
+   python3, not venv; the agent compares pictures with libturbojpeg, 0.8 MB).
 2. The agent wheel this program uploaded is fetched from S3 with the instance role, and installed
    only if its sha256 matches the digest baked in here: the node runs exactly the operator
    checkout's agent. ``cctview-agent`` is linked into /usr/local/bin. Every Python package comes
@@ -101,6 +102,7 @@ class UserDataSpec:
     volume_size_gib: int
     agent_period: int = 3600
     prefix: str = "cctview"  # where the hourly sync ships periods in the bucket
+    contact: str = ""  # the operator's contact, named in every request's User-Agent
 
 
 def agent_config(spec: UserDataSpec) -> AgentConfig:
@@ -116,6 +118,7 @@ def agent_config(spec: UserDataSpec) -> AgentConfig:
         status_file=STATE_DIR / "status.json",
         bucket=spec.bucket,  # the fleet's: only its receipts let frames go (docs/security.md)
         prefix=spec.prefix,
+        contact=spec.contact,
     )
 
 
@@ -185,7 +188,7 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         "export DEBIAN_FRONTEND=noninteractive",
         # another apt (unattended-upgrades at boot) may hold the dpkg lock: wait for it, retry
         "retry apt-get update -q -o DPkg::Lock::Timeout=300",
-        "retry apt-get install -y -q python3 python3-venv e2fsprogs util-linux"
+        "retry apt-get install -y -q python3 python3-venv e2fsprogs util-linux libturbojpeg0"
         " -o DPkg::Lock::Timeout=300",
         "",
         'step "2/5 agent $AGENT_SHA256"',

@@ -254,3 +254,15 @@ def frame_times(root: Path, camera_id: str) -> list[int]:
     for _dirpath, _dirs, names in os.walk(DataLayout(root).camera_dir(camera_id)):
         times.extend(ts for ts in map(frame_timestamp, names) if ts is not None)
     return sorted(times)
+
+
+class RecordingLog:
+    """An EventLog stand-in that keeps (event, fields) pairs, for tests of agent parts."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict]] = []
+
+    def info(self, event: str, **fields: object) -> None:
+        self.lines.append((event, fields))
+
+    warning = error = info

@@ -20,27 +20,14 @@ from cctview_agent.fetch import FetchFailure, poll_url, validate_jpeg
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest, frame_digest
 from cctview_agent.periods import Period
-from cctview_agent.poller import (
-    BACKOFF_CAP_S,
-    PHASE_SLOTS,
-    CameraPoller,
-    PlaceholderRegistry,
-    phase_of,
-)
+from cctview_agent.placeholders import PlaceholderRegistry
+from cctview_agent.poller import CameraPoller
 from cctview_agent.samples import SHARD_LAYOUT, Placement, lay_out, shard_placements
+from cctview_agent.scheduler import BACKOFF_CAP_S, PHASE_SLOTS, phase_of
 from cctview_agent.storage import FrameStore, journal_path
+from tests.agent.agentproc import RecordingLog
 
 JPEG = b"\xff\xd8" + bytes(range(256)) * 8 + b"\xff\xd9"
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, dict]] = []
-
-    def info(self, event: str, **fields: object) -> None:
-        self.lines.append((event, fields))
-
-    warning = error = info
 
 
 @pytest.mark.parametrize(
@@ -73,7 +60,7 @@ def test_poll_url_changes_every_poll() -> None:
 
 class _Agent:
     def __init__(self) -> None:
-        from cctview_agent.poller import ScheduleStats
+        from cctview_agent.scheduler import ScheduleStats
 
         self.schedule = ScheduleStats()
 
@@ -126,7 +113,7 @@ def test_placeholder_is_the_digest_two_cameras_served() -> None:
 
 
 def test_disk_guard_hysteresis(monkeypatch) -> None:
-    log = _Log()
+    log = RecordingLog()
     guard = DiskGuard(reserve_bytes=1_000_000, log=log)
     free = {"value": 5_000_000}
     monkeypatch.setattr(
@@ -191,7 +178,7 @@ def test_closer_closes_ended_periods_on_every_volume(tmp_path) -> None:
     unjournaled.parent.mkdir(parents=True)
     unjournaled.write_bytes(JPEG + b"\x00")
     store = FrameStore(link, 60)
-    closer = PeriodCloser(config, store, _Log())
+    closer = PeriodCloser(config, store, RecordingLog())
     closer.scan_all()
     assert closer.close_due(now=period.end + 0.5) == 0  # still inside the grace time
     assert closer.close_due(now=period.end + 2) == 2
@@ -214,7 +201,7 @@ def test_closer_records_the_cameras_position_and_the_shard_offsets(tmp_path) -> 
     for i in range(3):
         store.write("cam", period.start_ms + i * 1000, JPEG, frame_digest(JPEG))
     store.close()
-    closer = PeriodCloser(config, store, _Log())
+    closer = PeriodCloser(config, store, RecordingLog())
     closer.tally(str(tmp_path), "cam", period, "W 42 St", (40.7566, -73.9898)).polls = 3
     assert closer.close_due(now=period.end + 1) == 1
     manifest = Manifest.read(DataLayout(tmp_path).manifest_path("cam", period))
@@ -246,7 +233,7 @@ def test_a_periods_frames_are_made_durable_before_its_manifest(tmp_path, monkeyp
         calls.append((folder, sorted(str(f) for f in frames), manifest.exists()))
 
     monkeypatch.setattr("cctview_agent.closer.make_durable", record)
-    closer = PeriodCloser(config, store, _Log())
+    closer = PeriodCloser(config, store, RecordingLog())
     closer.scan_all()
     assert closer.close_due(now=period.end + 1) == 1
     assert calls == [(DataLayout(tmp_path).period_dir("cam", period), sorted(written), False)]
@@ -273,7 +260,7 @@ def test_make_durable_is_one_syncfs_or_an_fsync_per_file_and_folder(tmp_path, mo
 
 def test_idle_camera_period_without_polls_gets_no_manifest(tmp_path) -> None:
     config = AgentConfig(data_dir=tmp_path, period=60, grace=0)
-    closer = PeriodCloser(config, FrameStore(tmp_path, 60), _Log())
+    closer = PeriodCloser(config, FrameStore(tmp_path, 60), RecordingLog())
     period = Period(1_743_771_600, 60)
     closer.tally(str(tmp_path), "idle", period)
     polled = closer.tally(str(tmp_path), "failing", period)

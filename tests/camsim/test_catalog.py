@@ -114,7 +114,7 @@ def test_camera_the_catalog_calls_offline_serves_the_placeholder(camsim, tmp_pat
     assert [record["isOnline"] for record in sim.cameras()] == ["true", "false", "true"]
     _, _, online = sim.request("/api/cameras/cam-0/image")
     _, _, offline = sim.request("/api/cameras/cam-1/image")
-    assert offline != online and offline[:2] == b"\xff\xd8"
+    assert offline != online and offline[:8] == b"\x89PNG\r\n\x1a\n"
     stats = sim.stats()["cameras"]
-    assert stats["cam-1"] == {"new": 0, "repeat": 0, "faults": {"offline": 1}}
+    assert stats["cam-1"] == {"new": 0, "repeat": 0, "faults": {"offline": 1}, "shown": 0}
     assert stats["cam-0"]["new"] == 1

@@ -84,6 +84,7 @@ def test_offline_is_the_same_placeholder_for_every_camera(sim):
     assert status_a == status_b == 200
     assert headers_a["Content-Type"] == "image/jpeg"
     assert body_a == body_b  # byte for byte, as the real service's placeholder
+    assert body_a.startswith(b"\x89PNG\r\n\x1a\n")  # a PNG under a JPEG label
     Image.open(io.BytesIO(body_a)).load()
     assert faults_of(sim, first) == {"offline": 1}
     assert sim.stats()["cameras"][first]["new"] == 0
@@ -218,22 +219,31 @@ def test_oversize_body(sim):
     assert faults_of(sim, huge) == {"oversize": 1}
 
 
-def test_frozen_keeps_the_last_frame_forever(sim):
+def _picture(body: bytes) -> bytes:
+    """The decoded pixels above the time banner (the bottom 18 rows hold the burned-in clock)."""
+    image = Image.open(io.BytesIO(body)).convert("L")
+    return image.crop((0, 0, image.width, image.height - 18)).tobytes()
+
+
+def test_frozen_keeps_the_picture_while_its_clock_ticks(sim):
     (quiet,) = CAMERAS.take(sim)
     sim.set_faults("")
     _, _, before = get(sim, quiet)
     new_before = sim.stats()["cameras"][quiet]["new"]
     sim.set_faults(f"frozen={quiet}")
     digests = set()
+    pictures = set()
     for _ in range(8):  # over about four refresh periods
         status, _, body = get(sim, quiet)
         assert status == 200
         digests.add(frame_digest(body))
+        pictures.add(_picture(body))
         time.sleep(0.15)
-    assert digests == {frame_digest(before)}
+    assert len(digests) >= 3  # the bytes change with the clock, as on the real service
+    assert pictures == {_picture(before)}  # the picture does not
     counts = sim.stats()["cameras"][quiet]
     assert counts["faults"] == {"frozen": 8}
-    assert counts["new"] == new_before  # nothing new was served
+    assert counts["new"] == new_before  # no new picture was served
     sim.set_faults("")  # thawed: it moves again
     time.sleep(0.35)
     assert frame_digest(get(sim, quiet)[2]) != frame_digest(before)

@@ -8,7 +8,8 @@ import time
 from PIL import Image
 
 from cctview_camsim.catalog import synthetic_cameras
-from cctview_camsim.frames import FrameClock, FrameRenderer, offline_placeholder
+from cctview_camsim.frames import FrameClock, FrameRenderer
+from cctview_camsim.placeholder import PNG_SIGNATURE, offline_placeholder
 
 CAMERAS = synthetic_cameras(60, 3)
 
@@ -68,10 +69,13 @@ def test_clock_phases_are_fixed_by_id_and_spread():
     assert clock.version_at(camera_id, start + 2.001) == version + 1
 
 
-def test_offline_placeholder_is_one_fixed_jpeg():
+def test_offline_placeholder_is_one_fixed_png_of_about_5_5_kb():
     data = offline_placeholder()
     assert data is offline_placeholder()
-    assert _decode(data).size == (352, 240)
+    assert data.startswith(PNG_SIGNATURE)  # a PNG, as the real service's "being serviced" card
+    assert 5_000 <= len(data) <= 6_000, len(data)
+    image = _decode(data)
+    assert image.format == "PNG" and image.size == (352, 240)
 
 
 def test_rendering_is_cheap():

@@ -65,7 +65,8 @@ def test_image_is_a_decodable_jpeg_of_the_expected_size(web):
         status, headers, body = _fetch(sim.image_url(camera_id) + "?t=1712345678901")
         assert status == 200
         assert headers["Content-Type"] == "image/jpeg"
-        assert "no-cache" in headers["Cache-Control"]
+        assert headers["Cache-Control"] == "no-store"  # and nothing to revalidate with
+        assert "ETag" not in headers and "Last-Modified" not in headers
         assert body[:2] == b"\xff\xd8" and body[-2:] == b"\xff\xd9"
         assert 15_000 <= len(body) <= 25_000, len(body)
         image = Image.open(io.BytesIO(body))

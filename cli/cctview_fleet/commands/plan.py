@@ -32,6 +32,8 @@ from cctview_fleet.planning import (
     make_plan,
 )
 from cctview_fleet.render import console, err_console, print_json, styled, table
+from cctview_fleet.requestrate import describe as describe_rate
+from cctview_fleet.requestrate import request_rate
 
 _UNITS = {"instance-hours": "h", "address-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
 
@@ -166,10 +168,15 @@ def plan(
         free_tier=load_free_tier(free_tier),
         prices=load_prices(prices),
     )
+    rate = request_rate(result.cameras, result.nodes)
     if as_json:
-        print_json(result.to_dict() | {"selection": selection.request.describe()})
+        print_json(
+            result.to_dict()
+            | {"selection": selection.request.describe(), "request_rate": rate.to_dict()}
+        )
         return
     render_plan(result, selection.request.describe())
+    console.print(describe_rate(rate))
 
 
 def register(app: typer.Typer) -> None:

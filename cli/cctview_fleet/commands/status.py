@@ -43,6 +43,7 @@ COLUMNS = (
     "volume",
     "last synced",
     "version",
+    "offline (time) / frozen",
 )
 
 
@@ -73,8 +74,14 @@ def _row(status: NodeStatus) -> list[Text]:
         Path(status.active_volume).name if status.active_volume else "-",
         status.last_synced_period or "-",
         status.agent_version or "-",
+        _offline_frozen(status.cameras_offline, status.offline_s, status.cameras_frozen),
     ]
     return [cell if isinstance(cell, Text) else Text(cell) for cell in cells]
+
+
+def _offline_frozen(offline: int, offline_s: float, frozen: int) -> str:
+    """``2 (41m) / 1``: cameras offline now (their offline time so far) / cameras frozen now."""
+    return f"{offline} ({format_age(offline_s)}) / {frozen}"
 
 
 def status_table(
@@ -102,7 +109,10 @@ def status_table(
         f"{fleet_totals.frames_per_minute:.0f}",
         format_age(fleet_totals.oldest_frame_age_s),
         "", "", "",
-        "[yellow]MIXED[/]" if fleet_totals.mixed else "",
+        styled("[yellow]MIXED[/]") if fleet_totals.mixed else "",
+        _offline_frozen(
+            fleet_totals.cameras_offline, fleet_totals.offline_s, fleet_totals.cameras_frozen
+        ),
     )  # fmt: skip
     return table
 

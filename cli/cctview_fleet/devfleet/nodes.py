@@ -36,6 +36,8 @@ from cctview_fleet.devfleet.processes import (
 
 GRACE_SECONDS = 5.0
 RESERVE_BYTES = 16 * 1024 * 1024
+# The local fleet polls only its own simulator; its agents still name a contact, as real ones must.
+LOCAL_CONTACT = "local-fleet@localhost"
 
 
 def node_names(count: int) -> list[str]:
@@ -228,6 +230,7 @@ def write_agent_files(
         volumes_dir=paths.volumes,
         volume_mode="folder",
         bucket=bucket,  # the fleet's: only its receipts let frames go or a volume retire
+        contact=LOCAL_CONTACT,
     )
     paths.config.write_text(config.to_toml())
     if not paths.assignment.exists():
