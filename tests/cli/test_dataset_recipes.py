@@ -163,6 +163,6 @@ def test_pytorch_dataloader_recipe(shell_env: tuple[Path, dict[str, str]], loade
     work, env = shell_env
     probe = subprocess.run([str(loaders), "-c", "import torch"], capture_output=True, timeout=120)
     if probe.returncode != 0:
-        pytest.skip("no torch in .venv-dataset (CI does not install it; docs/dataset.md says so)")
+        pytest.skip("no torch in .venv-dataset: no CPU wheel for `make dataset-setup`")
     out = run_python(blocks("python torch")[0], work, env, loaders)
     assert out.startswith("torch.Size([8, 3, 135, 180])"), out

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from cctview_camsim.profiles import ProfileName
 from cctview_fleet.render import console, err_console, print_json, table
 
 if TYPE_CHECKING:
@@ -94,6 +95,14 @@ def up_command(
     https: Annotated[
         bool, typer.Option("--https/--no-https", help="Serve the cameras over HTTPS.")
     ] = True,
+    camsim_profile: Annotated[
+        ProfileName,
+        typer.Option(
+            "--camsim-profile",
+            help="The simulator's behaviour: real (webcams.nyctmc.org's cadences, latency, "
+            "offline card) or easy (a new frame every 2 s, no latency).",
+        ),
+    ] = ProfileName.REAL,
     single_user: Annotated[
         bool,
         typer.Option(
@@ -118,6 +127,7 @@ def up_command(
         cameras=cameras,
         https=https,
         node_kind="single-user" if single_user else "auto",
+        camsim_profile=camsim_profile.value,
     )
     kind = "Debian" if options.debian else "single-user"
     with Progress(

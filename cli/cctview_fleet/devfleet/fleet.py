@@ -53,6 +53,9 @@ class UpOptions:
     cameras: int | None = None  # how many cameras the simulator serves (its default: 900)
     poll_interval: float = 1.0
     node_kind: NodeKind = "auto"  # debian: first-booted roots (needs root); auto: debian as root
+    # The simulator's behaviour (cctview_camsim.profiles): "real" reproduces webcams.nyctmc.org
+    # (irregular cadences, latency, offline card); tests not about it ask for "easy" by name.
+    camsim_profile: str = "real"
 
     @property
     def debian(self) -> bool:
@@ -240,6 +243,7 @@ def _start(
         catalog=options.catalog,
         cameras=options.cameras,
         seed=options.seed,
+        profile=options.camsim_profile,
     )
     moto, moto_url = emulator.start_moto(folder / "logs" / "moto.log", mark=mark)
     state = replace(state.with_process(moto), moto_url=moto_url)

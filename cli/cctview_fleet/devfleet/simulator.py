@@ -53,13 +53,14 @@ def start_simulator(
     catalog: Path | None = None,
     cameras: int | None = None,
     seed: int | None = None,
+    profile: str = "real",
 ) -> Simulator:
     """Start the simulator and wait for the line that gives its URL (and certificate).
 
     Its log and (with HTTPS) its certificate live in ``folder``, so the certificate outlives
     neither the fleet nor a simulator killed without notice.
     """
-    argv = [*camsim_command(), "--host", "127.0.0.1", "--port", "0"]
+    argv = [*camsim_command(), "--host", "127.0.0.1", "--port", "0", "--profile", profile]
     if https:
         argv += ["--https", "--cert-dir", str(folder / "tls")]
     if cameras is not None:
