@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cctview_fleet.costs import GIB
+from cctview_agent.fleetconstants import GIB
 
 # bench/results/agent_bench.json, 2026-11-30: median CPU per frame of the four agent runs
 # (21 and 250 cameras, uvloop and asyncio, HTTPS).

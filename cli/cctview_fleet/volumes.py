@@ -30,15 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cctview_fleet.ebsvolumes import (
-    FROM_TAG,
-    KEEP_CHOICE_TAG,
+from cctview_agent.fleetconstants import (
+    ROTATION_FROM_TAG,
+    ROTATION_KEEP_TAG,
+    ROTATION_SNAPSHOT_TAG,
     ROTATION_TAG,
-    SNAPSHOT_CHOICE_TAG,
     SNAPSHOT_TAG,
-    DataVolume,
-    Ec2Volumes,
 )
+from cctview_fleet.ebsvolumes import DataVolume, Ec2Volumes
 from cctview_fleet.errors import ConfigError, NodeError, VolumeError
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodevolumes import NodeVolumes
@@ -140,7 +139,7 @@ class NodeRotation:
         used: float | None = None
         if pending:
             new = pending[0]
-            old_id = new.tags.get(FROM_TAG, "")
+            old_id = new.tags.get(ROTATION_FROM_TAG, "")
             outcome = "resumed"
             self._step(f"resuming at {new.rotation} ({new.volume_id})")
         else:
@@ -207,8 +206,8 @@ class NodeRotation:
     def _create(self, old: DataVolume) -> DataVolume:
         generation = old.generation + 1
         choices = {
-            SNAPSHOT_CHOICE_TAG: "yes" if self.options.snapshot else "no",
-            KEEP_CHOICE_TAG: "yes" if self.options.keep_old else "no",
+            ROTATION_SNAPSHOT_TAG: "yes" if self.options.snapshot else "no",
+            ROTATION_KEEP_TAG: "yes" if self.options.keep_old else "no",
         }
         self._step(f"creating generation {generation}", done=False)
         new = self.ec2.create(
@@ -217,7 +216,7 @@ class NodeRotation:
             size_gib=old.size_gib,
             volume_type=old.volume_type,
             generation=generation,
-            tags={ROTATION_TAG: "created", FROM_TAG: old.volume_id, **choices},
+            tags={ROTATION_TAG: "created", ROTATION_FROM_TAG: old.volume_id, **choices},
         )
         self._step(f"created {new.volume_id} (generation {generation}, {new.az})")
         return new
@@ -243,8 +242,8 @@ class NodeRotation:
             # The old volume is marked first: a crash between the two tags resumes at
             # "prepared", and prepare and switch are safe to repeat.
             choices = {
-                "snapshot_choice": new.tags.get(SNAPSHOT_CHOICE_TAG, "no"),
-                "keep_choice": new.tags.get(KEEP_CHOICE_TAG, "no"),
+                "snapshot_choice": new.tags.get(ROTATION_SNAPSHOT_TAG, "no"),
+                "keep_choice": new.tags.get(ROTATION_KEEP_TAG, "no"),
             }
             if self.ec2.get(old_id) is not None:
                 self.ec2.tag(old_id, rotation="draining", rotation_to=new.volume_id, **choices)
@@ -258,8 +257,8 @@ class NodeRotation:
         old = self.ec2.get(old_id) if old_id else None
         if old is None:
             return "deleted", None
-        snapshot = self.options.snapshot or old.tags.get(SNAPSHOT_CHOICE_TAG) == "yes"
-        keep = self.options.keep_old or old.tags.get(KEEP_CHOICE_TAG) == "yes"
+        snapshot = self.options.snapshot or old.tags.get(ROTATION_SNAPSHOT_TAG) == "yes"
+        keep = self.options.keep_old or old.tags.get(ROTATION_KEEP_TAG) == "yes"
         state = old.rotation if old.rotation in OLD_SIDE else "draining"
         snapshot_id = old.tags.get(SNAPSHOT_TAG)
         if state == "draining":

@@ -12,6 +12,11 @@ from typing import Annotated
 
 import typer
 
+from cctview_agent.fleetconstants import (
+    DEFAULT_CAMERAS_PER_NODE,
+    DEFAULT_DATA_VOLUME_GIB,
+    DEFAULT_PERIOD_S,
+)
 from cctview_fleet.capacity import DEFAULT_HOLD_HOURS
 from cctview_fleet.commands.options import (
     BBoxOption,
@@ -22,11 +27,8 @@ from cctview_fleet.commands.options import (
 )
 from cctview_fleet.costs import CostLine, load_free_tier, load_prices
 from cctview_fleet.planning import (
-    DEFAULT_CAMERAS_PER_NODE,
-    DEFAULT_DATA_VOLUME_GIB,
     DEFAULT_FPS,
     DEFAULT_FRAME_BYTES,
-    DEFAULT_PERIOD_S,
     DEFAULT_RETENTION_DAYS,
     Plan,
     make_plan,

@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cctview_agent.fleetconstants import SSH_PORT_TAG
 from cctview_fleet import aws
 from cctview_fleet.devfleet import debianroot, emulator, firstboot, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, ProcessStartError
@@ -210,7 +211,7 @@ def start_nodes(
         with aws.translate_errors(stack, "ec2", "tagging the nodes", error=DevFleetError):
             ec2.create_tags(
                 Resources=[node.instance_id],
-                Tags=[{"Key": "cctview:ssh-port", "Value": str(node.ssh_port)}],
+                Tags=[{"Key": SSH_PORT_TAG, "Value": str(node.ssh_port)}],
             )
         state = state.with_process(record).with_node(node)
         save_state(state)
