@@ -23,7 +23,7 @@ SPEC_TAG = "cctview:spec"  # instances: digests of the inputs a change of which 
 SSH_HOST_TAG = "cctview:ssh-host"
 SSH_PORT_TAG = "cctview:ssh-port"
 # Volume rotation's progress, kept on the volumes so an interrupted rotation resumes.
-ROTATION_TAG = "cctview:rotation"  # the new volume's state (volumes.RotationState)
+ROTATION_TAG = "cctview:rotation"  # a RotationState (below)
 ROTATION_FROM_TAG = "cctview:rotation-from"  # on the new volume: the volume it replaces
 ROTATION_TO_TAG = "cctview:rotation-to"  # on the old volume: the volume replacing it
 ROTATION_SNAPSHOT_TAG = "cctview:rotation-snapshot"  # the operator's --snapshot choice
@@ -34,6 +34,27 @@ VOLUME_TAG = "cctview:volume"  # on a snapshot: the volume it was taken of
 # The operator policy allows exactly these two tag keys on instances.
 UPGRADE_TAG = "cctview:upgrade"
 AGENT_TAG = "cctview:agent-sha256"
+
+
+class RotationState(StrEnum):
+    """The value of :data:`ROTATION_TAG`: where a volume stands in a rotation, in step order.
+
+    The new volume walks created -> attached -> prepared -> switched -> complete; the old one
+    draining -> retired -> detached (-> snapshotted) -> kept, or is deleted. From retired on,
+    the old volume's periods are verified in S3 (teardown relies on it).
+    """
+
+    CREATED = "created"
+    ATTACHED = "attached"
+    PREPARED = "prepared"
+    SWITCHED = "switched"
+    COMPLETE = "complete"
+    DRAINING = "draining"
+    RETIRED = "retired"
+    DETACHED = "detached"
+    SNAPSHOTTED = "snapshotted"
+    KEPT = "kept"
+
 
 # -- Environment shared by the CLI and the Pulumi program ---------------------------------------
 ROLL_ENV = "CCTVIEW_ROLL"  # set by `cctview-fleet roll`; the program's disruption guard reads it

@@ -178,7 +178,7 @@ class Ec2Volumes:
             "keep_choice": ROTATION_KEEP_TAG,
             "snapshot": SNAPSHOT_TAG,
         }
-        tags = [{"Key": names[key], "Value": value} for key, value in pairs.items()]
+        tags = [{"Key": names[key], "Value": str(value)} for key, value in pairs.items()]
         self._call(f"tagging {volume_id}", self.ec2.create_tags, Resources=[volume_id], Tags=tags)
 
     def free_device(self, instance_id: str) -> str:

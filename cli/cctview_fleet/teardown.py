@@ -23,14 +23,28 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from cctview_agent.fleetconstants import FLEET_TAG, GB, GENERATION_TAG, GIB, NODE_TAG, Prices
+from cctview_agent.fleetconstants import (
+    FLEET_TAG,
+    GB,
+    GENERATION_TAG,
+    GIB,
+    NODE_TAG,
+    Prices,
+    RotationState,
+)
 from cctview_agent.s3layout import FRAMES_FOLDER
 from cctview_fleet import aws
 from cctview_fleet.ebsvolumes import DataVolume
 from cctview_fleet.errors import FleetError
 from cctview_fleet.stacks import Stack
 
-DRAINED = ("retired", "detached", "snapshotted", "kept")  # periods verified in S3
+# Rotation states in which the old volume's periods are verified in S3.
+DRAINED = (
+    RotationState.RETIRED,
+    RotationState.DETACHED,
+    RotationState.SNAPSHOTTED,
+    RotationState.KEPT,
+)
 BUCKET_COUNT_LIMIT = 100_000  # objects counted for the destroy advice; beyond: "at least"
 
 

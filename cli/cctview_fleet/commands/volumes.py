@@ -40,7 +40,7 @@ COLUMNS = ("outcome", "disk used", "old volume", "new volume", "gen", "old volum
 
 def _row(rotation: Rotation) -> list[str]:
     used = "-" if rotation.used_percent is None else f"{rotation.used_percent:.0f}%"
-    fate = rotation.old_fate
+    fate = str(rotation.old_fate or "")
     if rotation.snapshot:
         fate += f" ({rotation.snapshot})"
     return [
