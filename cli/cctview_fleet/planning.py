@@ -43,12 +43,10 @@ from cctview_fleet.costs import (
     s3_storage_line,
     snapshot_line,
 )
+from cctview_fleet.defaults import DEFAULT_FPS, DEFAULT_FRAME_BYTES, DEFAULT_RETENTION_DAYS
 from cctview_fleet.errors import ConfigError
 
 # Fleet defaults shared with the Pulumi program live in cctview_agent.fleetconstants.
-DEFAULT_RETENTION_DAYS = 30
-DEFAULT_FRAME_BYTES = 20_000  # a NYC DOT JPEG is about 20 KB
-DEFAULT_FPS = 1.0  # the best a feed gives
 SECONDS_PER_DAY = 86_400
 PUTS_PER_PACKED_PERIOD = 2  # the tar and its manifest
 SYNC_INTERVAL_S = 3600  # the agent's sync timer (cctview-agent-sync.timer): hourly

@@ -39,6 +39,7 @@ from cctview_agent.fleetconstants import (
     SNAPSHOT_TAG,
     RotationState,
 )
+from cctview_fleet.defaults import DEFAULT_THRESHOLD
 from cctview_fleet.ebsvolumes import DataVolume, Ec2Volumes
 from cctview_fleet.errors import ConfigError, NodeError, VolumeError
 from cctview_fleet.inventory import Node
@@ -56,7 +57,6 @@ OLD_SIDE = (
     RotationState.DETACHED,
     RotationState.SNAPSHOTTED,
 )
-DEFAULT_THRESHOLD = 80.0
 
 OnStep = Callable[[str, str], None]  # (node, what is happening now)
 
