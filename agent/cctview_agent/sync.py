@@ -31,6 +31,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +98,22 @@ class PendingPeriod:
     size: int
 
 
+class PeriodStatus(StrEnum):
+    """What a sync did with one period; the values are what ``--json`` and the summary show."""
+
+    UPLOADED = "uploaded"  # sent to S3 and verified
+    PRESENT = "present"  # already in S3 with the same content: verified, not sent again
+    WOULD_UPLOAD = "would-upload"  # --dry-run: would be sent
+    FAILED = "failed"  # not verified in S3; the run's exit code is non-zero
+
+
 @dataclass(frozen=True, slots=True)
 class PeriodOutcome:
     """What happened to one period in this run."""
 
     camera_id: str
     period: str
-    status: str  # uploaded | present | would-upload | failed
+    status: PeriodStatus
     frames: int = 0
     bytes: int = 0
     key: str = ""
@@ -136,7 +146,7 @@ class SyncSummary:
 
     @property
     def failures(self) -> tuple[PeriodOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.status == "failed")
+        return tuple(o for o in self.outcomes if o.status == PeriodStatus.FAILED)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``summary`` event; the operator's CLI reads it back with :meth:`from_dict`."""
@@ -151,9 +161,11 @@ class SyncSummary:
         numbers = {
             f.name: int(data.get(f.name) or 0) for f in fields(cls) if f.type in ("int", int)
         }
-        known = {f.name for f in fields(PeriodOutcome)}
-        failures = tuple(
-            PeriodOutcome(**{k: v for k, v in item.items() if k in known})
+        known = {f.name for f in fields(PeriodOutcome)} - {"status"}
+        failures = tuple(  # the summary lists only failures, so their status is known
+            PeriodOutcome(
+                **{k: v for k, v in item.items() if k in known}, status=PeriodStatus.FAILED
+            )
             for item in data.get("failures", ())
             if isinstance(item, dict)
         )
@@ -206,7 +218,8 @@ def scan(
             try:
                 manifest = Manifest.read(path)
             except ManifestError as exc:
-                broken.append(PeriodOutcome(camera_id, period.key, "failed", error=str(exc)))
+                failed = PeriodOutcome(camera_id, period.key, PeriodStatus.FAILED, error=str(exc))
+                broken.append(failed)
                 continue
             target = target_of(manifest, options)
             size, frames = tar_size(manifest) if manifest.frames else 0, len(manifest.frames)
@@ -330,7 +343,7 @@ class Syncer:
         return PeriodOutcome(
             manifest.camera_id,
             manifest.period.key,
-            "uploaded" if sent else "present",
+            PeriodStatus.UPLOADED if sent else PeriodStatus.PRESENT,
             frames=len(manifest.frames),
             bytes=plan.size,
             key=tar_key,
@@ -367,7 +380,7 @@ def run_sync(
             PeriodOutcome(
                 p.camera_id,
                 p.period.key,
-                "would-upload",
+                PeriodStatus.WOULD_UPLOAD,
                 frames=p.frames,
                 bytes=p.size,
                 key=p.target.tar_key(options.prefix),
@@ -413,7 +426,9 @@ def run_sync(
             try:
                 outcome = syncer.ship(item)
             except (ManifestError, VerificationError) as exc:
-                outcome = PeriodOutcome(item.camera_id, item.period.key, "failed", error=str(exc))
+                outcome = PeriodOutcome(
+                    item.camera_id, item.period.key, PeriodStatus.FAILED, error=str(exc)
+                )
             outcomes.append(outcome)
             emit({"event": "period", **asdict(outcome)})
         deleted = sum(o.deleted for o in outcomes)
@@ -424,16 +439,16 @@ def run_sync(
             deleted += finish_deletions(
                 (layout, path) for layout, path, period, _c in receipted if period.end <= cutoff
             )
-    good = [o for o in outcomes if o.status in ("uploaded", "present")]
+    good = [o for o in outcomes if o.status in (PeriodStatus.UPLOADED, PeriodStatus.PRESENT)]
     return SyncSummary(
         **base,
         periods=len(pending) + len(broken),
-        uploaded=sum(o.status == "uploaded" for o in outcomes),
-        present=sum(o.status == "present" for o in outcomes),
+        uploaded=sum(o.status == PeriodStatus.UPLOADED for o in outcomes),
+        present=sum(o.status == PeriodStatus.PRESENT for o in outcomes),
         already_synced=len(receipted),
-        failed=sum(o.status == "failed" for o in outcomes),
+        failed=sum(o.status == PeriodStatus.FAILED for o in outcomes),
         frames=sum(o.frames for o in good),
-        bytes_uploaded=sum(o.bytes for o in good if o.status == "uploaded"),
+        bytes_uploaded=sum(o.bytes for o in good if o.status == PeriodStatus.UPLOADED),
         bytes_verified=sum(o.bytes for o in good),
         deleted=deleted,
         resumed_uploads=syncer.resumed,

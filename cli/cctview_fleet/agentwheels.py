@@ -21,10 +21,6 @@ from cctview_agent.errors import ConfigError
 
 AGENT_KEY_PREFIX = "_agent"
 WHEEL_DIR = Path("build") / "agent-wheel"  # under the checkout, beside agent/ (git-ignored)
-# On instances, by `cctview-fleet upgrade`: its progress (<sha16>:<step>), and the wheel a node
-# runs once upgraded. The operator policy allows exactly these two tag keys on instances.
-UPGRADE_TAG = "cctview:upgrade"
-AGENT_TAG = "cctview:agent-sha256"
 
 
 def sha256_file(path: Path) -> str:

@@ -8,7 +8,6 @@ appears only with ``--verbose``.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import traceback
 
@@ -17,7 +16,23 @@ import typer
 from typer.core import TyperGroup
 
 from cctview_fleet import __version__
+from cctview_fleet.commands import assign as assign_commands
+from cctview_fleet.commands import cameras as cameras_commands
+from cctview_fleet.commands import dataset as dataset_commands
+from cctview_fleet.commands import dev as dev_commands
+from cctview_fleet.commands import frames as frames_commands
 from cctview_fleet.commands import helpmetavars
+from cctview_fleet.commands import logs as logs_commands
+from cctview_fleet.commands import plan as plan_commands
+from cctview_fleet.commands import remote as remote_commands
+from cctview_fleet.commands import roll as roll_commands
+from cctview_fleet.commands import stack as stack_commands
+from cctview_fleet.commands import status as status_commands
+from cctview_fleet.commands import sync as sync_commands
+from cctview_fleet.commands import teardown as teardown_commands
+from cctview_fleet.commands import trust as trust_commands
+from cctview_fleet.commands import upgrade as upgrade_commands
+from cctview_fleet.commands import volumes as volumes_commands
 from cctview_fleet.errors import CctviewError
 
 helpmetavars.install()  # --help shows metavars, not Python types
@@ -68,28 +83,29 @@ def root(
     ctx.meta["cctview.verbose"] = verbose
 
 
-# Command modules register themselves here: one name each, a module of cctview_fleet.commands
-# exposing ``register(app)``. Order is the order of `--help`.
-COMMAND_MODULES: tuple[str, ...] = (
-    "cameras",
-    "plan",
-    "trust",
-    "assign",
-    "status",
-    "logs",
-    "remote",
-    "sync",
-    "volumes",
-    "frames",
-    "dataset",
-    "stack",
-    "roll",
-    "upgrade",
-    "teardown",
-    "dev",
-)
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"cctview_fleet.commands.{_name}").register(app)
+# The commands, in the order of `--help`: each module of cctview_fleet.commands exposes
+# ``register(app)``. Imported by name, so editors and tools can follow them; a command module
+# imports its heavy libraries (boto3, paramiko, matplotlib, pyarrow) where it uses them, which
+# keeps `--help` and `--version` fast (bench/startup_bench.py).
+for _module in (
+    cameras_commands,
+    plan_commands,
+    trust_commands,
+    assign_commands,
+    status_commands,
+    logs_commands,
+    remote_commands,
+    sync_commands,
+    volumes_commands,
+    frames_commands,
+    dataset_commands,
+    stack_commands,
+    roll_commands,
+    upgrade_commands,
+    teardown_commands,
+    dev_commands,
+):
+    _module.register(app)
 
 
 def main() -> None:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cctview_agent.cameras import Camera
+from cctview_agent.fleetconstants import DEFAULT_CAMERAS_PER_NODE  # one default, shared with `plan`
 from cctview_fleet.errors import AssignmentError
-from cctview_fleet.planning import DEFAULT_CAMERAS_PER_NODE  # one default, shared with `plan`
 
 __all__ = ["DEFAULT_CAMERAS_PER_NODE", "Assignment", "AssignmentDiff", "Move", "Plan", "plan"]
 

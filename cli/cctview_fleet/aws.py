@@ -13,11 +13,9 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
-import botocore.config
-import botocore.exceptions
+import botocore.exceptions  # light; boto3 and botocore.config load on the first client
 
 from cctview_agent import awscalls
 from cctview_fleet.errors import (
@@ -28,6 +26,9 @@ from cctview_fleet.errors import (
 )
 from cctview_fleet.stacks import Stack
 
+if TYPE_CHECKING:
+    import boto3.session
+
 T = TypeVar("T")
 
 CONFIGURE_HINT = (
@@ -36,11 +37,11 @@ CONFIGURE_HINT = (
 )
 
 # Short timeouts: an unreachable endpoint must be reported within seconds, never hang a command.
-_CLIENT_CONFIG = botocore.config.Config(
-    connect_timeout=5,
-    read_timeout=30,
-    retries={"max_attempts": 3, "mode": "standard"},
-)
+_CLIENT_CONFIG = {
+    "connect_timeout": 5,
+    "read_timeout": 30,
+    "retries": {"max_attempts": 3, "mode": "standard"},
+}
 
 _clients: dict[tuple[str | None, ...], Any] = {}
 # boto3's configuration from the environment: a client made under other values is not reused.
@@ -80,6 +81,8 @@ def session(stack: Stack) -> boto3.session.Session:
     if stack.aws_access_key_id and stack.aws_secret_access_key:
         kwargs["aws_access_key_id"] = stack.aws_access_key_id
         kwargs["aws_secret_access_key"] = stack.aws_secret_access_key
+    import boto3.session  # here, not at the top: it costs `--help` a tenth of a second
+
     try:
         return boto3.session.Session(**kwargs)
     except botocore.exceptions.ProfileNotFound as exc:
@@ -110,7 +113,9 @@ def client(stack: Stack, service: str) -> Any:
         cached = _clients.get(key)
         if cached is not None:
             return cached
-        kwargs: dict[str, Any] = {"config": _CLIENT_CONFIG}
+        import botocore.config
+
+        kwargs: dict[str, Any] = {"config": botocore.config.Config(**_CLIENT_CONFIG)}
         if stack.endpoint_url:
             kwargs["endpoint_url"] = stack.endpoint_url
         with translate_errors(stack, service):

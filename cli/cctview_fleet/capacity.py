@@ -22,7 +22,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cctview_fleet.costs import GIB
+from cctview_agent.fleetconstants import GIB
+from cctview_fleet.defaults import DEFAULT_HOLD_HOURS
 
 # bench/results/agent_bench.json, 2026-11-30: median CPU per frame of the four agent runs
 # (21 and 250 cameras, uvloop and asyncio, HTTPS).
@@ -40,7 +41,6 @@ SYSTEM_MEMORY_MIB = 384  # Debian 12, sshd, journald, and a sync's tar + upload 
 T2_MICRO_NETWORK_BITS_S = 60_000_000
 NETWORK_CROSSINGS_PER_DIRECTION = 2  # in: camera + EBS read; out: EBS write + S3 upload
 DISK_USABLE_FRACTION = 0.95  # ext4's reserved blocks and the agent's 256 MiB reserve
-DEFAULT_HOLD_HOURS = 4.0
 
 
 class Limit(StrEnum):

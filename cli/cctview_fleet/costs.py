@@ -1,9 +1,11 @@
 """The cost model: AWS prices in one dated table, the free tier, and monthly cost lines.
 
-One module, used by both sides so the numbers never disagree: the Pulumi program (infra/) warns
+One model, used by both sides so the numbers never disagree: the Pulumi program (infra/) warns
 when the fleet it declares leaves the free tier, and ``cctview-fleet plan`` prints the cost table.
+The table itself (:class:`Prices`, :class:`FreeTier`) lives in the dependency-free
+:mod:`cctview_agent.fleetconstants` with the other shared figures; this module computes with it.
 
-Prices differ by region and change; the table below says where and when they were read, and
+Prices differ by region and change; the table says where and when they were read, and
 docs/operations.md ("What a month costs") cites the pages. Override
 any of them with a JSON file, ``{"ec2_hour_usd": 0.0126, "as_of": "2026-01-01 eu-west-1"}``,
 named by ``--prices FILE`` (plan) or ``$CCTVIEW_PRICES``. An unknown key is refused, so a typo
@@ -16,55 +18,20 @@ import json
 import math
 import os
 from dataclasses import dataclass, fields, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from cctview_agent.fleetconstants import (
+    DEFAULT_PRICES,
+    GB,
+    HOURS_PER_MONTH,
+    FreeTier,
+    Prices,
+)
 from cctview_fleet.errors import ConfigError
 
 PRICES_ENV = "CCTVIEW_PRICES"
 FREE_TIER_ENV = "CCTVIEW_FREE_TIER"
-HOURS_PER_MONTH = 730.0  # AWS bills a "month" as 730 hours
-DAYS_PER_MONTH = HOURS_PER_MONTH / 24
-GB = 1_000_000_000  # AWS prices storage per GB (decimal) ...
-GIB = 1024**3  # ... while disks and file systems speak GiB
-
-
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """On-demand prices, us-east-1, and the legacy (12-month) free tier's allowances.
-
-    Read 2025-04 (EC2, EBS, S3) and 2026-12 (public IPv4, snapshots, the free-tier change); the
-    allowances apply only under :attr:`FreeTier.LEGACY` (see :func:`for_free_tier`).
-    """
-
-    as_of: str = "2025-04/2026-12 us-east-1"
-    instance_type: str = "t2.micro"
-    ec2_hour_usd: float = 0.0116  # t2.micro, Linux, on demand
-    ebs_gb_month_usd: float = 0.08  # gp3
-    snapshot_gb_month_usd: float = 0.05  # EBS snapshot, Standard tier, per GB stored
-    ipv4_hour_usd: float = 0.005  # every public IPv4 address, in use or idle, since 2024-02-01
-    s3_gb_month_usd: float = 0.023  # S3 Standard, first 50 TB
-    s3_put_per_1000_usd: float = 0.005  # PUT, COPY, POST, LIST
-    free_ec2_hours: float = 750.0  # t2.micro hours a month, all instances together
-    free_ipv4_hours: float = 750.0  # public IPv4 address-hours on EC2, all addresses together
-    free_ebs_gb: float = 30.0  # EBS GB-months, root volumes included
-    free_snapshot_gb: float = 1.0
-    free_s3_gb: float = 5.0
-    free_s3_puts: float = 2000.0
-    credits_usd: float = 200.0  # credit-based free tier (accounts from 2025-07-15): $200 credits
-    credits_months: float = 6.0  # ... usable for six months (the Free plan then closes)
-
-
-class FreeTier(StrEnum):
-    """Which free tier the account has (AWS changed it on 15 July 2025)."""
-
-    LEGACY = "legacy"  # created before 2025-07-15: 12 months of 750 h t2.micro, 30 GB EBS, ...
-    CREDITS = "credits"  # created on or after 2025-07-15: credits, no hour or GB allowances
-    NONE = "none"  # the 12 months or the credits are over: every hour is billed
-
-
-DEFAULT_PRICES = Prices()
 
 
 def load_prices(path: Path | None = None) -> Prices:

@@ -22,19 +22,21 @@ from typing import Any
 
 import botocore.exceptions
 
+from cctview_agent.fleetconstants import (
+    FLEET_TAG,
+    GENERATION_TAG,
+    NODE_TAG,
+    ROTATION_FROM_TAG,
+    ROTATION_KEEP_TAG,
+    ROTATION_SNAPSHOT_TAG,
+    ROTATION_TAG,
+    ROTATION_TO_TAG,
+    SNAPSHOT_TAG,
+    VOLUME_TAG,
+)
 from cctview_fleet import aws
 from cctview_fleet.errors import CredentialsError, VolumeError
-from cctview_fleet.inventory import FLEET_TAG, NODE_TAG
 from cctview_fleet.stacks import Stack
-
-GENERATION_TAG = "cctview:generation"
-ROTATION_TAG = "cctview:rotation"
-FROM_TAG = "cctview:rotation-from"
-TO_TAG = "cctview:rotation-to"
-SNAPSHOT_CHOICE_TAG = "cctview:rotation-snapshot"
-KEEP_CHOICE_TAG = "cctview:rotation-keep"
-SNAPSHOT_TAG = "cctview:snapshot"
-VOLUME_TAG = "cctview:volume"  # on a snapshot: the volume it was taken of
 
 # Device names EC2 accepts for data volumes on both Xen and Nitro; the instance may show them
 # under other names, which is why the node finds the device by volume id, not by this name.
@@ -148,7 +150,7 @@ class Ec2Volumes:
         }
         # One token per (replaced volume, generation): a retried call after a lost answer gets
         # the same volume back instead of a second one.
-        token = f"cctview-{tags.get(FROM_TAG, node)}-gen{generation}"[:64]
+        token = f"cctview-{tags.get(ROTATION_FROM_TAG, node)}-gen{generation}"[:64]
         data = self._call(
             f"creating generation {generation} of the data volume of {node}",
             self.ec2.create_volume,
@@ -170,13 +172,13 @@ class Ec2Volumes:
         """Set tags given as python names: rotation='attached' -> cctview:rotation=attached."""
         names = {
             "rotation": ROTATION_TAG,
-            "rotation_from": FROM_TAG,
-            "rotation_to": TO_TAG,
-            "snapshot_choice": SNAPSHOT_CHOICE_TAG,
-            "keep_choice": KEEP_CHOICE_TAG,
+            "rotation_from": ROTATION_FROM_TAG,
+            "rotation_to": ROTATION_TO_TAG,
+            "snapshot_choice": ROTATION_SNAPSHOT_TAG,
+            "keep_choice": ROTATION_KEEP_TAG,
             "snapshot": SNAPSHOT_TAG,
         }
-        tags = [{"Key": names[key], "Value": value} for key, value in pairs.items()]
+        tags = [{"Key": names[key], "Value": str(value)} for key, value in pairs.items()]
         self._call(f"tagging {volume_id}", self.ec2.create_tags, Resources=[volume_id], Tags=tags)
 
     def free_device(self, instance_id: str) -> str:

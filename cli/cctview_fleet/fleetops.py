@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from rich.table import Table
 
+from cctview_fleet.defaults import DEFAULT_PARALLEL
 from cctview_fleet.errors import CctviewError, ConfigError
 from cctview_fleet.inventory import Node
 from cctview_fleet.render import styled, table
@@ -22,7 +23,6 @@ from cctview_fleet.results import FleetResult, NodeResult
 
 T = TypeVar("T")
 
-DEFAULT_PARALLEL = 16
 MAX_PARALLEL = 128
 
 

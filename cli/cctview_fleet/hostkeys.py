@@ -15,11 +15,13 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_fleet.errors import ConfigError, HostKeyError, UnreachableError
+
+if TYPE_CHECKING:  # paramiko loads where a key is read, not with every `cctview-fleet --help`
+    import paramiko
 
 CONSOLE_BEGIN = "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
 CONSOLE_END = "-----END SSH HOST KEY FINGERPRINTS-----"
@@ -53,6 +55,8 @@ def host_key_name(host: str, port: int) -> str:
 
 def load_known_hosts(path: Path) -> paramiko.HostKeys:
     """The fleet's known hosts; a missing file is an empty set (every node is then unknown)."""
+    import paramiko
+
     keys = paramiko.HostKeys()
     if path.exists():
         try:
@@ -85,6 +89,8 @@ def add_known_host(path: Path, host: str, port: int, key: paramiko.PKey) -> None
 
 def fetch_host_key(node: str, host: str, port: int, *, timeout: float = 5.0) -> paramiko.PKey:
     """The host key a node presents, read from the SSH handshake without authenticating."""
+    import paramiko
+
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:

@@ -13,14 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cctview_agent.fleetconstants import FLEET_TAG, NODE_TAG, SSH_HOST_TAG, SSH_PORT_TAG
 from cctview_fleet import aws
 from cctview_fleet.errors import InventoryError
 from cctview_fleet.stacks import Stack
-
-FLEET_TAG = "cctview:fleet"
-NODE_TAG = "cctview:node"
-SSH_HOST_TAG = "cctview:ssh-host"
-SSH_PORT_TAG = "cctview:ssh-port"
 
 # States in which an instance can run the agent (or soon will).
 LIVE_STATES = frozenset({"pending", "running"})

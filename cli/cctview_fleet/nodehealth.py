@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cctview_fleet import trust as trusting
+from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
 from cctview_fleet.errors import HostKeyError, InventoryError, NodeError
 from cctview_fleet.inventory import Node, discover
 from cctview_fleet.nodestatus import NodeStatus, node_status
 from cctview_fleet.ssh import Connections
 from cctview_fleet.stacks import Stack
 
-DEFAULT_HEALTH_TIMEOUT = 600.0  # a replaced t2.micro boots and installs the agent in minutes
 DEFAULT_HEALTH_INTERVAL = 10.0
 
 

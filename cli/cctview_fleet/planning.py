@@ -13,6 +13,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cctview_agent.fleetconstants import (
+    DAYS_PER_MONTH,
+    DEFAULT_CAMERAS_PER_NODE,
+    DEFAULT_DATA_VOLUME_GIB,
+    DEFAULT_PERIOD_S,
+    DEFAULT_PRICES,
+    DEFAULT_ROOT_VOLUME_GIB,
+    GIB,
+    FreeTier,
+    Prices,
+)
 from cctview_fleet.capacity import (
     DEFAULT_HOLD_HOURS,
     Limit,
@@ -21,12 +32,7 @@ from cctview_fleet.capacity import (
     volume_gib_for,
 )
 from cctview_fleet.costs import (
-    DAYS_PER_MONTH,
-    DEFAULT_PRICES,
-    GIB,
     CostLine,
-    FreeTier,
-    Prices,
     credit_months,
     ebs_line,
     ec2_line,
@@ -37,16 +43,10 @@ from cctview_fleet.costs import (
     s3_storage_line,
     snapshot_line,
 )
+from cctview_fleet.defaults import DEFAULT_FPS, DEFAULT_FRAME_BYTES, DEFAULT_RETENTION_DAYS
 from cctview_fleet.errors import ConfigError
 
-# Fleet defaults shared with the Pulumi program (infra/cctview_infra/settings.py imports them).
-DEFAULT_CAMERAS_PER_NODE = 21  # what one t2.micro polled within its 10 % CPU baseline
-DEFAULT_ROOT_VOLUME_GIB = 8  # the Debian 12 AMI's root snapshot; it cannot be smaller
-DEFAULT_DATA_VOLUME_GIB = 8  # ~5 h of 21 cameras at 1 fps; sync ships each hour away
-DEFAULT_RETENTION_DAYS = 30
-DEFAULT_FRAME_BYTES = 20_000  # a NYC DOT JPEG is about 20 KB
-DEFAULT_FPS = 1.0  # the best a feed gives
-DEFAULT_PERIOD_S = 3600  # one packed object per camera-hour
+# Fleet defaults shared with the Pulumi program live in cctview_agent.fleetconstants.
 SECONDS_PER_DAY = 86_400
 PUTS_PER_PACKED_PERIOD = 2  # the tar and its manifest
 SYNC_INTERVAL_S = 3600  # the agent's sync timer (cctview-agent-sync.timer): hourly

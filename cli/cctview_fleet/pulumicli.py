@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cctview_agent.fleetconstants import NODE_TAG
 from cctview_fleet.errors import PulumiError
-from cctview_fleet.inventory import NODE_TAG
 
 PULUMI_ENV = "CCTVIEW_PULUMI"
 INSTANCE_TYPE = "aws:ec2/instance:Instance"

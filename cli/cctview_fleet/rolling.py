@@ -22,11 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from cctview_agent.fleetconstants import ROLL_ENV
 from cctview_fleet.errors import ConfigError, RolloutError
 from cctview_fleet.nodehealth import Health
 from cctview_fleet.pulumicli import ATTACHMENT_TYPE, INSTANCE_TYPE, STACK_TYPE, Pulumi
-
-ROLL_ENV = "CCTVIEW_ROLL"  # the program's disruption guard reads it (infra/__main__.py)
 
 
 @dataclass(frozen=True, slots=True)

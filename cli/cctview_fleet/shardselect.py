@@ -25,6 +25,7 @@ from cctview_agent.cameras import Camera
 from cctview_agent.periods import Period
 from cctview_agent.presets import get_preset
 from cctview_agent.s3layout import is_safe_camera_id
+from cctview_fleet.defaults import URL_FORMS
 from cctview_fleet.errors import ConfigError
 from cctview_fleet.solar import is_daylight
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from cctview_fleet.dataset import Dataset
 
 UrlForm = Literal["s3", "https", "pipe"]
-URL_FORMS: tuple[str, ...] = ("s3", "https", "pipe")
 
 
 @dataclass(frozen=True, slots=True)

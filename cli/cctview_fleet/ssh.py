@@ -19,16 +19,21 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import paramiko
-
+from cctview_fleet.defaults import DEFAULT_CONNECT_TIMEOUT
 from cctview_fleet.errors import HostKeyError, NodeError, RemoteCommandError, UnreachableError
 from cctview_fleet.hostkeys import fingerprint, host_key_name
 from cctview_fleet.inventory import Node
 from cctview_fleet.linebuffer import LineBuffer
 from cctview_fleet.stacks import Stack, cctview_home
 
-DEFAULT_CONNECT_TIMEOUT = 5.0
+if TYPE_CHECKING:
+    import paramiko
+
+# paramiko (with cryptography) is imported by the methods that talk SSH, not at the top: it
+# would cost every `cctview-fleet --help` a tenth of a second (bench/startup_bench.py).
+
 KEEPALIVE_SECONDS = 15
 _READ_CHUNK = 65536
 # A node's output is untrusted input: what one command may print into the operator's memory.
@@ -89,8 +94,12 @@ class CommandResult:
     stderr: str
 
 
-class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
-    """Never trust a key on sight: the node must be in the fleet's known_hosts already."""
+class _RefuseUnknownHost:
+    """Never trust a key on sight: the node must be in the fleet's known_hosts already.
+
+    paramiko's ``MissingHostKeyPolicy`` interface (one method), without subclassing it, so that
+    defining the policy does not import paramiko.
+    """
 
     def __init__(self, node: str, known_hosts: Path) -> None:
         self.node = node
@@ -132,6 +141,8 @@ class NodeConnection:
             return self._client
 
     def _connect(self) -> paramiko.SSHClient:
+        import paramiko
+
         node, settings = self.node, self.settings
         if not node.ssh_host:
             raise UnreachableError(
@@ -203,6 +214,8 @@ class NodeConnection:
             self._close_client()
 
     def _channel(self) -> paramiko.Channel:
+        import paramiko
+
         client = self.open()
         transport = client.get_transport()
         try:
@@ -219,6 +232,8 @@ class NodeConnection:
         self, command: str, stdin: str | bytes | None = None, *, timeout: float | None = 120.0
     ) -> CommandResult:
         """Run ``command``; return its exit status and output (a non-zero exit is not raised)."""
+        import paramiko
+
         channel = self._channel()
         out, err = bytearray(), bytearray()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -288,6 +303,8 @@ class NodeConnection:
         A dropped connection raises UnreachableError (``logs`` reconnects); a non-zero exit
         raises RemoteCommandError with the command's stderr.
         """
+        import paramiko
+
         channel = self._channel()
         err = bytearray()
         lines = LineBuffer()  # a node that never prints a newline cannot fill our memory
@@ -326,6 +343,8 @@ class NodeConnection:
 
 
 def _why(exc: BaseException) -> str:
+    import paramiko
+
     text = str(exc).strip()
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         text = "connection refused (is the node running and sshd listening?)"

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from cctview_agent.atomicfile import write_atomic
+from cctview_agent.fleetconstants import FLEET_TAG
 from cctview_fleet.errors import ConfigError
 
 STACK_ENV = "CCTVIEW_STACK"
@@ -70,7 +71,7 @@ class Stack:
 
     @property
     def fleet_tag(self) -> tuple[str, str]:
-        return ("cctview:fleet", self.name)
+        return (FLEET_TAG, self.name)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)

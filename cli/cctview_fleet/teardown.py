@@ -23,15 +23,28 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from cctview_agent.fleetconstants import (
+    FLEET_TAG,
+    GB,
+    GENERATION_TAG,
+    GIB,
+    NODE_TAG,
+    Prices,
+    RotationState,
+)
 from cctview_agent.s3layout import FRAMES_FOLDER
 from cctview_fleet import aws
-from cctview_fleet.costs import GB, GIB, Prices
-from cctview_fleet.ebsvolumes import GENERATION_TAG, DataVolume
+from cctview_fleet.ebsvolumes import DataVolume
 from cctview_fleet.errors import FleetError
-from cctview_fleet.inventory import FLEET_TAG
 from cctview_fleet.stacks import Stack
 
-DRAINED = ("retired", "detached", "snapshotted", "kept")  # periods verified in S3
+# Rotation states in which the old volume's periods are verified in S3.
+DRAINED = (
+    RotationState.RETIRED,
+    RotationState.DETACHED,
+    RotationState.SNAPSHOTTED,
+    RotationState.KEPT,
+)
 BUCKET_COUNT_LIMIT = 100_000  # objects counted for the destroy advice; beyond: "at least"
 
 
@@ -97,12 +110,12 @@ def _volumes(stack: Stack) -> list[DataVolume]:
     volumes = [DataVolume.from_api(v) for page in pages for v in page.get("Volumes", [])]
     return sorted(
         (v for v in volumes if v.state not in ("deleting", "deleted")),
-        key=lambda v: (v.tags.get("cctview:node", ""), v.generation, v.volume_id),
+        key=lambda v: (v.tags.get(NODE_TAG, ""), v.generation, v.volume_id),
     )
 
 
 def _volume_leftover(volume: DataVolume, prices: Prices, include_unsynced: bool) -> Leftover:
-    node = volume.tags.get("cctview:node", "?")
+    node = volume.tags.get(NODE_TAG, "?")
     state = volume.rotation or ("in use" if volume.instance_id else "no rotation tag")
     return Leftover(
         Kind.VOLUME,

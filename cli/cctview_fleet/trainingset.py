@@ -33,12 +33,12 @@ from typing import Any
 from cctview_agent.samples import BLOCK, END_OF_ARCHIVE, metadata_name, tar_header
 from cctview_fleet.dataset import Dataset, Frame, StoredPeriod
 from cctview_fleet.datasetcard import card
+from cctview_fleet.defaults import DEFAULT_STREAMS
 from cctview_fleet.errors import ConfigError
 from cctview_fleet.sampleindex import pyarrow_modules
 from cctview_fleet.shardselect import SelectedShard
 
 DEFAULT_TARGET_BYTES = 256 * 1024 * 1024
-DEFAULT_STREAMS = 8
 MIN_TARGET_BYTES = 64 * 1024
 
 

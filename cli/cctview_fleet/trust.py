@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from cctview_fleet import aws
 from cctview_fleet.errors import HostKeyError, NodeError
@@ -31,6 +30,9 @@ from cctview_fleet.hostkeys import (
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodestatus import cloud_side_problem
 from cctview_fleet.stacks import Stack
+
+if TYPE_CHECKING:
+    import paramiko
 
 
 class Known(StrEnum):

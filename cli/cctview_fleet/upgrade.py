@@ -31,9 +31,10 @@ from typing import Protocol
 
 import botocore.exceptions
 
+from cctview_agent.fleetconstants import AGENT_TAG, UPGRADE_TAG
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release
-from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG, sha256_file, wheel_key
+from cctview_fleet.agentwheels import sha256_file, wheel_key
 from cctview_fleet.errors import ConfigError, FleetError, RolloutError, StorageServiceError
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodehealth import Health

@@ -28,24 +28,35 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from cctview_fleet.ebsvolumes import (
-    FROM_TAG,
-    KEEP_CHOICE_TAG,
+from cctview_agent.fleetconstants import (
+    ROTATION_FROM_TAG,
+    ROTATION_KEEP_TAG,
+    ROTATION_SNAPSHOT_TAG,
     ROTATION_TAG,
-    SNAPSHOT_CHOICE_TAG,
     SNAPSHOT_TAG,
-    DataVolume,
-    Ec2Volumes,
+    RotationState,
 )
+from cctview_fleet.defaults import DEFAULT_THRESHOLD
+from cctview_fleet.ebsvolumes import DataVolume, Ec2Volumes
 from cctview_fleet.errors import ConfigError, NodeError, VolumeError
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodevolumes import NodeVolumes
 
-NEW_SIDE = ("created", "attached", "prepared", "switched")
-OLD_SIDE = ("draining", "retired", "detached", "snapshotted")
-DEFAULT_THRESHOLD = 80.0
+NEW_SIDE = (
+    RotationState.CREATED,
+    RotationState.ATTACHED,
+    RotationState.PREPARED,
+    RotationState.SWITCHED,
+)
+OLD_SIDE = (
+    RotationState.DRAINING,
+    RotationState.RETIRED,
+    RotationState.DETACHED,
+    RotationState.SNAPSHOTTED,
+)
 
 OnStep = Callable[[str, str], None]  # (node, what is happening now)
 
@@ -70,18 +81,33 @@ class RotateOptions:
     poll: float = 2.0
 
 
+class RotationOutcome(StrEnum):
+    """What ``rotate-volumes`` did on a node (the ``outcome`` of ``--json``)."""
+
+    SKIPPED = "skipped"  # disk use below the threshold
+    ROTATED = "rotated"  # a new volume replaced the active one
+    RESUMED = "resumed"  # an interrupted rotation was carried on from its tags
+
+
+class OldFate(StrEnum):
+    """What became of the replaced volume."""
+
+    DELETED = "deleted"
+    KEPT = "kept"  # --keep-old
+
+
 @dataclass(frozen=True, slots=True)
 class Rotation:
     """What ``rotate-volumes`` did on one node."""
 
     node: str
-    outcome: str  # skipped | rotated | resumed
+    outcome: RotationOutcome
     used_percent: float | None = None
     old_volume: str | None = None
     new_volume: str | None = None
     generation: int | None = None
     snapshot: str | None = None
-    old_fate: str = ""  # deleted | kept
+    old_fate: OldFate | None = None
     verified: int | None = None  # periods of the old volume verified in S3 before it went
     steps: tuple[str, ...] = field(default_factory=tuple)
 
@@ -94,7 +120,7 @@ class Rotation:
             "new_volume": self.new_volume,
             "generation": self.generation,
             "snapshot": self.snapshot,
-            "old_fate": self.old_fate,
+            "old_fate": self.old_fate or "",
             "verified": self.verified,
             "steps": list(self.steps),
         }
@@ -140,8 +166,8 @@ class NodeRotation:
         used: float | None = None
         if pending:
             new = pending[0]
-            old_id = new.tags.get(FROM_TAG, "")
-            outcome = "resumed"
+            old_id = new.tags.get(ROTATION_FROM_TAG, "")
+            outcome = RotationOutcome.RESUMED
             self._step(f"resuming at {new.rotation} ({new.volume_id})")
         else:
             used = self.agent.disk_used_percent()
@@ -149,14 +175,16 @@ class NodeRotation:
                 shown = (
                     "use unknown (no active volume? --force)" if used is None else f"{used:g}% used"
                 )
-                return Rotation(self.node.name, "skipped", used, steps=(f"disk {shown}",))
+                return Rotation(
+                    self.node.name, RotationOutcome.SKIPPED, used, steps=(f"disk {shown}",)
+                )
             old = self._active(volumes)
             old_id = old.volume_id
             new = self._create(old)
-            outcome = "rotated"
+            outcome = RotationOutcome.ROTATED
         new = self._advance_new(new, old_id)
         fate, snapshot = self._finish_old(old_id, new)
-        self.ec2.tag(new.volume_id, rotation="complete")
+        self.ec2.tag(new.volume_id, rotation=RotationState.COMPLETE)
         self._step(f"{new.volume_id} complete")
         return Rotation(
             self.node.name,
@@ -207,8 +235,8 @@ class NodeRotation:
     def _create(self, old: DataVolume) -> DataVolume:
         generation = old.generation + 1
         choices = {
-            SNAPSHOT_CHOICE_TAG: "yes" if self.options.snapshot else "no",
-            KEEP_CHOICE_TAG: "yes" if self.options.keep_old else "no",
+            ROTATION_SNAPSHOT_TAG: "yes" if self.options.snapshot else "no",
+            ROTATION_KEEP_TAG: "yes" if self.options.keep_old else "no",
         }
         self._step(f"creating generation {generation}", done=False)
         new = self.ec2.create(
@@ -217,73 +245,75 @@ class NodeRotation:
             size_gib=old.size_gib,
             volume_type=old.volume_type,
             generation=generation,
-            tags={ROTATION_TAG: "created", FROM_TAG: old.volume_id, **choices},
+            tags={ROTATION_TAG: "created", ROTATION_FROM_TAG: old.volume_id, **choices},
         )
         self._step(f"created {new.volume_id} (generation {generation}, {new.az})")
         return new
 
     def _advance_new(self, new: DataVolume, old_id: str) -> DataVolume:
         state = new.rotation
-        if state == "created":
+        if state == RotationState.CREATED:
             self._step(f"attaching {new.volume_id}", done=False)
             new = self.ec2.attach(new, self.node.instance_id)
-            self.ec2.tag(new.volume_id, rotation="attached")
+            self.ec2.tag(new.volume_id, rotation=RotationState.ATTACHED)
             self._step(f"attached {new.volume_id} at {new.device}")
-            state = "attached"
-        if state in ("attached", "prepared"):
+            state = RotationState.ATTACHED
+        if state in (RotationState.ATTACHED, RotationState.PREPARED):
             # prepare again when resuming at "prepared": it is idempotent and remounts after a
             # reboot, and switch must never point the agent at an unmounted folder.
             new = self.ec2.get(new.volume_id) or new
             self._step(f"preparing {new.volume_id} on the node", done=False)
             self.agent.prepare(new.volume_id, attachment_device=new.device, size_gib=new.size_gib)
-            if state == "attached":
-                self.ec2.tag(new.volume_id, rotation="prepared")
+            if state == RotationState.ATTACHED:
+                self.ec2.tag(new.volume_id, rotation=RotationState.PREPARED)
                 self._step(f"prepared {new.volume_id}")
             self.agent.switch(new.volume_id)
             # The old volume is marked first: a crash between the two tags resumes at
             # "prepared", and prepare and switch are safe to repeat.
             choices = {
-                "snapshot_choice": new.tags.get(SNAPSHOT_CHOICE_TAG, "no"),
-                "keep_choice": new.tags.get(KEEP_CHOICE_TAG, "no"),
+                "snapshot_choice": new.tags.get(ROTATION_SNAPSHOT_TAG, "no"),
+                "keep_choice": new.tags.get(ROTATION_KEEP_TAG, "no"),
             }
             if self.ec2.get(old_id) is not None:
-                self.ec2.tag(old_id, rotation="draining", rotation_to=new.volume_id, **choices)
-            self.ec2.tag(new.volume_id, rotation="switched")
+                self.ec2.tag(
+                    old_id, rotation=RotationState.DRAINING, rotation_to=new.volume_id, **choices
+                )
+            self.ec2.tag(new.volume_id, rotation=RotationState.SWITCHED)
             self._step(f"switched the agent to {new.volume_id}")
         return self.ec2.get(new.volume_id) or new
 
     # -- the old volume ----------------------------------------------------------------------
 
-    def _finish_old(self, old_id: str, new: DataVolume) -> tuple[str, str | None]:
+    def _finish_old(self, old_id: str, new: DataVolume) -> tuple[OldFate, str | None]:
         old = self.ec2.get(old_id) if old_id else None
         if old is None:
-            return "deleted", None
-        snapshot = self.options.snapshot or old.tags.get(SNAPSHOT_CHOICE_TAG) == "yes"
-        keep = self.options.keep_old or old.tags.get(KEEP_CHOICE_TAG) == "yes"
-        state = old.rotation if old.rotation in OLD_SIDE else "draining"
+            return OldFate.DELETED, None
+        snapshot = self.options.snapshot or old.tags.get(ROTATION_SNAPSHOT_TAG) == "yes"
+        keep = self.options.keep_old or old.tags.get(ROTATION_KEEP_TAG) == "yes"
+        state = old.rotation if old.rotation in OLD_SIDE else RotationState.DRAINING
         snapshot_id = old.tags.get(SNAPSHOT_TAG)
-        if state == "draining":
+        if state == RotationState.DRAINING:
             self._drain(old_id)
-            self.ec2.tag(old_id, rotation="retired")
-            state = "retired"
-        if state == "retired":
+            self.ec2.tag(old_id, rotation=RotationState.RETIRED)
+            state = RotationState.RETIRED
+        if state == RotationState.RETIRED:
             self._step(f"detaching {old_id}", done=False)
             old = self.ec2.detach(self.ec2.get(old_id) or old)
-            self.ec2.tag(old_id, rotation="detached")
+            self.ec2.tag(old_id, rotation=RotationState.DETACHED)
             self._step(f"detached {old_id}")
-            state = "detached"
-        if state == "detached" and snapshot:
+            state = RotationState.DETACHED
+        if state == RotationState.DETACHED and snapshot:
             self._step(f"snapshotting {old_id}", done=False)
             snapshot_id = self.ec2.snapshot(self.ec2.get(old_id) or old)
-            self.ec2.tag(old_id, rotation="snapshotted")
+            self.ec2.tag(old_id, rotation=RotationState.SNAPSHOTTED)
             self._step(f"snapshot {snapshot_id} of {old_id}")
         if keep:
-            self.ec2.tag(old_id, rotation="kept")
+            self.ec2.tag(old_id, rotation=RotationState.KEPT)
             self._step(f"kept {old_id} (--keep-old)")
-            return "kept", snapshot_id
+            return OldFate.KEPT, snapshot_id
         self.ec2.delete(old_id)
         self._step(f"deleted {old_id}")
-        return "deleted", snapshot_id
+        return OldFate.DELETED, snapshot_id
 
     def _drain(self, old_id: str) -> None:
         """Wait for the old volume's periods to close and be verified in S3, then retire it.

@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 import pulumi
 
 from cctview_agent.errors import ConfigError
-from cctview_fleet.rolling import ROLL_ENV
+from cctview_agent.fleetconstants import ROLL_ENV
 from cctview_infra.fleet import FleetArgs, node_args
 from cctview_infra.lookups import ObservedInstance
 from cctview_infra.node import user_data_spec

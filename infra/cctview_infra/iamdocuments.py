@@ -42,8 +42,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cctview_agent.fleetconstants import AGENT_TAG, FLEET_TAG, UPGRADE_TAG
 from cctview_agent.s3layout import FRAMES_FOLDER, MANIFESTS_FOLDER
-from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG
 from cctview_infra.agentpackage import AGENT_KEY_PREFIX
 
 ASSIGNMENTS_FOLDER = "assignments"  # where `cctview-fleet assign` records assignments
@@ -51,7 +51,6 @@ INDEX_FOLDER = "index"  # where `cctview-fleet dataset index` keeps its Parquet 
 TRAINING_FOLDER = "datasets"  # `dataset build --out s3://<bucket>/<prefix>/datasets/<name>`
 # What a sync writes: the shards, and their manifests under a parallel prefix (docs/s3.md).
 SYNC_FOLDERS = (FRAMES_FOLDER, MANIFESTS_FOLDER)
-FLEET_TAG = "cctview:fleet"
 VERSION = "2012-10-17"
 
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cctview_agent.errors import ConfigError
-from cctview_agent.periods import validate_period_length
-from cctview_fleet.costs import FreeTier
-from cctview_fleet.planning import (
+from cctview_agent.fleetconstants import (
     DEFAULT_CAMERAS_PER_NODE,
     DEFAULT_DATA_VOLUME_GIB,
     DEFAULT_PERIOD_S,
     DEFAULT_ROOT_VOLUME_GIB,
+    FreeTier,
 )
+from cctview_agent.periods import validate_period_length
 
 PROJECT = "cctview-fleet"
 DEBIAN_OWNER = (

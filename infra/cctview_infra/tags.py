@@ -2,19 +2,20 @@
 
 ``cctview:fleet=<stack>`` on everything, ``cctview:node=node-NN`` on a node's instance and its
 volumes, ``cctview:generation`` on data volumes (1 is Pulumi's; 2 and up are rotate-volumes').
-The keys are the CLI's own constants, so the program and the CLI cannot drift apart.
+The keys come from :mod:`cctview_agent.fleetconstants`, which the CLI and the local fleet also
+import, so the program and the CLI cannot drift apart (and the program loads no CLI module here).
 """
 
 from __future__ import annotations
 
-from cctview_fleet.ebsvolumes import GENERATION_TAG as GENERATION
-from cctview_fleet.inventory import FLEET_TAG as FLEET
-from cctview_fleet.inventory import NODE_TAG as NODE
+from cctview_agent.fleetconstants import FLEET_TAG as FLEET
+from cctview_agent.fleetconstants import GENERATION_TAG as GENERATION
+from cctview_agent.fleetconstants import NODE_TAG as NODE
+from cctview_agent.fleetconstants import ROLE_TAG as ROLE
+from cctview_agent.fleetconstants import SPEC_TAG as SPEC
 
 __all__ = ["FLEET", "GENERATION", "NODE", "ROLE", "SPEC", "fleet_tags", "node_name", "node_tags"]
 
-ROLE = "cctview:role"  # "node", "data", "root", "bucket", ... for people reading the console
-SPEC = "cctview:spec"  # on instances: digests of the inputs a change of which replaces or stops it
 REQUIRED = (FLEET,)  # every taggable resource carries these (a policy checks it)
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cctview_agent.fleetconstants import DEFAULT_PRICES
 from cctview_fleet.app import app
 from cctview_fleet.capacity import Limit, node_capacity, volume_gib_for
 from cctview_fleet.costs import (
-    DEFAULT_PRICES,
     PRICES_ENV,
     free_tier_warnings,
     load_prices,

@@ -19,9 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_agent.awscalls import DEPLOYER, acting_as
+from cctview_agent.fleetconstants import AGENT_TAG, UPGRADE_TAG
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release, ReleaseLayout, ScriptReleases, script
-from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG, build_agent_wheel
+from cctview_fleet.agentwheels import build_agent_wheel
 from cctview_fleet.app import app
 from cctview_fleet.errors import RemoteCommandError
 from cctview_fleet.inventory import Node, discover

@@ -24,7 +24,7 @@ import yaml
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import settings as runtime_settings
 
-from cctview_fleet.costs import DEFAULT_PRICES
+from cctview_agent.fleetconstants import DEFAULT_PRICES
 from cctview_infra import policies
 from cctview_infra.agentpackage import AgentWheel
 from cctview_infra.program import declare_fleet

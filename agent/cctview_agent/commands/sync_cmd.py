@@ -156,7 +156,6 @@ def handle(args: argparse.Namespace) -> int:
     emit({"event": "summary", **summary.to_dict()})
     if not args.json_progress:
         print(_human(summary))
-        for outcome in summary.outcomes:
-            if outcome.status == "failed":
-                sys.stderr.write(f"failed: {outcome.camera_id} {outcome.period}: {outcome.error}\n")
+        for outcome in summary.failures:
+            sys.stderr.write(f"failed: {outcome.camera_id} {outcome.period}: {outcome.error}\n")
     return 1 if summary.failed else 0

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cctview_agent.cameras import Camera
-from cctview_fleet import assignstore
-from cctview_fleet.assign import DEFAULT_CAMERAS_PER_NODE, Plan, nodes_needed, plan
-from cctview_fleet.assignplot import check_plot_path
-from cctview_fleet.catalog import load_catalog
+from cctview_agent.fleetconstants import DEFAULT_CAMERAS_PER_NODE
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
@@ -34,11 +30,13 @@ from cctview_fleet.commands.options import (
     OnlineOnlyOption,
 )
 from cctview_fleet.errors import ConfigError, SelectionError
-from cctview_fleet.fleetops import result_table
-from cctview_fleet.render import console, err_console, print_json, table
-from cctview_fleet.results import FleetResult
-from cctview_fleet.selection import BBox, Selection, SelectionRequest, check_request, select
 from cctview_fleet.stacks import LOCAL_STACK, Stack
+
+if TYPE_CHECKING:
+    from cctview_agent.cameras import Camera
+    from cctview_fleet.assign import Plan
+    from cctview_fleet.results import FleetResult
+    from cctview_fleet.selection import Selection
 
 
 def _warn(message: str) -> None:
@@ -49,6 +47,9 @@ def select_for_stack(
     stack: Stack, cameras: str | None, catalog: str | None, bbox: str | None, online_only: bool
 ) -> Selection:
     """The selection, from ``--catalog`` or else the stack's own catalog (the local simulator)."""
+    from cctview_fleet.catalog import load_catalog
+    from cctview_fleet.selection import BBox, SelectionRequest, check_request, select
+
     request = SelectionRequest(
         cameras=cameras.strip() if cameras and cameras.strip() else None,
         bbox=BBox.parse(bbox) if bbox is not None else None,
@@ -88,6 +89,9 @@ def run_assign(
     fleet: Fleet, selection: Selection, *, cameras_per_node: int, dry_run: bool
 ) -> AssignOutcome:
     """Read the current assignment, plan, and (unless dry-run) push and record."""
+    from cctview_fleet import assignstore
+    from cctview_fleet.assign import nodes_needed, plan
+
     stack = fleet.stack
     live = [node for node in fleet.nodes if node.running]
     skipped = {node.name: node.state for node in fleet.nodes if not node.running}
@@ -122,6 +126,8 @@ def run_assign(
 
 
 def render_plan(outcome: AssignOutcome, *, dry_run: bool) -> None:
+    from cctview_fleet.render import console, table
+
     diff = outcome.plan.diff
     added: dict[str, int] = {}
     removed: dict[str, int] = {}
@@ -216,6 +222,10 @@ def assign(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Shard cameras over the nodes (balanced, stable), push to each node, record in S3."""
+    from cctview_fleet.assignplot import check_plot_path
+    from cctview_fleet.fleetops import result_table
+    from cctview_fleet.render import console, err_console, print_json
+
     if cameras_per_node < 1:
         raise ConfigError(
             f"--cameras-per-node must be at least 1, not {cameras_per_node}; "

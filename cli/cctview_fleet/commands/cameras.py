@@ -8,14 +8,10 @@ so the output can be saved, edited, and fed back with ``--cameras FILE``.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from cctview_agent.cameras import dump_cameras
-from cctview_fleet.catalog import is_url
 from cctview_fleet.commands.options import (
     BBoxOption,
     CamerasOption,
@@ -23,8 +19,11 @@ from cctview_fleet.commands.options import (
     OnlineOnlyOption,
     selection_from_options,
 )
-from cctview_fleet.render import console
-from cctview_fleet.selection import Selection
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from cctview_fleet.selection import Selection
 
 
 def _online(value: bool | None) -> str:
@@ -35,6 +34,11 @@ def selection_table(selection: Selection) -> Table:
     """The selection as a table, its count in the title and the list's origin as the caption.
 
     Ids never wrap (a folded UUID cannot be copied); names fold instead."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from cctview_fleet.catalog import is_url
+
     catalog = selection.catalog
     when = f"{catalog.fetched_at:%Y-%m-%d %H:%M} UTC"
     if catalog.from_snapshot:
@@ -78,6 +82,9 @@ def cameras(
     ] = False,
 ) -> None:
     """List the cameras a selection picks, sorted by id."""
+    from cctview_agent.cameras import dump_cameras
+    from cctview_fleet.render import console
+
     selection = selection_from_options(cameras, catalog, bbox, online_only)
     if as_json:
         sys.stdout.write(dump_cameras(selection.cameras) + "\n")

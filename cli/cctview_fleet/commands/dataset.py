@@ -8,36 +8,18 @@ Thin: each command parses its flags, calls :mod:`cctview_fleet.sampleindex`,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from cctview_agent.uploader import parse_rate
-from cctview_fleet.assignplot import check_plot_path
 from cctview_fleet.commands.fleetflags import JsonOption, StackOption
 from cctview_fleet.commands.frames import PrefixOption, stack_dataset
-from cctview_fleet.coverageplot import coverage_counts, plot_coverage
-from cctview_fleet.dataset import Dataset
+from cctview_fleet.defaults import DEFAULT_STREAMS, URL_FORMS
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.render import console, err_console, print_json, table
-from cctview_fleet.sampleindex import SampleIndex, check_dates, update_index
-from cctview_fleet.shardselect import (
-    URL_FORMS,
-    SelectedShard,
-    ShardQuery,
-    parse_hours,
-    select_shards,
-    shard_url,
-)
-from cctview_fleet.trainingset import DEFAULT_STREAMS, build, check_build
+
+if TYPE_CHECKING:
+    from cctview_fleet.dataset import Dataset
+    from cctview_fleet.shardselect import SelectedShard, ShardQuery
 
 dataset_app = typer.Typer(
     name="dataset",
@@ -74,6 +56,8 @@ def _query(
     hours: str | None,
     daylight: bool,
 ) -> ShardQuery:
+    from cctview_fleet.shardselect import ShardQuery, parse_hours
+
     first, last = parse_hours(hours)
     return ShardQuery(
         cameras=tuple(camera or ()),
@@ -87,6 +71,9 @@ def _query(
 
 
 def _selected(dataset: Dataset, query: ShardQuery) -> list[SelectedShard]:
+    from cctview_fleet.sampleindex import SampleIndex
+    from cctview_fleet.shardselect import select_shards
+
     index = SampleIndex(dataset)
     indexed = index.dates()
     if not indexed:
@@ -108,6 +95,11 @@ def index_command(
     stack: StackOption = None,
 ) -> None:
     """Build or update the Parquet index of samples in the bucket (reads manifests only)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cctview_fleet.render import console, err_console, print_json, table
+    from cctview_fleet.sampleindex import check_dates, update_index
+
     days = None if date is None else check_dates(date)
     dataset = stack_dataset(stack, prefix)
     progress = Progress(
@@ -159,6 +151,9 @@ def shards_command(
     stack: StackOption = None,
 ) -> None:
     """Print the URLs of the shards that match, one a line (or --json with what each holds)."""
+    from cctview_fleet.render import print_json
+    from cctview_fleet.shardselect import shard_url
+
     if form not in URL_FORMS:
         raise ConfigError(f"--form {form!r}: use one of {', '.join(URL_FORMS)}", key="form")
     query = _query(camera, preset, date_from, date_to, hours, daylight)
@@ -195,6 +190,12 @@ def build_command(
     stack: StackOption = None,
 ) -> None:
     """Write training shards that mix cameras and hours, with index.parquet and a dataset card."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cctview_agent.uploader import parse_rate
+    from cctview_fleet.render import console, err_console, print_json
+    from cctview_fleet.trainingset import build, check_build
+
     query = _query(camera, preset, date_from, date_to, hours, daylight)
     try:
         target = int(parse_rate(target_size))
@@ -254,6 +255,10 @@ def coverage_command(
     stack: StackOption = None,
 ) -> None:
     """Samples per camera and UTC hour, from the index (a table, --json, or --plot a heat map)."""
+    from cctview_fleet.assignplot import check_plot_path
+    from cctview_fleet.coverageplot import coverage_counts, plot_coverage
+    from cctview_fleet.render import console, print_json, table
+
     if plot is not None:
         check_plot_path(plot)  # before any request: a bad name fails at once
     query = _query(camera, preset, date_from, date_to, hours, daylight)

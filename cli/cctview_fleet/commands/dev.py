@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from cctview_camsim.profiles import ProfileName
-from cctview_fleet.render import console, err_console, print_json, table
+from cctview_camsim.profiles import ProfileName  # the --camsim-profile choices (standard library)
 
 if TYPE_CHECKING:
     from cctview_fleet.devfleet.fleet import ProcessStatus
@@ -118,7 +116,10 @@ def up_command(
     (its users, sudo rules and files as on EC2); otherwise, or with --single-user, each node is
     a folder whose sshd and agent run as you.
     """
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from cctview_fleet.devfleet.fleet import UpOptions, steps_total, up
+    from cctview_fleet.render import console, err_console, print_json, table
 
     options = UpOptions(
         nodes=node_count,
@@ -175,6 +176,7 @@ def status_command(
 ) -> None:
     """Show whether each process of the local fleet still runs; exit 1 if one is dead."""
     from cctview_fleet.devfleet.fleet import status
+    from cctview_fleet.render import console, print_json
 
     state, rows = status()
     if as_json:
@@ -209,6 +211,8 @@ def status_command(
 
 
 def _status_table(state: FleetState, rows: list[ProcessStatus]) -> None:
+    from cctview_fleet.render import console, table
+
     alive = sum(r.alive for r in rows)
     unfinished = "" if state.complete else "; `dev up` did not finish: run `cctview-fleet dev down`"
     console.print(
@@ -238,6 +242,7 @@ def down_command(
 ) -> None:
     """Stop every process the local fleet started (by pid) and remove the stack `local`."""
     from cctview_fleet.devfleet.fleet import down
+    from cctview_fleet.render import console, print_json
 
     report = down()
     if as_json:
@@ -261,6 +266,7 @@ def restart_command(
 ) -> None:
     """Restart a node's sshd and agent (dead or alive), as rebooting an EC2 node would."""
     from cctview_fleet.devfleet.fleet import restart_node
+    from cctview_fleet.render import console, err_console, print_json
 
     with err_console.status(f"restarting {node}", spinner="dots"):
         state = restart_node(node)

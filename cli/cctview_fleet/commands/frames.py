@@ -8,16 +8,16 @@ complete periods, ``get`` downloads them, checks every frame against its manifes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cctview_fleet.commands.fleetflags import JsonOption, StackOption
-from cctview_fleet.dataset import Dataset, StoredPeriod
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.render import console, err_console, print_json, table
 from cctview_fleet.stacks import load_stack
+
+if TYPE_CHECKING:
+    from cctview_fleet.dataset import Dataset, StoredPeriod
 
 frames_app = typer.Typer(
     name="frames",
@@ -43,6 +43,8 @@ PrefixOption = Annotated[
 
 
 def stack_dataset(stack_name: str | None, prefix: str | None) -> Dataset:
+    from cctview_fleet.dataset import Dataset
+
     stack = load_stack(stack_name)
     if not stack.bucket:
         raise ConfigError(
@@ -68,6 +70,8 @@ def ls(
     stack: StackOption = None,
 ) -> None:
     """List the complete periods stored in S3 (one row per camera-period object)."""
+    from cctview_fleet.render import console, print_json, table
+
     dataset = stack_dataset(stack, prefix)
     periods = dataset.periods(camera=camera, date=date, hour=hour)
     if json_output:
@@ -96,6 +100,10 @@ def get(
     stack: StackOption = None,
 ) -> None:
     """Download matching periods, verify every frame against its manifest, write them to --out."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cctview_fleet.render import console, err_console, print_json
+
     if camera is None and date is None:
         raise ConfigError(
             "give --camera, --date or both (a whole bucket is rarely what you want), "

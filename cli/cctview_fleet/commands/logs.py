@@ -11,7 +11,6 @@ import threading
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
@@ -21,16 +20,6 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import ConfigError, FleetError
-from cctview_fleet.logtail import (
-    LogFilter,
-    LogTail,
-    compile_grep,
-    notice_text,
-    since_time,
-    tagged_line,
-)
-from cctview_fleet.nodestatus import cloud_side_problem
-from cctview_fleet.render import console, err_console
 
 NODE_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
 DEFAULT_TAIL = 10
@@ -62,6 +51,19 @@ def logs(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Tail the agents' JSON-lines logs over SSH, in parallel; Ctrl-C stops following."""
+    from rich.text import Text
+
+    from cctview_fleet.logtail import (
+        LogFilter,
+        LogTail,
+        compile_grep,
+        notice_text,
+        since_time,
+        tagged_line,
+    )
+    from cctview_fleet.nodestatus import cloud_side_problem
+    from cctview_fleet.render import console, err_console
+
     if tail is not None and tail < 0:
         raise ConfigError(f"--tail must be 0 or more, not {tail}; e.g. --tail 50", key="tail")
     log_filter = LogFilter(since=since_time(since), grep=compile_grep(grep))

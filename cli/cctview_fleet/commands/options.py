@@ -11,14 +11,16 @@ flags with the same help and the same errors::
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cctview_agent.cameras import Camera
 from cctview_agent.presets import PRESETS
-from cctview_fleet.catalog import CATALOG_ENV, DEFAULT_CATALOG_URL, load_catalog
-from cctview_fleet.selection import BBox, Selection, SelectionRequest, check_request, select
+from cctview_fleet.defaults import CATALOG_ENV, DEFAULT_CATALOG_URL
+
+if TYPE_CHECKING:
+    from cctview_agent.cameras import Camera
+    from cctview_fleet.selection import Selection
 
 SELECTION_PANEL = "Camera selection"
 
@@ -89,6 +91,9 @@ def selection_from_options(
     Raises SelectionError (exit 2) for a bad flag or an empty result, CatalogError when the list
     cannot be loaded; the CLI's root group prints either as one line.
     """
+    from cctview_fleet.catalog import load_catalog
+    from cctview_fleet.selection import BBox, SelectionRequest, check_request, select
+
     request = SelectionRequest(
         cameras=cameras.strip() if cameras and cameras.strip() else None,
         bbox=BBox.parse(bbox) if bbox is not None else None,

@@ -8,11 +8,15 @@ module only renders them -- a table, or the plan as JSON with ``--json``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cctview_fleet.capacity import DEFAULT_HOLD_HOURS
+from cctview_agent.fleetconstants import (
+    DEFAULT_CAMERAS_PER_NODE,
+    DEFAULT_DATA_VOLUME_GIB,
+    DEFAULT_PERIOD_S,
+)
 from cctview_fleet.commands.options import (
     BBoxOption,
     CamerasOption,
@@ -20,20 +24,16 @@ from cctview_fleet.commands.options import (
     OnlineOnlyOption,
     selection_from_options,
 )
-from cctview_fleet.costs import CostLine, load_free_tier, load_prices
-from cctview_fleet.planning import (
-    DEFAULT_CAMERAS_PER_NODE,
-    DEFAULT_DATA_VOLUME_GIB,
+from cctview_fleet.defaults import (
     DEFAULT_FPS,
     DEFAULT_FRAME_BYTES,
-    DEFAULT_PERIOD_S,
+    DEFAULT_HOLD_HOURS,
     DEFAULT_RETENTION_DAYS,
-    Plan,
-    make_plan,
 )
-from cctview_fleet.render import console, err_console, print_json, styled, table
-from cctview_fleet.requestrate import describe as describe_rate
-from cctview_fleet.requestrate import request_rate
+
+if TYPE_CHECKING:
+    from cctview_fleet.costs import CostLine
+    from cctview_fleet.planning import Plan
 
 _UNITS = {"instance-hours": "h", "address-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
 
@@ -57,6 +57,8 @@ def _row(name: str, line: CostLine) -> tuple[str, str, str, str, str]:
 
 def render_plan(plan: Plan, description: str) -> None:
     """The plan as two short paragraphs and one cost table, both S3 layouts side by side."""
+    from cctview_fleet.render import console, err_console, styled, table
+
     console.print(
         f"[bold]{plan.cameras} cameras[/] ({description}) at {plan.cameras_per_node} per node: "
         f"[bold]{plan.nodes} node{'' if plan.nodes == 1 else 's'}[/]"
@@ -153,6 +155,12 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """How many nodes a camera selection needs, storage per day, and a monthly cost by line."""
+    from cctview_fleet.costs import load_free_tier, load_prices
+    from cctview_fleet.planning import make_plan
+    from cctview_fleet.render import console, print_json
+    from cctview_fleet.requestrate import describe as describe_rate
+    from cctview_fleet.requestrate import request_rate
+
     selection = selection_from_options(cameras, catalog, bbox, online_only)
     result = make_plan(
         len(selection.cameras),

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 from typer.core import TyperCommand
 
 from cctview_fleet.commands.fleetflags import (
@@ -26,13 +25,12 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import ConfigError, FleetError
-from cctview_fleet.fleetops import result_table, run_on_nodes
-from cctview_fleet.inventory import Node, discover
-from cctview_fleet.nodestatus import cloud_side_problem
-from cctview_fleet.render import console, print_json
-from cctview_fleet.results import FleetResult
-from cctview_fleet.ssh import CommandResult, SshSettings
 from cctview_fleet.stacks import Stack, load_stack
+
+if TYPE_CHECKING:
+    from cctview_fleet.inventory import Node
+    from cctview_fleet.results import FleetResult
+    from cctview_fleet.ssh import CommandResult
 
 _REMOTE = "cctview.remote_argv"
 NODE_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
@@ -59,6 +57,9 @@ def run_everywhere(
     stack: str | None, nodes: list[str] | None, command: str, parallel: int, timeout: float
 ):
     """The command on every selected node: a FleetResult of CommandResult (any exit status)."""
+    from cctview_fleet.fleetops import run_on_nodes
+    from cctview_fleet.nodestatus import cloud_side_problem
+
     with open_fleet(stack, nodes, parallel=parallel, connect_timeout=timeout) as fleet:
 
         def one(node: Node) -> CommandResult:
@@ -79,6 +80,8 @@ def exec_command(
     as_json: JsonOption = False,
 ) -> None:
     """Run a shell command on all (or the named) nodes: exec [NODE]... -- COMMAND."""
+    from cctview_fleet.render import print_json
+
     words = remote_words(ctx)
     if not words or not " ".join(words).strip():
         raise ConfigError(
@@ -115,6 +118,11 @@ def exec_command(
 
 def _print_outputs(stack: str, command: str, result: FleetResult[CommandResult]) -> None:
     """Each node's output, prefixed with its name in its colour, then the exit-code table."""
+    from rich.text import Text
+
+    from cctview_fleet.fleetops import result_table
+    from cctview_fleet.render import console
+
     width = max(len(name) for name in result)
     for index, (name, outcome) in enumerate(result.items()):
         if not outcome.ok or outcome.value is None:
@@ -139,6 +147,8 @@ def _print_outputs(stack: str, command: str, result: FleetResult[CommandResult])
 
 def ssh_argv(stack: Stack, node: Node, command: list[str], *, connect_timeout: float) -> list[str]:
     """The system ssh's arguments for a node: the stack's key, known_hosts, port and user."""
+    from cctview_fleet.ssh import SshSettings
+
     settings = SshSettings.for_stack(stack, connect_timeout)
     argv = [
         "ssh",
@@ -170,6 +180,10 @@ def ssh_command(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Open a shell on a node with the system ssh (host key strictly checked): ssh NODE [-- CMD]."""
+    from cctview_fleet.inventory import discover
+    from cctview_fleet.nodestatus import cloud_side_problem
+    from cctview_fleet.render import console
+
     fleet_stack = load_stack(stack)
     (target,) = discover(fleet_stack, [node])
     problem = cloud_side_problem(target)

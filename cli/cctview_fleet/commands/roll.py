@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from cctview_fleet import nodehealth, rolling
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     ConnectTimeoutOption,
@@ -21,8 +20,7 @@ from cctview_fleet.commands.fleetflags import (
     StackOption,
     check_timeout,
 )
-from cctview_fleet.pulumicli import Pulumi, find_pulumi
-from cctview_fleet.render import console, err_console, print_json, table
+from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
 from cctview_fleet.stacks import load_stack
 
 PulumiOption = Annotated[
@@ -46,13 +44,17 @@ def roll(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before starting.")] = False,
     pulumi: PulumiOption = None,
     project: ProjectOption = Path("."),
-    health_timeout: HealthTimeoutOption = nodehealth.DEFAULT_HEALTH_TIMEOUT,
+    health_timeout: HealthTimeoutOption = DEFAULT_HEALTH_TIMEOUT,
     as_json: JsonOption = False,
     stack: StackOption = None,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Run `pulumi up` one node at a time, waiting for each to be healthy (status) before the
     next; stops at the first unhealthy node. Run it again to resume."""
+    from cctview_fleet import nodehealth, rolling
+    from cctview_fleet.pulumicli import Pulumi, find_pulumi
+    from cctview_fleet.render import console, err_console, print_json, table
+
     check_timeout(connect_timeout)
     fleet_stack = load_stack(stack)
     driver = Pulumi(find_pulumi(pulumi), fleet_stack.name, project)

@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.render import console, print_json, table
 from cctview_fleet.stacks import Stack, cctview_home, load_stack, save_stack, stack_name
 
 stack_app = typer.Typer(help="Remember a fleet's bucket, region and SSH settings by stack name.")
@@ -115,6 +114,8 @@ def import_command(
     ] = None,
 ) -> None:
     """Save a stack's outputs (bucket, prefix, region, SSH user) for later commands."""
+    from cctview_fleet.render import console
+
     stack, path = import_stack(stack_name(name), source, ssh_key, known_hosts)
     console.print(
         f"stack [bold]{stack.name}[/]: bucket {stack.bucket}/{stack.prefix} in "
@@ -130,6 +131,8 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show what the CLI knows about a stack (credentials of the emulator are masked)."""
+    from cctview_fleet.render import console, print_json, table
+
     stack = load_stack(name)
     if stack.aws_secret_access_key:
         stack = replace(stack, aws_secret_access_key="****")
@@ -145,6 +148,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the stacks this machine knows."""
+    from cctview_fleet.render import console, print_json, table
+
     folder = cctview_home() / "stacks"
     names = sorted(p.stem for p in folder.glob("*.json")) if folder.exists() else []
     stacks = [load_stack(n) for n in names]

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from cctview_agent.status import format_age
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
@@ -21,16 +18,13 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import FleetError
-from cctview_fleet.nodestatus import (
-    FleetTotals,
-    NodeStatus,
-    fleet_status,
-    mixed_warning,
-    nodes_not_ok,
-    totals,
-)
-from cctview_fleet.render import add_columns, console, err_console, print_json, styled
-from cctview_fleet.results import FleetResult
+
+if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.text import Text
+
+    from cctview_fleet.nodestatus import FleetTotals, NodeStatus
+    from cctview_fleet.results import FleetResult
 
 COLUMNS = (
     "node",
@@ -49,6 +43,8 @@ COLUMNS = (
 
 def _agent_cell(status: NodeStatus) -> Text:
     """running; or down / problem with the reason (the node's own text, shown literally)."""
+    from cctview_fleet.render import styled
+
     if not status.agent_running:
         return styled("[red]down[/]: {}", status.problem or "agent is not running")
     if status.problem:
@@ -58,6 +54,10 @@ def _agent_cell(status: NodeStatus) -> Text:
 
 def _row(status: NodeStatus) -> list[Text]:
     """Every value is the node's own text (shown literally); only the styling is markup."""
+    from rich.text import Text
+
+    from cctview_agent.status import format_age
+
     disk = Text("-" if status.disk_used_percent is None else f"{status.disk_used_percent:.0f}%")
     if status.writing_paused:
         disk.append(" PAUSED", style="red")
@@ -81,6 +81,8 @@ def _row(status: NodeStatus) -> list[Text]:
 
 def _offline_frozen(offline: int, offline_s: float, frozen: int) -> str:
     """``2 (41m) / 1``: cameras offline now (their offline time so far) / cameras frozen now."""
+    from cctview_agent.status import format_age
+
     return f"{offline} ({format_age(offline_s)}) / {frozen}"
 
 
@@ -88,6 +90,12 @@ def status_table(
     title: str, result: FleetResult[NodeStatus], states: dict[str, str], fleet_totals: FleetTotals
 ) -> Table:
     """Node names never wrap; an unreachable node's reason fills the row."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from cctview_agent.status import format_age
+    from cctview_fleet.render import add_columns, styled
+
     table = Table(title=title)
     add_columns(table, COLUMNS, wrap=("agent",))  # the agent's problem or the node's error
     for name, outcome in result.items():
@@ -142,6 +150,9 @@ def status(
 
     Exits 1 when a node did not answer, or its agent is down or not collecting (the reason is in
     the agent column and in --json's "problem")."""
+    from cctview_fleet.nodestatus import fleet_status, mixed_warning, nodes_not_ok, totals
+    from cctview_fleet.render import console, err_console, print_json
+
     with open_fleet(stack, nodes, parallel=parallel, connect_timeout=connect_timeout) as fleet:
         result = fleet_status(fleet.nodes, fleet.connections, parallel=fleet.parallel)
     fleet_totals = totals(result)

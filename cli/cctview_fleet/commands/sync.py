@@ -8,18 +8,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
@@ -32,23 +23,29 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.fleetops import result_table
-from cctview_fleet.fleetsync import (
-    PeriodsFailedError,
-    SyncRequest,
-    SyncSummary,
-    sync_fleet,
-    sync_folder,
-)
-from cctview_fleet.render import console, err_console, print_json
-from cctview_fleet.results import FleetResult, NodeResult
 from cctview_fleet.stacks import Stack, load_stack
+
+if TYPE_CHECKING:
+    from cctview_fleet.fleetsync import SyncRequest, SyncSummary
+    from cctview_fleet.results import NodeResult
 
 
 class SyncDisplay:
     """A rich progress bar per node, fed by the agents' events from many threads."""
 
     def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskID,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
+        from cctview_fleet.render import err_console
+
         self.progress = Progress(
             TextColumn("{task.description}", style="bold"),
             BarColumn(),
@@ -102,6 +99,8 @@ class SyncDisplay:
 
 def _report(outcome: NodeResult[SyncSummary]) -> SyncSummary | None:
     """The node's numbers, also when it failed with some periods (the others went)."""
+    from cctview_fleet.fleetsync import PeriodsFailedError
+
     if outcome.value is not None:
         return outcome.value
     return outcome.error.report if isinstance(outcome.error, PeriodsFailedError) else None
@@ -136,6 +135,8 @@ COLUMNS = ("uploaded", "already in S3", "synced before", "failed", "MB verified"
 def _request(
     stack: Stack | None, bucket: str | None, prefix: str | None, **flags: Any
 ) -> SyncRequest:
+    from cctview_fleet.fleetsync import SyncRequest
+
     bucket = bucket or (stack.bucket if stack else "")
     if not bucket:
         where = f"stack {stack.name!r} has no bucket" if stack else "no stack and no --bucket"
@@ -183,6 +184,11 @@ def sync_s3(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Upload complete periods to S3 from every node (or the named ones), verified."""
+    from cctview_fleet.fleetops import result_table
+    from cctview_fleet.fleetsync import sync_fleet, sync_folder
+    from cctview_fleet.render import console, print_json
+    from cctview_fleet.results import FleetResult
+
     flags = {"delete_local": delete_local, "dry_run": dry_run, "bwlimit": bwlimit}
     display = SyncDisplay(enabled=not json_output)
     if from_dir is not None:

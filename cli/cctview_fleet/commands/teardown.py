@@ -7,16 +7,16 @@ Thin: :func:`cctview_fleet.teardown.survey` finds the leftovers and what `pulumi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cctview_fleet import teardown as leftovers
 from cctview_fleet.commands.fleetflags import JsonOption, StackOption
-from cctview_fleet.costs import load_prices
 from cctview_fleet.errors import FleetError
-from cctview_fleet.render import console, err_console, print_json, table
 from cctview_fleet.stacks import load_stack
+
+if TYPE_CHECKING:
+    from cctview_fleet import teardown as leftovers
 
 
 def _size(item: leftovers.Leftover) -> str:
@@ -42,6 +42,10 @@ def teardown(
 ) -> None:
     """List the fleet's volumes, snapshots and unfinished uploads that Pulumi does not own, with
     sizes and monthly cost; delete them after confirmation; say what `pulumi destroy` needs."""
+    from cctview_fleet import teardown as leftovers
+    from cctview_fleet.costs import load_prices
+    from cctview_fleet.render import console, err_console, print_json, table
+
     fleet_stack = load_stack(stack)
     found = leftovers.survey(fleet_stack, load_prices(prices), include_unsynced=include_unsynced)
     doc: dict[str, object] = {

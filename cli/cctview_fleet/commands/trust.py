@@ -7,11 +7,10 @@ contradicts the console output is refused whatever the flags say.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cctview_fleet import trust as trusting
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
@@ -23,8 +22,9 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import FleetError
-from cctview_fleet.fleetops import run_on_nodes
-from cctview_fleet.render import console, print_json, styled, table
+
+if TYPE_CHECKING:
+    from cctview_fleet import trust as trusting
 
 
 def _confirm(check: trusting.HostKeyCheck) -> bool:
@@ -52,6 +52,10 @@ def trust(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Fetch each node's host key, check it against the EC2 console, add it to known_hosts."""
+    from cctview_fleet import trust as trusting
+    from cctview_fleet.fleetops import run_on_nodes
+    from cctview_fleet.render import console, print_json, styled, table
+
     with open_fleet(stack, nodes, parallel=parallel, connect_timeout=connect_timeout) as fleet:
         known_hosts = fleet.connections.settings.known_hosts
         checks = run_on_nodes(

@@ -13,9 +13,6 @@ from typing import Annotated
 
 import typer
 
-from cctview_fleet import nodehealth
-from cctview_fleet.agentrelease import ScriptReleases, layout_for, ssh_runner
-from cctview_fleet.agentwheels import WHEEL_DIR, build_agent_wheel
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     ConnectTimeoutOption,
@@ -24,8 +21,7 @@ from cctview_fleet.commands.fleetflags import (
     StackOption,
     open_fleet,
 )
-from cctview_fleet.render import console, err_console, print_json, table
-from cctview_fleet.upgrade import Upgrade, publish, raise_unless_finished, release_for
+from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
 
 
 def upgrade(
@@ -63,13 +59,19 @@ def upgrade(
             metavar="SECONDS",
             help="How long a node may take to be healthy after its switch.",
         ),
-    ] = nodehealth.DEFAULT_HEALTH_TIMEOUT,
+    ] = DEFAULT_HEALTH_TIMEOUT,
     as_json: JsonOption = False,
     stack: StackOption = None,
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Upgrade the agent node by node: stage beside the current one, switch, restart, check
     health, roll back by itself if unhealthy. Resumable: run it again after an interruption."""
+    from cctview_fleet import nodehealth
+    from cctview_fleet.agentrelease import ScriptReleases, layout_for, ssh_runner
+    from cctview_fleet.agentwheels import WHEEL_DIR, build_agent_wheel
+    from cctview_fleet.render import console, err_console, print_json, table
+    from cctview_fleet.upgrade import Upgrade, publish, raise_unless_finished, release_for
+
     if wheel is None:
         wheel = build_agent_wheel(agent_dir, agent_dir.resolve().parent / WHEEL_DIR).path
     with open_fleet(stack, nodes, connect_timeout=connect_timeout) as fleet:

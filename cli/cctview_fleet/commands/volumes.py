@@ -5,10 +5,9 @@ See :mod:`cctview_fleet.volumes` for the steps and docs/volumes.md for the tags 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
@@ -20,27 +19,19 @@ from cctview_fleet.commands.fleetflags import (
     StackOption,
     open_fleet,
 )
-from cctview_fleet.ebsvolumes import Ec2Volumes
+from cctview_fleet.defaults import DEFAULT_THRESHOLD
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.fleetops import result_table, run_on_nodes
-from cctview_fleet.inventory import Node
-from cctview_fleet.nodevolumes import SshNodeVolumes
-from cctview_fleet.render import console, err_console, print_json
-from cctview_fleet.results import FleetResult
-from cctview_fleet.volumes import (
-    DEFAULT_THRESHOLD,
-    NodeRotation,
-    RotateOptions,
-    Rotation,
-    check_threshold,
-)
+
+if TYPE_CHECKING:
+    from cctview_fleet.results import FleetResult
+    from cctview_fleet.volumes import Rotation
 
 COLUMNS = ("outcome", "disk used", "old volume", "new volume", "gen", "old volume now", "detail")
 
 
 def _row(rotation: Rotation) -> list[str]:
     used = "-" if rotation.used_percent is None else f"{rotation.used_percent:.0f}%"
-    fate = rotation.old_fate
+    fate = str(rotation.old_fate or "")
     if rotation.snapshot:
         fate += f" ({rotation.snapshot})"
     return [
@@ -105,6 +96,15 @@ def rotate_volumes(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Swap in the next EBS data volume where one fills; resumes an interrupted rotation."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from cctview_fleet.ebsvolumes import Ec2Volumes
+    from cctview_fleet.fleetops import result_table, run_on_nodes
+    from cctview_fleet.inventory import Node
+    from cctview_fleet.nodevolumes import SshNodeVolumes
+    from cctview_fleet.render import console, err_console, print_json
+    from cctview_fleet.volumes import NodeRotation, RotateOptions, check_threshold
+
     check_threshold(threshold)
     if drain_timeout < 0:
         raise ConfigError(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cctview_agent import awscalls
+from cctview_agent.fleetconstants import SSH_PORT_TAG
 from cctview_fleet import aws
 from cctview_fleet.devfleet import debianroot, emulator, firstboot, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, ProcessStartError
@@ -219,7 +220,7 @@ def start_nodes(
         ):
             ec2.create_tags(
                 Resources=[node.instance_id],
-                Tags=[{"Key": "cctview:ssh-port", "Value": str(node.ssh_port)}],
+                Tags=[{"Key": SSH_PORT_TAG, "Value": str(node.ssh_port)}],
             )
         state = state.with_process(record).with_node(node)
         save_state(state)

@@ -16,6 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cctview_agent import awscalls
+from cctview_agent.fleetconstants import (
+    FLEET_TAG,
+    GENERATION_TAG,
+    NODE_TAG,
+    SSH_HOST_TAG,
+    SSH_PORT_TAG,
+)
 from cctview_fleet import aws
 from cctview_fleet.devfleet.errors import DevFleetError, PortError, ProcessStartError
 from cctview_fleet.devfleet.processes import (
@@ -108,10 +115,10 @@ def register_nodes(
         for name, port in nodes:
             tags = {
                 "Name": f"cctview-{fleet}-{name}",
-                "cctview:fleet": fleet,
-                "cctview:node": name,
-                "cctview:ssh-host": HOST,
-                "cctview:ssh-port": str(port),
+                FLEET_TAG: fleet,
+                NODE_TAG: name,
+                SSH_HOST_TAG: HOST,
+                SSH_PORT_TAG: str(port),
             }
             instance = ec2.run_instances(
                 ImageId=image,
@@ -123,9 +130,9 @@ def register_nodes(
             zone = instance["Placement"]["AvailabilityZone"]
             volume_tags = {
                 "Name": f"cctview-{fleet}-{name}-data-1",
-                "cctview:fleet": fleet,
-                "cctview:node": name,
-                "cctview:generation": "1",
+                FLEET_TAG: fleet,
+                NODE_TAG: name,
+                GENERATION_TAG: "1",
             }
             volume = ec2.create_volume(
                 AvailabilityZone=zone,
