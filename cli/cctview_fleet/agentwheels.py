@@ -22,9 +22,11 @@ from cctview_agent.errors import ConfigError
 AGENT_KEY_PREFIX = "_agent"
 WHEEL_DIR = Path("build") / "agent-wheel"  # under the checkout, beside agent/ (git-ignored)
 # On instances, by `cctview-fleet upgrade`: its progress (<sha16>:<step>), and the wheel a node
-# runs once upgraded. The operator policy allows exactly these two tag keys on instances.
+# runs once upgraded (its digest and key). The program sets the last two on a new node, and the
+# user data reads them at boot (a replaced node installs what its predecessor ran).
 UPGRADE_TAG = "cctview:upgrade"
 AGENT_TAG = "cctview:agent-sha256"
+AGENT_KEY_TAG = "cctview:agent-key"
 
 
 def sha256_file(path: Path) -> str:

@@ -35,6 +35,9 @@ SNAPSHOT_CHOICE_TAG = "cctview:rotation-snapshot"
 KEEP_CHOICE_TAG = "cctview:rotation-keep"
 SNAPSHOT_TAG = "cctview:snapshot"
 VOLUME_TAG = "cctview:volume"  # on a snapshot: the volume it was taken of
+# On an instance: the data volume it runs on (set by the program for generation 1, moved by
+# rotate-volumes at the switch); its user data reads it at boot through the metadata service.
+DATA_VOLUME_TAG = "cctview:data-volume"
 
 # Device names EC2 accepts for data volumes on both Xen and Nitro; the instance may show them
 # under other names, which is why the node finds the device by volume id, not by this name.
@@ -178,6 +181,16 @@ class Ec2Volumes:
         }
         tags = [{"Key": names[key], "Value": value} for key, value in pairs.items()]
         self._call(f"tagging {volume_id}", self.ec2.create_tags, Resources=[volume_id], Tags=tags)
+
+    def mark_active(self, instance_id: str, volume_id: str) -> None:
+        """Tag the instance with the volume its agent now writes to: a replacement's first boot
+        reads it (``DATA_VOLUME_TAG``) instead of the volume the program first made."""
+        self._call(
+            f"tagging {instance_id}",
+            self.ec2.create_tags,
+            Resources=[instance_id],
+            Tags=[{"Key": DATA_VOLUME_TAG, "Value": volume_id}],
+        )
 
     def free_device(self, instance_id: str) -> str:
         """A device name no volume of the instance uses yet."""

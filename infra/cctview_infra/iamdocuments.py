@@ -43,7 +43,8 @@ from __future__ import annotations
 from typing import Any
 
 from cctview_agent.s3layout import FRAMES_FOLDER, MANIFESTS_FOLDER
-from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG
+from cctview_fleet.agentwheels import AGENT_KEY_TAG, AGENT_TAG, UPGRADE_TAG
+from cctview_fleet.ebsvolumes import DATA_VOLUME_TAG
 from cctview_infra.agentpackage import AGENT_KEY_PREFIX
 
 ASSIGNMENTS_FOLDER = "assignments"  # where `cctview-fleet assign` records assignments
@@ -269,12 +270,15 @@ def operator_policy_document(
                 "Resource": [f"{bucket_arn}/{AGENT_KEY_PREFIX}/*"],
             },
             {
+                # upgrade's progress and wheel; rotate-volumes' active volume (what boot reads)
                 "Sid": "UpgradeProgressOnInstances",
                 "Effect": "Allow",
                 "Action": ["ec2:CreateTags"],
                 "Resource": [instances],
                 "Condition": {
-                    "ForAllValues:StringEquals": {"aws:TagKeys": [UPGRADE_TAG, AGENT_TAG]},
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": [UPGRADE_TAG, AGENT_TAG, AGENT_KEY_TAG, DATA_VOLUME_TAG]
+                    },
                     "Null": {"aws:TagKeys": "false"},
                 },
             },

@@ -15,7 +15,7 @@ from tests.infra.test_userdata import spec_for
 
 @pytest.fixture(scope="module")
 def script(agent_wheel: AgentWheel, agent_unit: str) -> str:
-    return render_user_data(spec_for(agent_wheel), agent_unit)
+    return render_user_data(spec_for(), agent_unit)
 
 
 def helpers(state: Path) -> str:
