@@ -28,6 +28,7 @@ from cctview_fleet.devfleet.firstboot import SUDOERS
 from cctview_fleet.devfleet.nodes import agent_unit
 from cctview_fleet.devfleet.processes import marked
 from cctview_fleet.stacks import HOME_ENV, STACK_ENV
+from cctview_infra.userdata import BOOT_TAGS, READ_TAGS
 from tests.agent.agentproc import wait_for
 from tests.fixtures.fleet import LocalFleet, require_debian_nodes
 from tests.fixtures.s3 import write_period
@@ -88,6 +89,13 @@ def test_first_boot_made_the_node_as_on_ec2(debian_fleet: LocalFleet) -> None:
         status = Path(f"/proc/{pid}/status").read_text()
         uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
         assert int(uid) == _uid(root, "cctview")
+        # The wheel and the volume came from the instance's tags (the metadata stand-in).
+        boot = json.loads((root / "var/lib/cctview/first-boot.json").read_text())
+        assert boot["outcome"] == "ok" and boot["exit"] == 0, boot
+        assert _boot_tags(debian_fleet, name)[2] == debian_fleet.node(name).volume_id
+    served = (Path(debian_fleet.state.folder) / "logs" / "metadata.log").read_text()
+    for name in debian_fleet.node_names:
+        assert f'{name}: "GET /latest/meta-data/tags/instance/cctview:agent-key' in served
     for user in ("cctview", "admin"):
         with pytest.raises(KeyError):
             pwd.getpwnam(user)  # users live in the nodes' roots only
@@ -95,6 +103,14 @@ def test_first_boot_made_the_node_as_on_ec2(debian_fleet: LocalFleet) -> None:
     keys = {debian_fleet.node(n).host_key for n in debian_fleet.node_names}
     assert len(keys) == len(debian_fleet.node_names)
     assert not list((debianroot.ensure_root() / "etc/ssh").glob("ssh_host_*"))
+
+
+def _boot_tags(fleet: LocalFleet, name: str) -> list[str]:
+    """What the node's first boot would read now (its own reader, as root on the node)."""
+    reader = f"sudo -n /opt/cctview/venv/bin/python - {' '.join(BOOT_TAGS)} <<'EOF'\n{READ_TAGS}EOF"
+    code, out, err = fleet.ssh(name, reader)
+    assert code == 0, err
+    return out.split("\n")[:3]
 
 
 def test_the_login_is_admin_and_the_agent_is_reached_with_sudo(debian_fleet: LocalFleet) -> None:
@@ -132,6 +148,7 @@ def test_assign_status_and_logs_over_sudo(debian_fleet: LocalFleet) -> None:
     status = cli("status", "--json")
     assert status.exit_code == 0, status.output
     assert [n["ok"] for n in json.loads(status.stdout)["nodes"]] == [True, True]
+    assert [n["first_boot"] for n in json.loads(status.stdout)["nodes"]] == ["ok", "ok"]
     logs = cli("logs", "--no-follow", "--tail", "3")
     assert logs.exit_code == 0, logs.output
     for name in debian_fleet.node_names:
@@ -260,6 +277,29 @@ def test_rotate_volumes_moves_a_node_to_a_new_ebs_volume(debian_fleet: LocalFlee
     assert _owner(root, paths.data)[:2] == ("cctview", "cctview")
     before = _stored_now(debian_fleet, "node-01")
     wait_for(lambda: _stored_now(debian_fleet, "node-01") > before, 60, "frames on the new volume")
+    # A replacement of node-01 would boot onto the new volume: its instance tag says so.
+    assert _boot_tags(debian_fleet, "node-01")[2] == new
+
+
+def test_status_shows_a_failed_first_boot(debian_fleet: LocalFleet) -> None:
+    """The state file the user data's `finish` writes, read over SSH: a failed first boot is
+    the node's problem even though an agent answers."""
+    state = Path(debian_fleet.node("node-02").root) / "var/lib/cctview/first-boot.json"
+    kept = state.read_text()
+    try:
+        state.write_text(json.dumps({"outcome": "failed", "exit": 1, "step": "5/5 systemd units",
+                                     "at": "2026-12-01T00:00:00Z"}))  # fmt: skip
+        status = cli("status", "--json")
+        assert status.exit_code != 0
+        rows = {n["node"]: n for n in json.loads(status.stdout)["nodes"]}
+        assert rows["node-01"]["first_boot"] == "ok"
+        assert rows["node-02"]["ok"] is False
+        assert rows["node-02"]["first_boot"] == "failed (exit 1) at step: 5/5 systemd units"
+        assert "see /var/log/cctview-bootstrap.log on the node" in rows["node-02"]["problem"]
+        table = CliRunner().invoke(app, ["status"], env={"COLUMNS": "300"})
+        assert "first boot" in table.output and "failed" in table.output
+    finally:
+        state.write_text(kept)
 
 
 def _stored_now(fleet: LocalFleet, name: str) -> int:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from cctview_agent.awscalls import DEPLOYER, acting_as
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release, ReleaseLayout, ScriptReleases, script
-from cctview_fleet.agentwheels import AGENT_TAG, UPGRADE_TAG, build_agent_wheel
+from cctview_fleet.agentwheels import AGENT_KEY_TAG, AGENT_TAG, UPGRADE_TAG, build_agent_wheel
 from cctview_fleet.app import app
 from cctview_fleet.errors import RemoteCommandError
 from cctview_fleet.inventory import Node, discover
@@ -176,6 +176,7 @@ def test_rolling_upgrade_switches_every_node(rig: tuple[Stack, Nodes], wheel: Pa
         assert nodes.restarts(name) == 1, name
         assert tags[name][UPGRADE_TAG] == f"{release.folder_name}:done"
         assert tags[name][AGENT_TAG] == release.sha256
+        assert tags[name][AGENT_KEY_TAG] == release.key  # what a replacement installs
 
 
 def test_unhealthy_node_is_rolled_back_and_the_rest_untouched(

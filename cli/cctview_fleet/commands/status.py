@@ -43,6 +43,7 @@ COLUMNS = (
     "volume",
     "last synced",
     "version",
+    "first boot",
 )
 
 
@@ -53,6 +54,15 @@ def _agent_cell(status: NodeStatus) -> Text:
     if status.problem:
         return styled("[red]problem[/]: {}", status.problem)
     return styled("[green]running[/]")
+
+
+def _boot_cell(status: NodeStatus) -> Text:
+    """ok, failed (with the step: the agent cell has the whole problem), or - (no record)."""
+    if status.first_boot is None:
+        return Text("-")
+    if status.first_boot == "ok":
+        return styled("[green]ok[/]")
+    return styled("[red]failed[/]")
 
 
 def _row(status: NodeStatus) -> list[Text]:
@@ -73,6 +83,7 @@ def _row(status: NodeStatus) -> list[Text]:
         Path(status.active_volume).name if status.active_volume else "-",
         status.last_synced_period or "-",
         status.agent_version or "-",
+        _boot_cell(status),
     ]
     return [cell if isinstance(cell, Text) else Text(cell) for cell in cells]
 
@@ -103,6 +114,7 @@ def status_table(
         format_age(fleet_totals.oldest_frame_age_s),
         "", "", "",
         "[yellow]MIXED[/]" if fleet_totals.mixed else "",
+        "",
     )  # fmt: skip
     return table
 

@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cctview_agent import awscalls
 from cctview_fleet import aws
 from cctview_fleet.devfleet import debianroot, emulator, firstboot, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, ProcessStartError
@@ -64,6 +65,7 @@ def _agent_dir() -> Path:
     return Path(cctview_agent.__file__).resolve().parent.parent
 
 
+@awscalls.acting_as(awscalls.DEPLOYER)  # stands in for `pulumi up`'s upload of the wheel
 def upload_agent(stack: Stack, wheels: Path) -> AgentWheel:
     """Build this checkout's agent wheel (cached by its sources) and put it in the emulator's
     bucket under the content-addressed key the Pulumi program uses."""
@@ -242,7 +244,10 @@ def start_nodes(
         node = replace(
             records[name], ssh_port=record.port or 0, host_key=firstboot.host_key(roots[name])
         )
-        with aws.translate_errors(stack, "ec2", "tagging the nodes", error=DevFleetError):
+        with (
+            awscalls.acting_as(awscalls.DEPLOYER),  # the local fleet's own address book
+            aws.translate_errors(stack, "ec2", "tagging the nodes", error=DevFleetError),
+        ):
             ec2.create_tags(
                 Resources=[node.instance_id],
                 Tags=[{"Key": "cctview:ssh-port", "Value": str(node.ssh_port)}],
