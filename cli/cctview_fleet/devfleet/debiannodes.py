@@ -79,7 +79,8 @@ def upload_agent(stack: Stack, wheels: Path) -> AgentWheel:
         )
     wheel = build_agent_wheel(agent_dir, wheels)
     with aws.translate_errors(stack, "s3", "uploading the agent wheel", error=DevFleetError):
-        aws.s3(stack).upload_file(str(wheel.path), stack.bucket, wheel.key)
+        # one request, in this thread (upload_file would record from its transfer threads)
+        aws.s3(stack).put_object(Bucket=stack.bucket, Key=wheel.key, Body=wheel.path.read_bytes())
     return wheel
 
 

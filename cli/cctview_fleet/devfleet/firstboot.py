@@ -27,6 +27,7 @@ from pathlib import Path
 
 from cctview_fleet.devfleet.errors import ProcessStartError
 from cctview_fleet.devfleet.noderoots import NodeRoot, run_tool
+from cctview_fleet.devfleet.supervisor import RUN_DIR
 
 LOGIN_USER = "admin"  # the login of Debian's AMIs
 LOGIN_GROUPS = "adm,audio,cdrom,dialout,dip,floppy,plugdev,sudo,video"  # cloud-init's, Debian
@@ -46,6 +47,19 @@ case "$1" in
     for unit in "$@"; do
       case "$unit" in --now) ;; *) echo "$unit" >> {ENABLED_UNITS} ;; esac
     done ;;
+  restart)
+    # the fleet's supervisor of the unit restarts it at once on SIGUSR1 (devfleet/supervisor.py);
+    # like systemd's, this returns once the service runs again
+    unit="$2"; case "$unit" in *.*) ;; *) unit="$unit.service" ;; esac
+    run={RUN_DIR}
+    [ -s "$run/$unit.pid" ] || {{ echo "systemctl restart $unit: not running" >&2; exit 5; }}
+    before=$(cat "$run/$unit.starts" 2>/dev/null || echo 0)
+    kill -USR1 "$(cat "$run/$unit.pid")" || exit 1
+    for _ in $(seq 1 600); do
+      [ "$(cat "$run/$unit.starts" 2>/dev/null || echo 0)" -gt "$before" ] && exit 0
+      sleep 0.1
+    done
+    echo "systemctl restart $unit: not running again after 60 s" >&2; exit 1 ;;
   *) echo "systemctl $*: no systemd on a local node (see docs/local-fleet.md)" >&2; exit 1 ;;
 esac
 """
