@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cctview_agent import awscalls
 from cctview_agent.periods import Period
 from cctview_fleet import aws
 from cctview_fleet.agentwheels import build_agent_wheel
@@ -357,6 +358,7 @@ def _wheel_variant(good: Path, folder: Path, *, broken: bool) -> Path:
     return variant
 
 
+@awscalls.acting_as(awscalls.DEPLOYER)  # the test looking at EC2, not the CLI
 def _upgrade_tag(fleet: LocalFleet, name: str) -> str:
     found = aws.ec2(fleet.stack).describe_tags(
         Filters=[{"Name": "resource-id", "Values": [fleet.node(name).instance_id]},
