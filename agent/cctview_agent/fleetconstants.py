@@ -30,10 +30,15 @@ ROTATION_SNAPSHOT_TAG = "cctview:rotation-snapshot"  # the operator's --snapshot
 ROTATION_KEEP_TAG = "cctview:rotation-keep"  # the operator's --keep choice
 SNAPSHOT_TAG = "cctview:snapshot"  # on the old volume: the snapshot taken of it
 VOLUME_TAG = "cctview:volume"  # on a snapshot: the volume it was taken of
-# `cctview-fleet upgrade`, on instances: its progress (<sha16>:<step>) and the wheel a node runs.
-# The operator policy allows exactly these two tag keys on instances.
+# `cctview-fleet upgrade`, on instances: its progress (<sha16>:<step>), and the wheel a node runs
+# once upgraded (its digest and key). The program sets the last two on a new node, and the user
+# data reads them at boot (a replaced node installs what its predecessor ran).
 UPGRADE_TAG = "cctview:upgrade"
 AGENT_TAG = "cctview:agent-sha256"
+AGENT_KEY_TAG = "cctview:agent-key"
+# On an instance: the data volume it runs on (set by the program for generation 1, moved by
+# rotate-volumes at the switch); its user data reads it at boot through the metadata service.
+DATA_VOLUME_TAG = "cctview:data-volume"
 
 
 class RotationState(StrEnum):

@@ -23,6 +23,7 @@ from typing import Any
 import botocore.exceptions
 
 from cctview_agent.fleetconstants import (
+    DATA_VOLUME_TAG,
     FLEET_TAG,
     GENERATION_TAG,
     NODE_TAG,
@@ -180,6 +181,16 @@ class Ec2Volumes:
         }
         tags = [{"Key": names[key], "Value": str(value)} for key, value in pairs.items()]
         self._call(f"tagging {volume_id}", self.ec2.create_tags, Resources=[volume_id], Tags=tags)
+
+    def mark_active(self, instance_id: str, volume_id: str) -> None:
+        """Tag the instance with the volume its agent now writes to: a replacement's first boot
+        reads it (``DATA_VOLUME_TAG``) instead of the volume the program first made."""
+        self._call(
+            f"tagging {instance_id}",
+            self.ec2.create_tags,
+            Resources=[instance_id],
+            Tags=[{"Key": DATA_VOLUME_TAG, "Value": volume_id}],
+        )
 
     def free_device(self, instance_id: str) -> str:
         """A device name no volume of the instance uses yet."""

@@ -8,10 +8,11 @@ parallel over one SSH connection each; an unreachable node is a row with the rea
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from cctview_fleet.errors import NodeError
+from cctview_fleet import bootoutcome
+from cctview_fleet.errors import NodeError, RemoteCommandError
 from cctview_fleet.fleetops import DEFAULT_PARALLEL, run_on_nodes
 from cctview_fleet.inventory import Node
 from cctview_fleet.results import FleetResult
@@ -53,6 +54,8 @@ class NodeStatus:
     cameras_offline: int = 0
     cameras_frozen: int = 0
     offline_s: float = 0.0
+    # how the node's first boot ended (bootoutcome.FirstBoot.describe); None: no record
+    first_boot: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,12 +129,25 @@ def cloud_side_problem(node: Node) -> NodeError | None:
 
 
 def node_status(node: Node, connections: Connections) -> NodeStatus:
+    """The agent's status and the first boot's outcome. A failed first boot is the node's
+    problem even when an agent answers, and the reason when none does."""
     problem = cloud_side_problem(node)
     if problem is not None:
         raise problem
     conn = connections.get(node)
-    result = conn.check(conn.agent_command(*STATUS_WORDS))
-    return parse_status(node, result.stdout)
+    boot = bootoutcome.parse_state(conn.run(bootoutcome.READ_COMMAND).stdout)
+    try:
+        result = conn.check(conn.agent_command(*STATUS_WORDS))
+        status = parse_status(node, result.stdout)
+    except RemoteCommandError as exc:
+        if boot is not None and not boot.ok:
+            raise NodeError(node.name, boot.problem()) from exc
+        raise
+    if boot is None:
+        return status
+    if boot.ok:
+        return replace(status, first_boot=boot.describe())
+    return replace(status, first_boot=boot.describe(), problem=boot.problem(), ok=False)
 
 
 def fleet_status(

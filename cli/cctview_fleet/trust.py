@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cctview_fleet import aws
+from cctview_fleet.bootoutcome import FirstBoot, from_console
 from cctview_fleet.errors import HostKeyError, NodeError
 from cctview_fleet.hostkeys import (
     ConsoleFingerprint,
@@ -61,6 +62,7 @@ class HostKeyCheck:
     console: Console
     console_fingerprints: tuple[str, ...] = ()
     key: paramiko.PKey | None = field(default=None, compare=False, repr=False)
+    first_boot: FirstBoot | None = None  # the first-boot line of the console, if printed yet
 
     @property
     def may_add_without_asking(self) -> bool:
@@ -71,12 +73,21 @@ class HostKeyCheck:
         return self.console is Console.MISMATCH
 
 
-def console_fingerprints(stack: Stack, node: Node) -> list[ConsoleFingerprint]:
-    """The fingerprints the instance printed at first boot; empty when none can be found."""
+@dataclass(frozen=True, slots=True)
+class ConsoleRecord:
+    """What the instance printed at first boot: host-key fingerprints and how the boot ended."""
+
+    fingerprints: list[ConsoleFingerprint]
+    first_boot: FirstBoot | None = None
+
+
+def console_record(stack: Stack, node: Node) -> ConsoleRecord:
+    """The instance's console output, read once; empty when nothing can be found."""
     client = aws.ec2(stack)
     with aws.translate_errors(stack, "ec2", f"reading the console output of {node.name}"):
         response = client.get_console_output(InstanceId=node.instance_id)
-    return parse_console_fingerprints(response.get("Output") or "")
+    output = response.get("Output") or ""
+    return ConsoleRecord(parse_console_fingerprints(output), from_console(output))
 
 
 def inspect_node(
@@ -96,10 +107,11 @@ def inspect_node(
         known = Known.DIFFERENT if entry else Known.UNKNOWN
     else:
         known = Known.SAME if recorded.asbytes() == key.asbytes() else Known.DIFFERENT
-    from_console = [f for f in console_fingerprints(stack, node) if f.key_type == label]
-    if not from_console:
+    record = console_record(stack, node)
+    printed_there = [f for f in record.fingerprints if f.key_type == label]
+    if not printed_there:
         console = Console.ABSENT
-    elif any(f.fingerprint == printed for f in from_console):
+    elif any(f.fingerprint == printed for f in printed_there):
         console = Console.MATCH
     else:
         console = Console.MISMATCH
@@ -112,8 +124,9 @@ def inspect_node(
         fingerprint=printed,
         known=known,
         console=console,
-        console_fingerprints=tuple(f.fingerprint for f in from_console),
+        console_fingerprints=tuple(f.fingerprint for f in printed_there),
         key=key,
+        first_boot=record.first_boot,
     )
 
 

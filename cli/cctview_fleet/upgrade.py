@@ -9,9 +9,11 @@
 3. **progress in EC2 tags**: ``cctview:upgrade=<sha16>:<step>`` on each instance after each step
    (as rotate-volumes keeps its state on volumes), so a killed CLI, or another operator, resumes
    where it stopped: done nodes are skipped, a staged or switched node repeats the next step.
-   A finished node also gets ``cctview:agent-sha256``, which says which wheel it runs. The
-   program owns the instances' tags, so a ``pulumi up`` removes these; a node whose link already
-   points at the release is then only health-checked, never restarted twice.
+   A finished node also gets ``cctview:agent-sha256`` and ``cctview:agent-key``: which wheel it
+   runs, and what a replacement's user data installs at boot. The program declares the
+   instances' tags and keeps these two as it finds them, but drops the progress tag at the next
+   ``pulumi up``; a node whose link already points at the release is then only health-checked,
+   never restarted twice.
 
 Nothing here deletes a wheel: published objects are never overwritten or removed, and the
 program keeps its own (``retain_on_delete``), so a wheel any node or the stack still uses is
@@ -31,7 +33,7 @@ from typing import Protocol
 
 import botocore.exceptions
 
-from cctview_agent.fleetconstants import AGENT_TAG, UPGRADE_TAG
+from cctview_agent.fleetconstants import AGENT_KEY_TAG, AGENT_TAG, UPGRADE_TAG
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release
 from cctview_fleet.agentwheels import sha256_file, wheel_key
@@ -170,8 +172,10 @@ class Upgrade:
             self.report(f"{node.name}: switched and restarted")
         health = self.health(node.name)
         if health.healthy:
+            # the wheel tags are also what the user data of a replacement installs
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.DONE),
-                                      AGENT_TAG: self.release.sha256})  # fmt: skip
+                                      AGENT_TAG: self.release.sha256,
+                                      AGENT_KEY_TAG: self.release.key})  # fmt: skip
             version = health.status.agent_version if health.status else None
             return NodeUpgrade(node.name, "upgraded", version or "")
         back = self.releases.rollback(node)

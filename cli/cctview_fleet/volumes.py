@@ -268,6 +268,7 @@ class NodeRotation:
                 self.ec2.tag(new.volume_id, rotation=RotationState.PREPARED)
                 self._step(f"prepared {new.volume_id}")
             self.agent.switch(new.volume_id)
+            self.ec2.mark_active(self.node.instance_id, new.volume_id)
             # The old volume is marked first: a crash between the two tags resumes at
             # "prepared", and prepare and switch are safe to repeat.
             choices = {

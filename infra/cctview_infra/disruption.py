@@ -38,8 +38,8 @@ PLACEHOLDER = "(output)"  # for values Pulumi only knows after `up`; stable from
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
-    """The inputs whose change replaces or stops a node's instance (user data: its text with
-    placeholders for the bucket and agent key, so a new agent or template counts)."""
+    """The inputs whose change replaces or stops a node's instance (user data: its text with a
+    placeholder for the bucket, so a new template counts; a new agent is a boot tag, in place)."""
 
     ami: str
     instance_type: str
@@ -76,11 +76,9 @@ def fleet_specs(args: FleetArgs) -> dict[str, NodeSpec]:
             bucket=PLACEHOLDER,
             agent_key=PLACEHOLDER,
         )
-        # a rotated node's user data is ignored (node.py): its digest stays the pre-rotation one
-        text = render_user_data(
-            user_data_spec(node, bucket=PLACEHOLDER, agent_key=PLACEHOLDER, volume_id=PLACEHOLDER),
-            node.systemd_unit,
-        )
+        # the wheel and the volume are boot tags, not user data: upgrades and rotations change
+        # neither the text nor this digest
+        text = render_user_data(user_data_spec(node, bucket=PLACEHOLDER), node.systemd_unit)
         specs[node.node] = NodeSpec(
             ami=node.ami_id,
             instance_type=node.instance_type,

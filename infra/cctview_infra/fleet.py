@@ -33,6 +33,8 @@ class FleetArgs:
     volumes: Mapping[str, NodeVolumes] = field(default_factory=dict)
     # node name -> the digest of its disruptive inputs (disruption.NodeSpec), tagged on the instance
     specs: Mapping[str, str] = field(default_factory=dict)
+    # node name -> the boot tags its running instance has (lookups.ObservedInstance.boot_tags)
+    boot_tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def node_args(
@@ -75,6 +77,7 @@ def node_args(
         declare_attachment=volumes.declare_attachment,
         systemd_unit=args.systemd_unit,
         spec=args.specs.get(node, ""),
+        boot_tags=args.boot_tags.get(node, {}),
         boot_after=boot_after,
     )
 

@@ -42,7 +42,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cctview_agent.fleetconstants import AGENT_TAG, FLEET_TAG, UPGRADE_TAG
+from cctview_agent.fleetconstants import (
+    AGENT_KEY_TAG,
+    AGENT_TAG,
+    DATA_VOLUME_TAG,
+    FLEET_TAG,
+    UPGRADE_TAG,
+)
 from cctview_agent.s3layout import FRAMES_FOLDER, MANIFESTS_FOLDER
 from cctview_infra.agentpackage import AGENT_KEY_PREFIX
 
@@ -268,12 +274,15 @@ def operator_policy_document(
                 "Resource": [f"{bucket_arn}/{AGENT_KEY_PREFIX}/*"],
             },
             {
+                # upgrade's progress and wheel; rotate-volumes' active volume (what boot reads)
                 "Sid": "UpgradeProgressOnInstances",
                 "Effect": "Allow",
                 "Action": ["ec2:CreateTags"],
                 "Resource": [instances],
                 "Condition": {
-                    "ForAllValues:StringEquals": {"aws:TagKeys": [UPGRADE_TAG, AGENT_TAG]},
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": [UPGRADE_TAG, AGENT_TAG, AGENT_KEY_TAG, DATA_VOLUME_TAG]
+                    },
                     "Null": {"aws:TagKeys": "false"},
                 },
             },

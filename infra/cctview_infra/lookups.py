@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi_aws as aws
 
@@ -118,6 +118,8 @@ class ObservedInstance:
     node: str
     ami_id: str
     spec: str  # the cctview:spec tag ("" on instances made before it existed)
+    # the tags its user data reads at boot (userdata.BOOT_TAGS) as the instance has them now
+    boot_tags: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
 def observe_instances(stack: str) -> dict[str, ObservedInstance]:
@@ -133,7 +135,11 @@ def observe_instances(stack: str) -> dict[str, ObservedInstance]:
         node = instance_tags.get(tags.NODE)
         if node:
             observed[node] = ObservedInstance(
-                instance_id, node, instance.ami or "", instance_tags.get(tags.SPEC, "")
+                instance_id,
+                node,
+                instance.ami or "",
+                instance_tags.get(tags.SPEC, ""),
+                {k: instance_tags[k] for k in tags.BOOT_KEYS if instance_tags.get(k)},
             )
     return observed
 

@@ -7,12 +7,14 @@ Three lifecycle rules keep a node's data safe through ``pulumi up``:
   the attachment is ``skip_destroy`` so removing it never detaches a mounted volume from a
   running node -- terminating the old instance detaches it;
 - nothing is in ``ignore_changes`` (Pulumi would boot a *replacement* with the ignored old
-  inputs: stale user data fetching a deleted wheel), except ``userData`` on a node rotated past
-  its first volume, whose user data would otherwise change (and replace it) after a rotation.
-  Instead the inputs are kept stable (the AMI is the one the fleet runs: ``lookups.fleet_ami``),
-  and :mod:`cctview_infra.disruption` refuses an ``up`` that would replace or stop more than
-  ``maxDisruptedNodes`` running nodes at once; ``cctview-fleet roll`` applies such a change
-  one node at a time (docs/infra.md, "What a config change does");
+  inputs: stale user data fetching a deleted wheel). The user data names neither the wheel nor
+  the volume: it reads them at boot from the instance's own tags (:func:`boot_tags`, through the
+  metadata service), which ``upgrade`` and ``rotate-volumes`` move and this program keeps, so
+  neither changes the user data. The other inputs are kept stable (the AMI is the one the
+  fleet runs: ``lookups.fleet_ami``), and :mod:`cctview_infra.disruption` refuses an ``up``
+  that would replace or stop more than ``maxDisruptedNodes`` running nodes at once;
+  ``cctview-fleet roll`` applies such a change one node at a time (docs/infra.md, "What a
+  config change does");
 - the data volume is ``protect``-ed and ``retain_on_delete``: no Pulumi operation deletes a
   volume of frames. Its tags, size and type are ignored after creation, because
   ``rotate-volumes`` keeps its progress in the tags and owns every later generation.
@@ -20,7 +22,8 @@ Three lifecycle rules keep a node's data safe through ``pulumi up``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -57,26 +60,43 @@ class NodeArgs:
     declare_data_volume: bool = True
     declare_attachment: bool = True
     spec: str = ""  # disruption.NodeSpec's digest, tagged so the next `up` sees what it ran with
+    # the boot tags (tags.BOOT_KEYS) the running instance has: kept, since `upgrade` and
+    # `rotate-volumes` moved them past what this program made
+    boot_tags: Mapping[str, str] = field(default_factory=dict)
     # resources the instance waits for: the node role (its policy and profile), so a first boot
     # never runs before its S3 permission exists
     boot_after: tuple[pulumi.Resource, ...] = ()
 
 
-def user_data_spec(args: NodeArgs, *, bucket: str, agent_key: str, volume_id: str) -> UserDataSpec:
-    """The node's first-boot inputs (also rendered with placeholders for :mod:`disruption`)."""
+def user_data_spec(args: NodeArgs, *, bucket: str) -> UserDataSpec:
+    """The node's first-boot inputs (also rendered with a placeholder for :mod:`disruption`).
+    Nothing in them changes with an upgrade or a rotation: those are in :func:`boot_tags`."""
     return UserDataSpec(
         node=args.node,
         region=args.region,
         bucket=bucket,
-        agent_key=agent_key,
-        agent_sha256=args.agent_sha256,
-        agent_filename=args.agent_filename,
-        volume_id=volume_id or None,
         volume_size_gib=args.data_volume_gib,
         agent_period=args.agent_period,
         prefix=args.prefix,
         contact=args.contact,
     )
+
+
+def boot_tags(args: NodeArgs, volume_id: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    """The instance tags the user data reads at boot: this program's wheel and generation-1
+    volume for a new node; for a running one, what it has now (``upgrade`` and ``rotate-volumes``
+    move them), so a replacement boots with its predecessor's agent and volume."""
+    made: dict[str, pulumi.Input[str]] = {
+        tags.AGENT_KEY: args.agent_key,
+        tags.AGENT_SHA256: args.agent_sha256,
+        tags.DATA_VOLUME: volume_id,
+    }
+    if args.boot_tags.get(tags.AGENT_KEY) and args.boot_tags.get(tags.AGENT_SHA256):
+        made[tags.AGENT_KEY] = args.boot_tags[tags.AGENT_KEY]
+        made[tags.AGENT_SHA256] = args.boot_tags[tags.AGENT_SHA256]
+    if args.boot_tags.get(tags.DATA_VOLUME):
+        made[tags.DATA_VOLUME] = args.boot_tags[tags.DATA_VOLUME]
+    return made
 
 
 class Node(pulumi.ComponentResource):
@@ -107,12 +127,12 @@ class Node(pulumi.ComponentResource):
                     ignore_changes=["tags", "tagsAll", "size", "type", "iops", "throughput"],
                 ),
             )
-        volume_id: pulumi.Input[str] = volume.id if volume is not None else ""
-        user_data = pulumi.Output.all(args.bucket, args.agent_key, volume_id).apply(
-            lambda values: render_user_data(
-                user_data_spec(args, bucket=values[0], agent_key=values[1], volume_id=values[2]),
-                args.systemd_unit,
-            )
+        # generation 1, while the program still attaches it; after a rotation the CLI's tag says
+        volume_id: pulumi.Input[str] = (
+            volume.id if volume is not None and args.declare_attachment else ""
+        )
+        user_data = pulumi.Output.from_input(args.bucket).apply(
+            lambda bucket: render_user_data(user_data_spec(args, bucket=bucket), args.systemd_unit)
         )
         instance = aws.ec2.Instance(
             f"{name}-instance",
@@ -132,6 +152,9 @@ class Node(pulumi.ComponentResource):
                 "http_endpoint": "enabled",
                 "http_tokens": "required",  # IMDSv2 only: no SSRF-able credential endpoint
                 "http_put_response_hop_limit": 1,
+                # the user data reads its wheel and volume from the instance's own tags here:
+                # no EC2 rights on the node
+                "instance_metadata_tags": "enabled",
             },
             root_block_device={
                 "volume_size": args.root_volume_gib,
@@ -144,16 +167,14 @@ class Node(pulumi.ComponentResource):
             # cloud-init runs user data at first boot only: an in-place change would stop and
             # start the node for nothing. A replaced node boots with the current user data.
             user_data_replace_on_change=True,
-            tags=tags.node_tags(
-                args.stack, args.node, "node", **({tags.SPEC: args.spec} if args.spec else {})
-            ),
+            tags={
+                **tags.node_tags(
+                    args.stack, args.node, "node", **({tags.SPEC: args.spec} if args.spec else {})
+                ),
+                **boot_tags(args, volume_id),
+            },
             opts=pulumi.ResourceOptions(
-                parent=self,
-                delete_before_replace=True,
-                depends_on=list(args.boot_after),
-                # After rotate-volumes took over (generation 1 gone), the rendered user data
-                # loses its volume id; that must not replace a running node (docs/infra.md).
-                ignore_changes=[] if args.declare_data_volume else ["userData"],
+                parent=self, delete_before_replace=True, depends_on=list(args.boot_after)
             ),
         )
         if volume is not None and args.declare_attachment:

@@ -72,6 +72,7 @@ def declare_fleet(
         agent_wheel=agent_wheel or build_agent_wheel(agent_dir, wheel_dir),
         volumes=node_volumes(observed),
         systemd_unit=systemd_unit or shipped_systemd_unit(agent_dir),
+        boot_tags={node: instance.boot_tags for node, instance in running.items()},
     )
     specs = fleet_specs(fleet_args)
     check_disruption(

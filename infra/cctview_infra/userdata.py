@@ -6,11 +6,18 @@ it does, in order, and why:
 
 1. apt installs python3, python3-venv, e2fsprogs, util-linux and libturbojpeg0 (Debian 12 has
    python3, not venv; the agent compares pictures with libturbojpeg, 0.8 MB).
-2. The agent wheel this program uploaded is fetched from S3 with the instance role, and installed
-   only if its sha256 matches the digest baked in here: the node runs exactly the operator
-   checkout's agent. ``cctview-agent`` is linked into /usr/local/bin. Every Python package comes
-   from a lock with hashes (``pip install --require-hashes``): boto3 from ``bootstrap.lock``
-   (written here), everything else from the ``node.lock`` inside the verified wheel.
+2. What changes over a node's life is read at boot from the instance's own tags through the
+   metadata service (IMDSv2; the program enables instance metadata tags), never baked in here:
+   ``cctview:agent-key`` and ``cctview:agent-sha256`` (the wheel, set by the program for a new
+   node and by ``cctview-fleet upgrade`` after it) and ``cctview:data-volume`` (the active data
+   volume, set by the program for generation 1 and by ``rotate-volumes`` after a switch). So the
+   script is the same text before and after an upgrade or a rotation (``pulumi up`` sees no
+   change), a replaced node boots with the agent and volume its predecessor had, and nodes still
+   need no EC2 rights. The wheel is fetched from S3 with the instance role and installed only
+   if its sha256 matches the tag's digest. ``cctview-agent`` is linked into /usr/local/bin.
+   Every Python package comes from a lock with hashes (``pip install --require-hashes``): boto3
+   from ``bootstrap.lock`` (written here), everything else from the ``node.lock`` inside the
+   verified wheel.
 3. ``/etc/cctview/agent.toml`` is written from :meth:`AgentConfig.to_toml` (the format has one
    writer); an empty assignment is written unless one exists (``cctview-fleet assign`` fills it).
    ``/etc/cctview`` is ``root:cctview 1775``: ``assign`` (as ``cctview``) replaces the assignment
@@ -42,9 +49,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from cctview_agent.blockdevices import volume_label
+from cctview_agent.blockdevices import LABEL_PREFIX
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError
+from cctview_fleet import bootoutcome
+from cctview_fleet.agentwheels import AGENT_KEY_PREFIX
+from cctview_infra import tags
 
 CONFIG_PATH = Path("/etc/cctview/agent.toml")
 ASSIGNMENT_PATH = Path("/etc/cctview/assignment.json")
@@ -59,7 +69,7 @@ ATTACH_DEVICE = "/dev/sdf"  # the name in EC2's attachment record; the node neve
 ATTACH_WAIT_S = 900
 USER_DATA_LIMIT = 16 * 1024  # EC2 refuses larger user data (before base64)
 _HEREDOC = "CCTVIEW_END_OF_FILE"
-FIRST_BOOT_STATE = Path("/var/lib/cctview/first-boot.json")
+FIRST_BOOT_STATE = Path(bootoutcome.STATE_FILE)  # what `status` reads
 # step: says (and remembers) where the script is; retry: a flaky network command, 5 tries with a
 # growing pause; finish (on exit, success or not): the outcome as JSON in FIRST_BOOT_STATE and
 # one line on the console, which `aws ec2 get-console-output` (and `cctview-fleet trust`) read.
@@ -83,6 +93,48 @@ finish() {{
     | tee /dev/console 2>/dev/null || true
 }}
 trap 'finish $?' EXIT"""
+# The instance tags the script reads at boot (IMDS ``tags/instance/<key>``); the CLI's constants.
+BOOT_TAGS = tags.BOOT_KEYS  # in this order: the wheel's key, its digest, the data volume
+# Reads BOOT_TAGS over IMDSv2 and prints them one a line (checked: a digest, a wheel key under it,
+# a volume id or nothing). The endpoint is botocore's (``ec2_metadata_service_endpoint`` or
+# 169.254.169.254), as the role credentials are: the local fleet points both at its stand-in.
+READ_TAGS = f"""\
+import re, sys, time, urllib.error, urllib.request
+import botocore.session
+base = botocore.session.Session().get_config_variable("ec2_metadata_service_endpoint")
+base = (base or "http://169.254.169.254").rstrip("/")
+def call(path, method="GET", headers=None):
+    request = urllib.request.Request(base + path, method=method, headers=headers or {{}})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.read().decode()
+for attempt in range(1, 11):
+    try:
+        token = call("/latest/api/token", "PUT", {{"X-aws-ec2-metadata-token-ttl-seconds": "300"}})
+        tags = {{}}
+        for key in sys.argv[1:]:
+            try:
+                tags[key] = call("/latest/meta-data/tags/instance/" + key,
+                                 headers={{"X-aws-ec2-metadata-token": token}}).strip()
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise
+                tags[key] = ""
+        break
+    except (OSError, urllib.error.URLError) as exc:
+        if attempt == 10:
+            sys.exit(f"cctview-bootstrap: no metadata service at {{base}}: {{exc}}")
+        print(f"cctview-bootstrap: metadata retry {{attempt}}: {{exc}}", file=sys.stderr)
+        time.sleep(3 * attempt)
+key, sha, volume = (tags[k] for k in sys.argv[1:])
+if not re.fullmatch("[0-9a-f]{{64}}", sha) or not re.fullmatch(
+    re.escape(f"{AGENT_KEY_PREFIX}/{{sha}}/") + r"[A-Za-z0-9_.+-]+\\.whl", key
+):
+    sys.exit(f"cctview-bootstrap: instance tags {{sys.argv[1]}}={{key!r}} {{sys.argv[2]}}={{sha!r}}"
+             " name no agent wheel (instance metadata tags enabled? see docs/infra.md)")
+if volume and not re.fullmatch("vol-[0-9a-f]+", volume):
+    sys.exit(f"cctview-bootstrap: instance tag {{sys.argv[3]}}={{volume!r}} is no volume id")
+print(key, sha, volume, sep="\\n")
+"""
 BOOTSTRAP_LOCK = "/tmp/cctview-bootstrap.lock"
 NODE_LOCK = "/tmp/cctview-node.lock"
 NODE_LOCK_MEMBER = "cctview_agent/locks/node.lock"  # inside the wheel: its sha256 covers it
@@ -95,11 +147,7 @@ class UserDataSpec:
     node: str
     region: str
     bucket: str
-    agent_key: str
-    agent_sha256: str
-    agent_filename: str
-    volume_id: str | None  # None: rotate-volumes owns this node's volumes (docs/infra.md)
-    volume_size_gib: int
+    volume_size_gib: int  # rotations keep the size: the Xen attachment check compares it
     agent_period: int = 3600
     prefix: str = "cctview"  # where the hourly sync ships periods in the bucket
     contact: str = ""  # the operator's contact, named in every request's User-Agent
@@ -164,24 +212,17 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
     user = unit_user(unit)
     q = shlex.quote
     config_toml = agent_config(spec).to_toml()
-    wheel_tmp = f"/tmp/{spec.agent_filename}"
-    label = volume_label(spec.volume_id) if spec.volume_id else ""
-    mount_point = VOLUMES_DIR / (spec.volume_id or "none")
     venv_bin = VENV_DIR / "bin"
     lines = [
         "#!/bin/bash",
         f"# cctview-fleet first boot of {spec.node}: generated by infra/cctview_infra/userdata.py",
         "set -euo pipefail",
-        "exec > >(tee -a /var/log/cctview-bootstrap.log) 2>&1",
+        f"exec > >(tee -a {bootoutcome.LOG_FILE}) 2>&1",
         *FIRST_BOOT_HELPERS.splitlines(),
         "",
         f"NODE={q(spec.node)}",
         f"REGION={q(spec.region)}",
         f"BUCKET={q(spec.bucket)}",
-        f"AGENT_KEY={q(spec.agent_key)}",
-        f"AGENT_SHA256={q(spec.agent_sha256)}",
-        f"AGENT_WHEEL={q(wheel_tmp)}",
-        f"VOLUME_ID={q(spec.volume_id or '')}",
         f"VOLUME_SIZE_GIB={spec.volume_size_gib}",
         "",
         'step "1/5 system packages"',
@@ -191,13 +232,20 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         "retry apt-get install -y -q python3 python3-venv e2fsprogs util-linux libturbojpeg0"
         " -o DPkg::Lock::Timeout=300",
         "",
-        'step "2/5 agent $AGENT_SHA256"',
+        'step "2/5 agent (from the instance tags)"',
         f"python3 -m venv {q(str(VENV_DIR))}",
         # Every package from a lock with hashes, never a version range (docs/security.md):
-        # boto3 first (to fetch the wheel), then the wheel's own node.lock, then the wheel.
+        # boto3 first (to read the tags and fetch the wheel), then the wheel's own node.lock,
+        # then the wheel.
         _heredoc(Path(BOOTSTRAP_LOCK), shipped_lock("bootstrap.lock"), "0644").rstrip("\n"),
         f"retry {q(str(venv_bin / 'pip'))} install -q --require-hashes -r {BOOTSTRAP_LOCK}"
         " --retries 5 --timeout 60",
+        f"TAGS=$({q(str(venv_bin / 'python'))} - {' '.join(BOOT_TAGS)} <<'{_HEREDOC}'",
+        *READ_TAGS.splitlines(),
+        f"{_HEREDOC}\n)",
+        '{ read -r AGENT_KEY; read -r AGENT_SHA256; read -r VOLUME_ID; } <<< "$TAGS"',
+        'AGENT_WHEEL="/tmp/${AGENT_KEY##*/}"',
+        'step "2/5 agent $AGENT_SHA256"',
         f'{q(str(venv_bin / "python"))} - "$REGION" "$BUCKET" "$AGENT_KEY" "$AGENT_WHEEL"'
         f" <<'{_HEREDOC}'",
         "import sys",
@@ -240,14 +288,7 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
         f"install -d -m 0755 {q(str(STATE_DIR))} {q(str(VOLUMES_DIR))}\n"
         f"[ -e {q(str(ASSIGNMENT_PATH))} ] || echo '[]' > {q(str(ASSIGNMENT_PATH))}\n"
     )
-    if spec.volume_id:
-        script += _volume_step(label, mount_point, user)
-    else:
-        script += (
-            "step \"4/5 no Pulumi data volume: rotate-volumes owns this node's volumes. Attach "
-            "its newest data volume (tag cctview:node=$NODE) in EC2, then run: cctview-agent "
-            'volume prepare --volume-id VOL && cctview-agent volume switch --volume-id VOL"\n'
-        )
+    script += _volume_step(user)
     if user:
         # `assign` runs as the agent's user and replaces the assignment through a temporary
         # file in its folder: the folder is group-writable for that user, and sticky, so the
@@ -284,14 +325,23 @@ def render_user_data(spec: UserDataSpec, unit: str) -> str:
     return script
 
 
-def _volume_step(label: str, mount_point: Path, user: str | None) -> str:
-    """Prepare (find by id, format if blank, mount) and switch to the generation-1 volume."""
+def _volume_step(user: str | None) -> str:
+    """Prepare (find by id, format if blank, mount) and switch to the volume the instance's
+    ``cctview:data-volume`` tag names; none tagged: say what to do and go on without one."""
     q = shlex.quote
     config = q(str(CONFIG_PATH))
-    fstab = f"LABEL={label} {mount_point} ext4 noatime,nofail 0 2"
+    mount_point = f"{VOLUMES_DIR}/$VOLUME_ID"
+    fstab = f"LABEL=$LABEL {mount_point} ext4 noatime,nofail 0 2"
     step = (
         "\n"
+        'if [ -z "$VOLUME_ID" ]; then\n'
+        f'  step "4/5 no data volume: the instance has no {tags.DATA_VOLUME} tag. Attach the '
+        "node's newest data volume in EC2, then run: cctview-agent volume prepare --volume-id "
+        'VOL && cctview-agent volume switch --volume-id VOL"\n'
+        "else\n"
         'step "4/5 data volume $VOLUME_ID (waiting for its attachment)"\n'
+        # blockdevices.volume_label: the prefix and the id's last 14 hex digits
+        f'LABEL="{LABEL_PREFIX}$(printf %s "${{VOLUME_ID#vol-}}" | tail -c 14)"\n'
         f"deadline=$((SECONDS + {ATTACH_WAIT_S}))\n"
         f'until cctview-agent --config {config} volume prepare --volume-id "$VOLUME_ID"'
         f' --attachment-device {ATTACH_DEVICE} --size-gib "$VOLUME_SIZE_GIB"; do\n'
@@ -301,8 +351,8 @@ def _volume_step(label: str, mount_point: Path, user: str | None) -> str:
         "  sleep 5\n"
         "done\n"
         f'cctview-agent --config {config} volume switch --volume-id "$VOLUME_ID"\n'
-        f"grep -q {q('LABEL=' + label + ' ')} /etc/fstab || echo {q(fstab)} >> /etc/fstab\n"
+        f'grep -q "LABEL=$LABEL " /etc/fstab || echo "{fstab}" >> /etc/fstab\n'
     )
     if user:
-        step += f"chown -R {q(user)}: {q(str(mount_point))}\n"  # frames/ made by prepare
-    return step
+        step += f'chown -R {q(user)}: "{mount_point}"\n'  # frames/ made by prepare
+    return step + "fi\n"

@@ -5,22 +5,27 @@ against them unchanged. One fleet for the whole test run (``debian_fleet``)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pwd
 import signal
 import stat
+import statistics
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from cctview_agent import awscalls
 from cctview_agent.periods import Period
 from cctview_fleet import aws
+from cctview_fleet.agentwheels import build_agent_wheel
 from cctview_fleet.app import app
 from cctview_fleet.devfleet import debianroot, noderoots
 from cctview_fleet.devfleet import fleet as devfleet
@@ -28,6 +33,7 @@ from cctview_fleet.devfleet.firstboot import SUDOERS
 from cctview_fleet.devfleet.nodes import agent_unit
 from cctview_fleet.devfleet.processes import marked
 from cctview_fleet.stacks import HOME_ENV, STACK_ENV
+from cctview_infra.userdata import BOOT_TAGS, READ_TAGS
 from tests.agent.agentproc import wait_for
 from tests.fixtures.fleet import LocalFleet, require_debian_nodes
 from tests.fixtures.s3 import write_period
@@ -88,6 +94,13 @@ def test_first_boot_made_the_node_as_on_ec2(debian_fleet: LocalFleet) -> None:
         status = Path(f"/proc/{pid}/status").read_text()
         uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
         assert int(uid) == _uid(root, "cctview")
+        # The wheel and the volume came from the instance's tags (the metadata stand-in).
+        boot = json.loads((root / "var/lib/cctview/first-boot.json").read_text())
+        assert boot["outcome"] == "ok" and boot["exit"] == 0, boot
+        assert _boot_tags(debian_fleet, name)[2] == debian_fleet.node(name).volume_id
+    served = (Path(debian_fleet.state.folder) / "logs" / "metadata.log").read_text()
+    for name in debian_fleet.node_names:
+        assert f'{name}: "GET /latest/meta-data/tags/instance/cctview:agent-key' in served
     for user in ("cctview", "admin"):
         with pytest.raises(KeyError):
             pwd.getpwnam(user)  # users live in the nodes' roots only
@@ -95,6 +108,14 @@ def test_first_boot_made_the_node_as_on_ec2(debian_fleet: LocalFleet) -> None:
     keys = {debian_fleet.node(n).host_key for n in debian_fleet.node_names}
     assert len(keys) == len(debian_fleet.node_names)
     assert not list((debianroot.ensure_root() / "etc/ssh").glob("ssh_host_*"))
+
+
+def _boot_tags(fleet: LocalFleet, name: str) -> list[str]:
+    """What the node's first boot would read now (its own reader, as root on the node)."""
+    reader = f"sudo -n /opt/cctview/venv/bin/python - {' '.join(BOOT_TAGS)} <<'EOF'\n{READ_TAGS}EOF"
+    code, out, err = fleet.ssh(name, reader)
+    assert code == 0, err
+    return out.split("\n")[:3]
 
 
 def test_the_login_is_admin_and_the_agent_is_reached_with_sudo(debian_fleet: LocalFleet) -> None:
@@ -132,6 +153,7 @@ def test_assign_status_and_logs_over_sudo(debian_fleet: LocalFleet) -> None:
     status = cli("status", "--json")
     assert status.exit_code == 0, status.output
     assert [n["ok"] for n in json.loads(status.stdout)["nodes"]] == [True, True]
+    assert [n["first_boot"] for n in json.loads(status.stdout)["nodes"]] == ["ok", "ok"]
     logs = cli("logs", "--no-follow", "--tail", "3")
     assert logs.exit_code == 0, logs.output
     for name in debian_fleet.node_names:
@@ -260,6 +282,29 @@ def test_rotate_volumes_moves_a_node_to_a_new_ebs_volume(debian_fleet: LocalFlee
     assert _owner(root, paths.data)[:2] == ("cctview", "cctview")
     before = _stored_now(debian_fleet, "node-01")
     wait_for(lambda: _stored_now(debian_fleet, "node-01") > before, 60, "frames on the new volume")
+    # A replacement of node-01 would boot onto the new volume: its instance tag says so.
+    assert _boot_tags(debian_fleet, "node-01")[2] == new
+
+
+def test_status_shows_a_failed_first_boot(debian_fleet: LocalFleet) -> None:
+    """The state file the user data's `finish` writes, read over SSH: a failed first boot is
+    the node's problem even though an agent answers."""
+    state = Path(debian_fleet.node("node-02").root) / "var/lib/cctview/first-boot.json"
+    kept = state.read_text()
+    try:
+        state.write_text(json.dumps({"outcome": "failed", "exit": 1, "step": "5/5 systemd units",
+                                     "at": "2026-12-01T00:00:00Z"}))  # fmt: skip
+        status = cli("status", "--json")
+        assert status.exit_code != 0
+        rows = {n["node"]: n for n in json.loads(status.stdout)["nodes"]}
+        assert rows["node-01"]["first_boot"] == "ok"
+        assert rows["node-02"]["ok"] is False
+        assert rows["node-02"]["first_boot"] == "failed (exit 1) at step: 5/5 systemd units"
+        assert "see /var/log/cctview-bootstrap.log on the node" in rows["node-02"]["problem"]
+        table = CliRunner().invoke(app, ["status"], env={"COLUMNS": "300"})
+        assert "first boot" in table.output and "failed" in table.output
+    finally:
+        state.write_text(kept)
 
 
 def _stored_now(fleet: LocalFleet, name: str) -> int:
@@ -267,3 +312,135 @@ def _stored_now(fleet: LocalFleet, name: str) -> int:
         return int(json.loads(fleet.paths(name).status.read_text())["totals"]["frames_stored"])
     except (OSError, ValueError, KeyError):
         return 0
+
+
+# -- upgrade on first-booted nodes (sudo, the systemd stand-in's restart) ------------------------
+
+
+def _frame_times(fleet: LocalFleet, name: str, since_ms: int) -> dict[str, list[int]]:
+    """Each camera's stored frame times (ms) on the node's active volume since ``since_ms``."""
+    frames = fleet.paths(name).data / "frames"
+    times: dict[str, list[int]] = {}
+    for path in frames.glob("*/*/*/*.jpg"):
+        stamp = int(path.stem)
+        if stamp >= since_ms:
+            times.setdefault(path.parts[-4], []).append(stamp)
+    return {camera: sorted(found) for camera, found in times.items()}
+
+
+def _frames_lost(times: list[int], switch_from: int, switch_to: int) -> tuple[float, int]:
+    """(the camera's usual interval in s, the polls missing in the widest gap that overlaps the
+    switch): gap / interval - 1, the frames a steady poller would have stored meanwhile."""
+    gaps = [(b - a, a, b) for a, b in itertools.pairwise(times)]
+    usual = statistics.median(g for g, _, _ in gaps) if gaps else 1000.0
+    around = [g for g, a, b in gaps if b >= switch_from and a <= switch_to]
+    widest = max(around, default=usual)
+    return usual / 1000, max(0, round(widest / usual) - 1)
+
+
+def _wheel_variant(good: Path, folder: Path, *, broken: bool) -> Path:
+    """The same agent under another digest; ``broken``: its `run` exits 1 at once (`--version`
+    and `status` still work), a release that never becomes healthy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    variant = folder / good.name
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(variant, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "cctview_agent/main.py":
+                data += f"\n# variant {folder.name}\n".encode()
+                if broken:
+                    data += (
+                        b"_real_main = main\n\n\ndef main(argv=None):\n"
+                        b"    if 'run' in (sys.argv[1:] if argv is None else list(argv)):\n"
+                        b"        sys.exit(1)\n    return _real_main(argv)\n"
+                    )
+            target.writestr(item, data)
+    return variant
+
+
+@awscalls.acting_as(awscalls.DEPLOYER)  # the test looking at EC2, not the CLI
+def _upgrade_tag(fleet: LocalFleet, name: str) -> str:
+    found = aws.ec2(fleet.stack).describe_tags(
+        Filters=[{"Name": "resource-id", "Values": [fleet.node(name).instance_id]},
+                 {"Name": "key", "Values": ["cctview:upgrade"]}]
+    )["Tags"]  # fmt: skip
+    return str(found[0]["Value"]) if found else ""
+
+
+@pytest.mark.slow
+def test_upgrade_switches_while_collecting_rolls_back_and_resumes(
+    debian_fleet: LocalFleet, tmp_path: Path
+) -> None:
+    """`upgrade` over SSH with sudo, as on EC2: stage a release beside the first boot's venv,
+    switch the link, `systemctl restart` (the stand-in's, immediate like systemd's), health
+    through `status`; the frames each camera lost during its node's switch are measured from
+    the gaps in the stored frames. Then a broken release is rolled back, and an upgrade killed
+    after its first stage resumes without staging again."""
+    assigned = cli("assign", "--cameras", "all", "--cameras-per-node", "100")
+    assert assigned.exit_code == 0, assigned.output
+    names = debian_fleet.node_names
+    wait_for(lambda: all(_stored_now(debian_fleet, n) > 0 for n in names), 90, "frames")
+    started_ms = int(time.time() * 1000)
+    time.sleep(5)  # a few polls before the switch: each camera's usual interval
+    upgraded = cli("upgrade", "--yes", "--json", "--health-timeout", "180")
+    assert upgraded.exit_code == 0, upgraded.output
+    document = json.loads(upgraded.stdout)
+    assert [n["outcome"] for n in document["nodes"]] == ["upgraded"] * len(names)
+    finished_ms = int(time.time() * 1000)
+    time.sleep(5)
+    release = f"/opt/cctview/releases/{document['sha256'][:16]}/bin/cctview-agent"
+    worst: list[tuple[str, str, float, int]] = []
+    for name in names:
+        root = Path(debian_fleet.node(name).root)
+        assert os.readlink(root / "usr/local/bin/cctview-agent") == release
+        assert (root / "var/lib/cctview/agent-previous").read_text().strip() == (
+            "/opt/cctview/venv/bin/cctview-agent"
+        )
+        log = (root / "run/cctview-fleet/cctview-agent.service.starts").read_text()
+        assert int(log) >= 2  # restarted by the switch
+        for camera, times in _frame_times(debian_fleet, name, started_ms).items():
+            usual, lost = _frames_lost(times, started_ms, finished_ms)
+            worst.append((name, camera, usual, lost))
+            assert times[-1] > finished_ms, f"{name} {camera} stopped after the switch"
+    lost = sorted(x[3] for x in worst)
+    print(f"\nframes lost per camera during the switch: median {statistics.median(lost)}, "
+          f"max {lost[-1]}, cameras {len(lost)}, poll interval ~{worst[0][2]:.1f} s")  # fmt: skip
+    assert lost[-1] <= 30, worst  # the agent came back within ~30 polls on every camera
+
+    # A release whose agent never runs: rolled back on node-01, node-02 not touched.
+    good = build_agent_wheel(Path(agent_unit().parents[2]), tmp_path / "build").path
+    broken = _wheel_variant(good, tmp_path / "broken", broken=True)
+    failed = cli("upgrade", "--wheel", str(broken), "--yes", "--json", "--health-timeout", "40")
+    assert failed.exit_code != 0
+    outcome = json.loads(failed.stdout)
+    assert [n["outcome"] for n in outcome["nodes"]] == ["rolled back"]
+    assert outcome["untouched"] == names[1:]
+    for name in names:
+        assert os.readlink(Path(debian_fleet.node(name).root) / "usr/local/bin/cctview-agent") == (
+            release
+        )
+    wait_for(lambda: cli("status", "--json").exit_code == 0, 90, "the fleet healthy again")
+
+    # An upgrade killed once node-01 is staged resumes from the tags: no second stage.
+    other = _wheel_variant(good, tmp_path / "other", broken=False)
+    env = {**debian_fleet.env(), "COLUMNS": "200"}
+    command = [str(Path(sys.executable).parent / "cctview-fleet"), "upgrade", "--wheel",
+               str(other), "--yes", "--health-timeout", "180"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(lambda: _upgrade_tag(debian_fleet, names[0]).endswith(":staged")
+                 or process.poll() is not None, 300, "node-01 staged")  # fmt: skip
+    finally:
+        process.kill()
+        process.wait()
+    sha16 = _upgrade_tag(debian_fleet, names[0]).split(":")[0]
+    complete = Path(debian_fleet.node(names[0]).root) / f"opt/cctview/releases/{sha16}/.complete"
+    staged_at = complete.stat().st_mtime_ns
+    resumed = cli("upgrade", "--wheel", str(other), "--yes", "--json", "--health-timeout", "180")
+    assert resumed.exit_code == 0, resumed.output
+    outcomes = [n["outcome"] for n in json.loads(resumed.stdout)["nodes"]]
+    assert outcomes[0] in ("upgraded", "already") and outcomes[1:] == ["upgraded"] * (
+        len(names) - 1
+    )
+    assert complete.stat().st_mtime_ns == staged_at  # node-01 was not staged again

@@ -161,6 +161,22 @@ def test_sigterm_stops_the_service_and_the_supervisor(tmp_path: Path) -> None:
     assert "stopped (exit status" in Path(record.log).read_text()
 
 
+def test_sigusr1_restarts_at_once_as_systemctl_restart_does(tmp_path: Path) -> None:
+    """`systemctl restart` on a local Debian node: stop, start again, no RestartSec wait."""
+    unit, counter = _service(tmp_path, "time.sleep(600)\n", restart_sec="30")
+    record = _supervise(tmp_path, unit)
+    try:
+        wait_for(lambda: _starts(counter) == 1, 30, "the service to start")
+        asked = time.monotonic()
+        os.kill(record.pid, signal.SIGUSR1)
+        wait_for(lambda: _starts(counter) == 2, 20, "the service to start again")
+        assert time.monotonic() - asked < 20  # RestartSec=30 does not apply
+        assert "restarted on request" in Path(record.log).read_text()
+        assert is_alive(record)
+    finally:
+        assert stop([record]) == []
+
+
 # -- on the local fleet ----------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import paramiko
 import pytest
 
 from cctview_fleet import hostkeys, trust
+from cctview_fleet.bootoutcome import from_console
 from cctview_fleet.hostkeys import ConsoleFingerprint
 from cctview_fleet.inventory import Node
 from cctview_fleet.stacks import Stack
@@ -75,8 +76,8 @@ class TestTrustDecision:
         printed = self._fingerprint(server)
         monkeypatch.setattr(
             trust,
-            "console_fingerprints",
-            lambda stack, node: [ConsoleFingerprint("ED25519", printed)],
+            "console_record",
+            lambda stack, node: trust.ConsoleRecord([ConsoleFingerprint("ED25519", printed)]),
         )
         check = trust.inspect_node(Stack(name="t"), self._node(server), server.known_hosts)
         assert (check.known, check.console) == (trust.Known.UNKNOWN, trust.Console.MATCH)
@@ -85,11 +86,29 @@ class TestTrustDecision:
         again = trust.inspect_node(Stack(name="t"), self._node(server), server.known_hosts)
         assert again.known is trust.Known.SAME
 
+    def test_the_console_says_how_first_boot_ended(self, server, monkeypatch):
+        """`trust` reads the user data's console line with the fingerprints (one call)."""
+        output = CLOUD_INIT + (
+            "[ 61.0] cloud-init[640]: cctview-bootstrap: first boot failed (exit 1) at step: "
+            "4/5 data volume vol-0abc (waiting for its attachment)\n"
+        )
+        record = trust.ConsoleRecord(
+            hostkeys.parse_console_fingerprints(output), from_console(output)
+        )
+        monkeypatch.setattr(trust, "console_record", lambda stack, node: record)
+        check = trust.inspect_node(Stack(name="t"), self._node(server), server.known_hosts)
+        assert check.first_boot is not None and not check.first_boot.ok
+        assert check.first_boot.describe() == (
+            "failed (exit 1) at step: 4/5 data volume vol-0abc (waiting for its attachment)"
+        )
+
     def test_contradicting_console_fingerprint_is_refused(self, server, monkeypatch):
         monkeypatch.setattr(
             trust,
-            "console_fingerprints",
-            lambda stack, node: [ConsoleFingerprint("ED25519", "SHA256:somethingelse")],
+            "console_record",
+            lambda stack, node: trust.ConsoleRecord(
+                [ConsoleFingerprint("ED25519", "SHA256:somethingelse")]
+            ),
         )
         check = trust.inspect_node(Stack(name="t"), self._node(server), server.known_hosts)
         assert check.refused and not check.may_add_without_asking

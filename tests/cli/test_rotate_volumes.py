@@ -220,6 +220,11 @@ def test_rotation_switches_drains_through_sync_and_deletes_the_old_volume(
     assert new.rotation == "complete"
     assert new.tags["cctview:rotation-from"] == rig.old_volume
     assert new.tags["cctview:fleet"] == rig.stack.name and new.tags["cctview:node"] == NODE
+    # the instance names its active volume: a replacement's first boot reads it (user data)
+    (instance,) = rig.ec2.ec2.describe_instances(InstanceIds=[rig.node.instance_id])[
+        "Reservations"
+    ][0]["Instances"]
+    assert {t["Key"]: t["Value"] for t in instance["Tags"]}["cctview:data-volume"] == new.volume_id
     # On the node: the link points at the new volume, the old folder is gone...
     assert rig.paths.data.resolve() == (rig.paths.volumes / new.volume_id).resolve()
     assert not rig.old_root.exists()

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_agent.awscalls import DEPLOYER, acting_as
-from cctview_agent.fleetconstants import AGENT_TAG, UPGRADE_TAG
+from cctview_agent.fleetconstants import AGENT_KEY_TAG, AGENT_TAG, UPGRADE_TAG
 from cctview_fleet import aws
 from cctview_fleet.agentrelease import Release, ReleaseLayout, ScriptReleases, script
 from cctview_fleet.agentwheels import build_agent_wheel
@@ -177,6 +177,7 @@ def test_rolling_upgrade_switches_every_node(rig: tuple[Stack, Nodes], wheel: Pa
         assert nodes.restarts(name) == 1, name
         assert tags[name][UPGRADE_TAG] == f"{release.folder_name}:done"
         assert tags[name][AGENT_TAG] == release.sha256
+        assert tags[name][AGENT_KEY_TAG] == release.key  # what a replacement installs
 
 
 def test_unhealthy_node_is_rolled_back_and_the_rest_untouched(

@@ -73,6 +73,8 @@ class FleetMocks(pulumi.runtime.Mocks):
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # Instances the EC2 API "has": (instance id, node, ami, cctview:spec tag).
     existing_instances: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # More tags those instances carry (instance id -> tags): e.g. what `upgrade` set.
+    instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     # The account's network: the default VPC (None: the account has none), its subnets as
     # (subnet id, vpc id, zone, default for the zone), and the zones offering the instance type.
     default_vpc: str | None = DEFAULT_VPC
@@ -125,6 +127,7 @@ class FleetMocks(pulumi.runtime.Mocks):
                     tags = {"cctview:fleet": "dev", "cctview:node": node}
                     if spec:
                         tags["cctview:spec"] = spec
+                    tags |= self.instance_tags.get(instance_id, {})
                     return {"id": instance_id, "ami": ami, "tags": tags}
             raise AssertionError(f"the program asked for unknown instance {args.args}")
         if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":

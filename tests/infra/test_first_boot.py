@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from cctview_fleet.bootoutcome import from_console, parse_state
 from cctview_infra.agentpackage import AgentWheel
 from cctview_infra.userdata import FIRST_BOOT_HELPERS, FIRST_BOOT_STATE, render_user_data
 from tests.infra.test_userdata import spec_for
@@ -15,7 +17,7 @@ from tests.infra.test_userdata import spec_for
 
 @pytest.fixture(scope="module")
 def script(agent_wheel: AgentWheel, agent_unit: str) -> str:
-    return render_user_data(spec_for(agent_wheel), agent_unit)
+    return render_user_data(spec_for(), agent_unit)
 
 
 def helpers(state: Path) -> str:
@@ -61,3 +63,32 @@ def test_a_failed_first_boot_says_where_it_stopped(tmp_path: Path) -> None:
     assert done.stdout.strip().splitlines()[-1] == (
         "cctview-bootstrap: first boot failed (exit 1) at step: 2/5 agent abc"
     )
+
+
+def test_status_and_trust_read_back_what_first_boot_wrote(tmp_path: Path) -> None:
+    """The state file (`status`, over SSH) and the console line (`trust`, through EC2) of the
+    script's own `finish` parse into the same outcome."""
+    done, _ = run('step "4/5 data volume vol-0abc (waiting)"\nexit 3\n', tmp_path)
+    state = parse_state((tmp_path / "first-boot.json").read_text())
+    console = from_console("[  9.1] cloud-init[1]: ...\n" + done.stdout + "\nlogin: ")
+    assert state is not None and console is not None
+    assert (state.outcome, state.exit_status, state.step) == (
+        "failed", 3, "4/5 data volume vol-0abc (waiting)"
+    )  # fmt: skip
+    assert state.at.endswith("Z") and not state.ok
+    assert (
+        console.describe()
+        == state.describe()
+        == ("failed (exit 3) at step: 4/5 data volume vol-0abc (waiting)")
+    )
+    assert "see /var/log/cctview-bootstrap.log on the node" in state.problem()
+    done, _ = run('step "done: node-01 runs cctview-agent 1.0"\n', tmp_path)
+    ok = parse_state((tmp_path / "first-boot.json").read_text())
+    assert ok is not None and ok.ok and ok.describe() == "ok"
+    assert from_console(done.stdout) == replace(ok, at="")
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"outcome": "maybe"}'])
+def test_no_or_foreign_state_is_no_outcome(text: str) -> None:
+    assert parse_state(text) is None
+    assert from_console(text) is None

@@ -92,7 +92,7 @@ def test_the_bootstrap_lock_pins_what_the_node_lock_pins() -> None:
 
 
 def test_the_user_data_installs_only_from_hashed_locks(agent_wheel: AgentWheel, agent_unit: str):
-    script = render_user_data(spec_for(agent_wheel), agent_unit)
+    script = render_user_data(spec_for(), agent_unit)
     assert heredoc(script, BOOTSTRAP_LOCK) == (LOCKS / "bootstrap.lock").read_text()
     installs = [line for line in script.splitlines() if " install " in line and "pip" in line]
     retried = " --retries 5 --timeout 60"  # and each under `retry` (issue 12, test_first_boot.py)
@@ -119,7 +119,7 @@ def _clean_pip_env(tmp_path: Path) -> dict[str, str]:
 def test_a_node_installs_from_the_lock_with_require_hashes(
     agent_wheel: AgentWheel, agent_unit: str, tmp_path: Path
 ) -> None:
-    script = render_user_data(spec_for(agent_wheel), agent_unit)
+    script = render_user_data(spec_for(), agent_unit)
     (extract,) = [line for line in script.splitlines() if "zipfile" in line]
     env = _clean_pip_env(tmp_path)
     venv.EnvBuilder(with_pip=True).create(tmp_path / "venv")

@@ -248,10 +248,12 @@ def test_after_rotation_pulumi_leaves_the_cli_volumes_alone(
     assert {r.inputs["availabilityZone"] for r in mocks.of_type(INSTANCE)} == {"us-east-1c"}
     tokens = [token for token, _ in mocks.calls]
     assert "aws:index/getAvailabilityZones:getAvailabilityZones" not in tokens
-    user_data = {r.inputs["tags"]["cctview:node"]: r.inputs["userData"]
-                 for r in mocks.of_type(INSTANCE)}  # fmt: skip
-    assert "VOLUME_ID=''" in user_data["node-01"]
-    assert "rotate-volumes owns this node's volumes" in user_data["node-01"]
+    # no instance tag names the volume a rotation made: the program names none either (first
+    # boot then says what to do) rather than generation 1, which is retired or draining
+    volume_tags = {r.inputs["tags"]["cctview:node"]: r.inputs["tags"]["cctview:data-volume"]
+                   for r in mocks.of_type(INSTANCE)}  # fmt: skip
+    assert volume_tags["node-01"] == volume_tags["node-02"] == ""
+    assert volume_tags["node-03"].startswith("vol-")
     looked_up = [
         args for token, args in mocks.calls if token == "aws:ebs/getEbsVolumes:getEbsVolumes"
     ]

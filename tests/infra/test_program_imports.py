@@ -49,5 +49,11 @@ def test_the_pulumi_program_imports_no_cli_machinery() -> None:
     heavy = sorted({m.split(".")[0] for m in modules} & set(HEAVY))
     assert heavy == [], f"the Pulumi program loads {heavy}"
     cli = sorted(m for m in modules if m.startswith("cctview_fleet."))
-    # Light modules only: the cost model (free-tier warnings) and the wheel key scheme.
-    assert set(cli) <= {"cctview_fleet.costs", "cctview_fleet.agentwheels", "cctview_fleet.errors"}
+    # Light modules only: the cost model (free-tier warnings), the wheel key scheme, and where
+    # first boot records its outcome (the user data writes it, `status` reads it).
+    assert set(cli) <= {
+        "cctview_fleet.costs",
+        "cctview_fleet.agentwheels",
+        "cctview_fleet.errors",
+        "cctview_fleet.bootoutcome",
+    }

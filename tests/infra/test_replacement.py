@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from cctview_agent.errors import ConfigError
 from cctview_infra.agentpackage import AgentWheel
 from cctview_infra.disruption import NodeSpec, changed_inputs
 from cctview_infra.settings import FleetSettings
-from tests.infra.mocks import INSTANCE, FleetMocks, declare, dev_settings
+from tests.infra.mocks import INSTANCE, VOLUME, FleetMocks, declare, dev_settings
 
 OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKey0 new@x"
 
@@ -69,20 +70,54 @@ def test_roll_or_an_explicit_allowance_lets_it_through(
     )
 
 
-def test_a_rotation_does_not_replace_the_node(agent_wheel: AgentWheel, agent_unit: str) -> None:
-    """node-02 was rotated past generation 1: its rendered user data loses the volume id, which
-    is ignored on that node only, and its spec is unchanged: the next `up` replaces nothing."""
+def by_node(mocks: FleetMocks, key: str) -> dict[str, Any]:
+    return {i.inputs["tags"]["cctview:node"]: i.inputs[key] for i in mocks.of_type(INSTANCE)}
+
+
+def test_an_upgrade_and_a_rotation_change_nothing_at_the_next_up(
+    agent_wheel: AgentWheel, agent_unit: str
+) -> None:
+    """After `upgrade` (new wheel tags on every instance) and a rotation of node-02 (its
+    generation 1 gone, the instance tagged with generation 2), the next `up` of the same checkout
+    declares the same user data, keeps the moved boot tags and ignores nothing."""
     settings = dev_settings(node_count=3, availability_zone="us-east-1c")  # the volumes' zone
+    before, _ = declare(settings, agent_wheel, agent_unit)
     running = running_fleet(settings, agent_wheel, agent_unit)
+    upgraded = replace(agent_wheel, sha256="e" * 64)
+    moved = {
+        instance_id: {"cctview:agent-sha256": upgraded.sha256, "cctview:agent-key": upgraded.key}
+        | ({"cctview:data-volume": "vol-0000000000000bbb2"} if node == "node-02" else {})
+        for instance_id, node, _, _ in running
+    }
     existing = [("vol-0000000000000bbb2", "node-02", 2)]
-    mocks, _ = declare(settings, agent_wheel, agent_unit, existing,
-                       mocks=FleetMocks(existing_instances=running))  # fmt: skip
-    specs = {i.inputs["tags"]["cctview:node"]: i.inputs["tags"]["cctview:spec"]
-             for i in mocks.of_type(INSTANCE)}  # fmt: skip
-    assert specs == {node: spec for _, node, _, spec in running}
-    ignored = {r.name: r.ignore_changes for r in mocks.declared_of_type(INSTANCE)}
-    assert ignored == {"cctview-dev-node-01-instance": (), "cctview-dev-node-02-instance":
-                       ("userData",), "cctview-dev-node-03-instance": ()}  # fmt: skip
+    mocks = FleetMocks(existing_instances=running, instance_tags=moved)
+    after, _ = declare(settings, agent_wheel, agent_unit, existing, mocks=mocks)
+    assert by_node(after, "userData") == by_node(before, "userData")
+    specs = by_node(after, "tags")
+    assert {node: tags["cctview:spec"] for node, tags in specs.items()} == {
+        node: spec for _, node, _, spec in running
+    }
+    for node, tags in specs.items():
+        assert tags["cctview:agent-key"] == upgraded.key, node
+        assert tags["cctview:agent-sha256"] == upgraded.sha256, node
+    assert specs["node-02"]["cctview:data-volume"] == "vol-0000000000000bbb2"
+    assert {r.name: r.ignore_changes for r in after.declared_of_type(INSTANCE)} == {
+        f"cctview-dev-node-0{n}-instance": () for n in (1, 2, 3)
+    }
+
+
+def test_a_new_node_is_tagged_with_the_programs_wheel_and_first_volume(
+    agent_wheel: AgentWheel, agent_unit: str
+) -> None:
+    mocks, _ = declare(dev_settings(node_count=2), agent_wheel, agent_unit)
+    volumes = {v.inputs["tags"]["cctview:node"]: v for v in mocks.of_type(VOLUME)}
+    for node, tags in by_node(mocks, "tags").items():
+        assert tags["cctview:agent-key"] == agent_wheel.key, node
+        assert tags["cctview:agent-sha256"] == agent_wheel.sha256, node
+        assert tags["cctview:data-volume"] == f"vol-{mocks.registered.index(volumes[node]):017x}"
+    for options in by_node(mocks, "metadataOptions").values():
+        assert options["instanceMetadataTags"] == "enabled"
+        assert options["httpTokens"] == "required"
 
 
 def test_one_node_changing_is_allowed(
@@ -97,13 +132,22 @@ def test_one_node_changing_is_allowed(
                "instance_type)" for r in caplog.records)  # fmt: skip
 
 
-def test_new_agent_build_changes_every_node(agent_wheel: AgentWheel, agent_unit: str) -> None:
-    """A new wheel is new user data for every node: refused unless rolled."""
+def test_new_agent_build_replaces_no_node(
+    agent_wheel: AgentWheel, agent_unit: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new wheel is not user data: running nodes keep the wheel their tags name (`upgrade`
+    moves it), only a new node gets the new one; nothing is replaced."""
     running = running_fleet(dev_settings(node_count=2), agent_wheel, agent_unit)
+    kept = {i: {"cctview:agent-sha256": agent_wheel.sha256, "cctview:agent-key": agent_wheel.key}
+            for i, _, _, _ in running}  # fmt: skip
     rebuilt = replace(agent_wheel, sha256="0" * 64)
-    with pytest.raises(ConfigError, match=r"2 of 2 running nodes .*\(changed: user_data\)"):
-        declare(dev_settings(node_count=2), rebuilt, agent_unit,
-                mocks=FleetMocks(existing_instances=running))  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        given = FleetMocks(existing_instances=running, instance_tags=kept)
+        mocks, _ = declare(dev_settings(node_count=3), rebuilt, agent_unit, mocks=given)
+    assert not [r for r in caplog.records if "replaces or restarts" in r.getMessage()]
+    shas = {node: tags["cctview:agent-sha256"] for node, tags in by_node(mocks, "tags").items()}
+    assert shas == {"node-01": agent_wheel.sha256, "node-02": agent_wheel.sha256,
+                    "node-03": rebuilt.sha256}  # fmt: skip
 
 
 def test_untagged_instances_count_as_changed(agent_wheel: AgentWheel, agent_unit: str) -> None:

@@ -26,18 +26,11 @@ from tests.infra.mocks import REPO
 VOLUME = "vol-0123456789abcdef0"
 
 
-def spec_for(wheel: AgentWheel, volume_id: str | None = VOLUME) -> UserDataSpec:
+def spec_for() -> UserDataSpec:
     return UserDataSpec(
-        node="node-07",
-        region="us-east-1",
-        bucket="frames-bucket",
-        agent_key=wheel.key,
-        agent_sha256=wheel.sha256,
-        agent_filename=wheel.filename,
-        volume_id=volume_id,
-        volume_size_gib=8,
+        node="node-07", region="us-east-1", bucket="frames-bucket", volume_size_gib=8,
         agent_period=900,
-    )
+    )  # fmt: skip
 
 
 def heredoc(script: str, path: str) -> str:
@@ -49,7 +42,7 @@ def heredoc(script: str, path: str) -> str:
 
 @pytest.fixture(scope="module")
 def script(agent_wheel: AgentWheel, agent_unit: str) -> str:
-    return render_user_data(spec_for(agent_wheel), agent_unit)
+    return render_user_data(spec_for(), agent_unit)
 
 
 def test_script_is_valid_bash(script: str, tmp_path: Path) -> None:
@@ -61,9 +54,14 @@ def test_script_is_valid_bash(script: str, tmp_path: Path) -> None:
     assert len(script.encode()) < USER_DATA_LIMIT
 
 
-def test_installs_exactly_the_shipped_wheel(script: str, agent_wheel: AgentWheel) -> None:
-    assert f"AGENT_SHA256={agent_wheel.sha256}\n" in script
-    assert f"AGENT_KEY={agent_wheel.key}\n" in script
+def test_installs_the_wheel_its_instance_tags_name(script: str, agent_wheel: AgentWheel) -> None:
+    """Nothing that an upgrade or a rotation changes is in the text (it reads them at boot)."""
+    assert agent_wheel.sha256 not in script and agent_wheel.filename not in script
+    assert "vol-" not in script.replace('"vol-[0-9a-f]+"', "").replace("VOLUME_ID#vol-", "")
+    assert (
+        "TAGS=$(/opt/cctview/venv/bin/python - cctview:agent-key cctview:agent-sha256 "
+        "cctview:data-volume <<" in script
+    )
     assert "BUCKET=frames-bucket\n" in script
     assert 'echo "$AGENT_SHA256  $AGENT_WHEEL" | sha256sum --check --strict -' in script
     # the digest is checked before pip sees the file
@@ -102,13 +100,18 @@ def test_config_is_written_by_agent_config_and_accepted_by_the_agent(script: str
     )
 
 
-def test_mounts_the_volume_by_id_and_label_never_by_device_name(script: str) -> None:
-    assert f"VOLUME_ID={VOLUME}\n" in script
+@pytest.mark.parametrize("volume", [VOLUME, "vol-0abc"])  # moto's ids can be shorter
+def test_mounts_the_volume_by_id_and_label_never_by_device_name(script: str, volume: str) -> None:
     prepare = 'volume prepare --volume-id "$VOLUME_ID" --attachment-device /dev/sdf'
     assert prepare in script
     assert 'volume switch --volume-id "$VOLUME_ID"' in script
-    label = volume_label(VOLUME)
-    assert f"LABEL={label} /mnt/cctview/{VOLUME} ext4 noatime,nofail 0 2" in script
+    (label_line,) = [line for line in script.splitlines() if line.startswith("LABEL=")]
+    (fstab_line,) = [line for line in script.splitlines() if "/etc/fstab" in line]
+    shown = subprocess.run(
+        ["bash", "-c", f'{label_line}; echo "{fstab_line.split(" echo ", 1)[1].split(" >>")[0]}"'],
+        env={"PATH": "/usr/bin:/bin", "VOLUME_ID": volume}, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert shown == f"LABEL={volume_label(volume)} /mnt/cctview/{volume} ext4 noatime,nofail 0 2\n"
     assert "mkfs" not in script  # formatting (only when blank) is the agent's job, not a guess
     assert "/dev/xvdf" not in script and "/dev/nvme1n1" not in script
 
@@ -123,7 +126,7 @@ def test_installs_and_starts_the_agents_own_unit(script: str, agent_unit: str) -
 def test_enables_the_hourly_sync_of_the_fleet_bucket_and_prefix(
     agent_wheel: AgentWheel, tmp_path: Path
 ) -> None:
-    spec = replace(spec_for(agent_wheel), prefix="nyc/frames")
+    spec = replace(spec_for(), prefix="nyc/frames")
     script = render_user_data(spec, "[Service]\nExecStart=/bin/true\n")
     assert heredoc(script, "/etc/cctview/sync.env") == (
         "CCTVIEW_BUCKET=frames-bucket\nCCTVIEW_PREFIX=nyc/frames\n"
@@ -148,27 +151,28 @@ def test_enables_the_hourly_sync_of_the_fleet_bucket_and_prefix(
 
 def test_unit_user_is_created_when_the_unit_names_one(agent_wheel: AgentWheel) -> None:
     unit = "[Service]\nUser=cctview\nExecStart=/usr/local/bin/cctview-agent run\n"
-    script = render_user_data(spec_for(agent_wheel), unit)
+    script = render_user_data(spec_for(), unit)
     assert "useradd --system" in script and "chown -R cctview: /var/lib/cctview" in script
-    assert f"chown -R cctview: /mnt/cctview/{VOLUME}" in script  # the agent writes frames there
+    assert 'chown -R cctview: "/mnt/cctview/$VOLUME_ID"' in script  # the agent writes there
     # assign (as cctview) replaces the assignment through a temporary file in /etc/cctview;
     # nothing after sets the folder's mode again (mkdir -p leaves an existing folder alone).
     lines = script.splitlines()
     assert lines.index("chmod 1775 /etc/cctview") > lines.index("chgrp cctview /etc/cctview")
     assert not [line for line in lines if line.startswith("install -d") and "/etc/cctview" in line]
-    root = render_user_data(spec_for(agent_wheel), "[Service]\nExecStart=/bin/true\n")
+    root = render_user_data(spec_for(), "[Service]\nExecStart=/bin/true\n")
     assert "useradd" not in root and "chmod 1775" not in root
 
 
-def test_a_node_without_a_pulumi_volume_says_what_to_do(agent_wheel: AgentWheel) -> None:
-    script = render_user_data(spec_for(agent_wheel, None), "[Service]\nExecStart=/bin/true\n")
-    assert 'volume prepare --volume-id "$VOLUME_ID"' not in script
-    assert "Attach its newest data volume (tag cctview:node=$NODE) in EC2" in script
+def test_a_node_without_a_volume_tag_says_what_to_do(script: str) -> None:
+    start = script.index('if [ -z "$VOLUME_ID" ]; then')
+    untagged = script[start : script.index("else", start)]
+    assert "the instance has no cctview:data-volume tag" in untagged
+    assert "volume prepare" in untagged and "volume switch" in untagged  # what to run
 
 
 def test_oversized_user_data_is_refused(agent_wheel: AgentWheel) -> None:
     with pytest.raises(ConfigError, match="over EC2's limit"):
-        render_user_data(spec_for(agent_wheel), "#" * USER_DATA_LIMIT)
+        render_user_data(spec_for(), "#" * USER_DATA_LIMIT)
 
 
 def test_wheel_is_the_checkouts_agent(agent_wheel: AgentWheel) -> None:

@@ -38,6 +38,7 @@ COLUMNS = (
     "last synced",
     "version",
     "offline (time) / frozen",
+    "first boot",
 )
 
 
@@ -50,6 +51,19 @@ def _agent_cell(status: NodeStatus) -> Text:
     if status.problem:
         return styled("[red]problem[/]: {}", status.problem)
     return styled("[green]running[/]")
+
+
+def _boot_cell(status: NodeStatus) -> Text:
+    """ok, failed (with the step: the agent cell has the whole problem), or - (no record)."""
+    from rich.text import Text
+
+    from cctview_fleet.render import styled
+
+    if status.first_boot is None:
+        return Text("-")
+    if status.first_boot == "ok":
+        return styled("[green]ok[/]")
+    return styled("[red]failed[/]")
 
 
 def _row(status: NodeStatus) -> list[Text]:
@@ -75,6 +89,7 @@ def _row(status: NodeStatus) -> list[Text]:
         status.last_synced_period or "-",
         status.agent_version or "-",
         _offline_frozen(status.cameras_offline, status.offline_s, status.cameras_frozen),
+        _boot_cell(status),
     ]
     return [cell if isinstance(cell, Text) else Text(cell) for cell in cells]
 
@@ -121,6 +136,7 @@ def status_table(
         _offline_frozen(
             fleet_totals.cameras_offline, fleet_totals.offline_s, fleet_totals.cameras_frozen
         ),
+        "",
     )  # fmt: skip
     return table
 

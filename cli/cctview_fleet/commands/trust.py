@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
@@ -36,6 +37,19 @@ def _confirm(check: trusting.HostKeyCheck) -> bool:
         return bool(typer.confirm(question, default=False, err=True))
     except typer.Abort:  # end of input (no terminal): an unanswered question is a no
         return False
+
+
+def _boot_cell(check: trusting.HostKeyCheck) -> Text:
+    """The first boot as the console shows it: ok, failed with the step, or - (not printed)."""
+    from rich.text import Text
+
+    from cctview_fleet.render import styled
+
+    if check.first_boot is None:
+        return Text("-")
+    if check.first_boot.ok:
+        return styled("[green]ok[/]")
+    return styled("[red]{}[/]", check.first_boot.describe())
 
 
 def trust(
@@ -95,6 +109,7 @@ def trust(
                     fingerprint=check.fingerprint,
                     known=check.known.value,
                     console=check.console.value,
+                    first_boot=check.first_boot.describe() if check.first_boot else None,
                 )
             document.append(entry)
         print_json(document)
@@ -103,7 +118,7 @@ def trust(
         for name, result in checks.items():
             check = result.value
             if check is None:
-                rows.append((name, "", "", "", "", styled("[red]{}[/]", outcomes[name])))
+                rows.append((name, "", "", "", "", "", styled("[red]{}[/]", outcomes[name])))
                 continue
             colour = "red" if name in untrusted else "green"
             rows.append(
@@ -113,16 +128,25 @@ def trust(
                     f"{check.key_type} {check.fingerprint}",
                     check.known.value,
                     check.console.value,
+                    _boot_cell(check),
                     styled(f"[{colour}]{{}}[/]", outcomes[name]),
                 )
             )
         console.print(
             table(
                 f"host keys of fleet {fleet.stack.name}",
-                ("node", "address", "host key", "known_hosts", "EC2 console", "result"),
+                (
+                    "node",
+                    "address",
+                    "host key",
+                    "known_hosts",
+                    "EC2 console",
+                    "first boot",
+                    "result",
+                ),
                 rows,
                 caption=f"known_hosts: {known_hosts}",
-                wrap=("result",),
+                wrap=("first boot", "result"),
             )
         )
     if untrusted:

@@ -38,7 +38,11 @@ from cctview_fleet.devfleet.nodes import (
 )
 from cctview_fleet.devfleet.processes import (
     ProcessRecord,
+    free_port,
+    log_tail,
     spawn,
+    stop,
+    wait_for_port,
 )
 from cctview_fleet.devfleet.state import STATE_FILE, FleetState, NodeRecord, save_state
 from cctview_fleet.stacks import Stack
@@ -62,6 +66,7 @@ def _agent_dir() -> Path:
     return Path(cctview_agent.__file__).resolve().parent.parent
 
 
+@awscalls.acting_as(awscalls.DEPLOYER)  # stands in for `pulumi up`'s upload of the wheel
 def upload_agent(stack: Stack, wheels: Path) -> AgentWheel:
     """Build this checkout's agent wheel (cached by its sources) and put it in the emulator's
     bucket under the content-addressed key the Pulumi program uses."""
@@ -84,25 +89,53 @@ def upload_agent(stack: Stack, wheels: Path) -> AgentWheel:
     return wheel
 
 
-def user_data(
-    node: str, stack: Stack, package: AgentWheel, period: int, volume_id: str, size_gib: int
-) -> str:
-    """The script EC2 would run at this node's first boot."""
+def user_data(node: str, stack: Stack, period: int, size_gib: int) -> str:
+    """The script EC2 would run at this node's first boot (its wheel and volume it reads from
+    the instance's tags: :func:`boot_tags`)."""
     from cctview_infra.userdata import UserDataSpec, render_user_data, shipped_systemd_unit
 
     spec = UserDataSpec(
         node=node,
         region=REGION,
         bucket=stack.bucket,
-        agent_key=package.key,
-        agent_sha256=package.sha256,
-        agent_filename=package.filename,
-        volume_id=volume_id,
         volume_size_gib=size_gib,
         agent_period=period,
         prefix=stack.prefix,
     )
     return render_user_data(spec, shipped_systemd_unit(_agent_dir()))
+
+
+def boot_tags(package: AgentWheel, volume_id: str) -> dict[str, str]:
+    """What the program tags a new node's instance with for its user data (``node.boot_tags``)."""
+    from cctview_infra import tags
+
+    return {tags.AGENT_KEY: package.key, tags.AGENT_SHA256: package.sha256,
+            tags.DATA_VOLUME: volume_id}  # fmt: skip
+
+
+def start_metadata_service(state: FleetState) -> tuple[FleetState, dict[str, str]]:
+    """The nodes' instance metadata service (:mod:`.metadataservice`), one loopback port per
+    node; returns each node's URL for its ``~/.aws/config``."""
+    from cctview_fleet.devfleet.metadataservice import HOST, Listener
+
+    log = Path(state.folder) / "logs" / "metadata.log"
+    for _ in range(_ATTEMPTS):
+        listeners = [Listener(n.name, free_port(HOST), n.instance_id) for n in state.nodes]
+        argv = [sys.executable, "-m", "cctview_fleet.devfleet.metadataservice", "--moto",
+                state.moto_url, *(f"--listen={x.argument()}" for x in listeners)]  # fmt: skip
+        record = spawn("metadata", "metadata", argv, log, mark=state.folder)
+        try:
+            for listener in listeners:
+                wait_for_port(record, HOST, listener.port, timeout=30)
+        except ProcessStartError:
+            stop([record])
+            if "Address already in use" in log_tail(record, 20):
+                continue
+            raise
+        state = state.with_process(record)
+        save_state(state)
+        return state, {x.node: f"http://{HOST}:{x.port}" for x in listeners}
+    raise ProcessStartError(f"the metadata service could not bind free ports (log {log})")
 
 
 def boot(
@@ -189,17 +222,20 @@ def start_nodes(
     state = state.with_process(attacher)
     save_state(state)
     records = {node.name: node for node in state.nodes}
+    for record in records.values():  # as the program tags a new node's instance
+        emulator.tag_boot(stack, record.instance_id, boot_tags(package, record.volume_id))
+    state, metadata_urls = start_metadata_service(state)
 
     def first_boot(name: str) -> NodeRoot:
         identity = firstboot.NodeIdentity(
             name,
             public_key,
             state.moto_url,
+            metadata_urls[name],
             Path(state.ca_file) if state.ca_file else None,
             tuple(sorted(passthrough_environment().items())),
         )
-        volume = records[name].volume_id
-        script = user_data(name, stack, package, options.period, volume, VOLUME_SIZE_GIB)
+        script = user_data(name, stack, options.period, VOLUME_SIZE_GIB)
         return boot(roots[name], paths[name], identity, script, pip_cache)
 
     for name in names:

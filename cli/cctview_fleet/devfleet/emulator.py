@@ -149,6 +149,13 @@ def register_nodes(
 
 
 @awscalls.acting_as(awscalls.DEPLOYER)  # stands in for `pulumi up`
+def tag_boot(stack: Stack, instance_id: str, boot_tags: dict[str, str]) -> None:
+    """The tags a node's user data reads at boot (the program's ``node.boot_tags``)."""
+    with aws.translate_errors(stack, "ec2", "tagging the local nodes", error=DevFleetError):
+        aws.ec2(stack).create_tags(Resources=[instance_id], Tags=_tags(boot_tags))
+
+
+@awscalls.acting_as(awscalls.DEPLOYER)  # stands in for `pulumi up`
 def create_bucket(stack: Stack) -> None:
     s3 = aws.s3(stack)
     with aws.translate_errors(stack, "s3", f"creating bucket {stack.bucket}", error=DevFleetError):

@@ -5,10 +5,12 @@ the login user ``admin`` with the key pair's public key and the sudo rule
 ``admin ALL=(ALL) NOPASSWD:ALL`` (``/etc/sudoers.d/90-cloud-init-users``), and the instance
 reaches its metadata service (role credentials, region) and S3 over the network.
 :func:`prepare` does the same in a node's root, with the emulator standing in for both: each
-user's ``~/.aws/config`` names it as the S3 endpoint and the metadata service (the per-user file
-is the local stand-in for EC2's link-local route; nothing else differs, and ``sudo`` keeps its
-default ``env_reset``). Then :func:`run_user_data` runs the script that
-:func:`cctview_infra.userdata.render_user_data` renders for EC2, unchanged, in a chroot.
+user's ``~/.aws/config`` names it as the S3 endpoint, and the node's own port of
+:mod:`.metadataservice` (the instance's tags; the role credentials from the emulator) as the
+metadata service (the per-user file is the local stand-in for EC2's link-local route; nothing
+else differs, and ``sudo`` keeps its default ``env_reset``). Then :func:`run_user_data` runs
+the script that :func:`cctview_infra.userdata.render_user_data` renders for EC2, unchanged, in a
+chroot.
 
 A node has no systemd: a ``systemctl`` in /usr/local/sbin records what the script enables, and
 the fleet then starts each enabled service's unit under its supervisor. Timers are not run (the
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from cctview_fleet.devfleet.errors import ProcessStartError
 from cctview_fleet.devfleet.noderoots import NodeRoot, run_tool
+from cctview_fleet.devfleet.supervisor import RUN_DIR
 
 LOGIN_USER = "admin"  # the login of Debian's AMIs
 LOGIN_GROUPS = "adm,audio,cdrom,dialout,dip,floppy,plugdev,sudo,video"  # cloud-init's, Debian
@@ -44,6 +47,19 @@ case "$1" in
     for unit in "$@"; do
       case "$unit" in --now) ;; *) echo "$unit" >> {ENABLED_UNITS} ;; esac
     done ;;
+  restart)
+    # the fleet's supervisor of the unit restarts it at once on SIGUSR1 (devfleet/supervisor.py);
+    # like systemd's, this returns once the service runs again
+    unit="$2"; case "$unit" in *.*) ;; *) unit="$unit.service" ;; esac
+    run={RUN_DIR}
+    [ -s "$run/$unit.pid" ] || {{ echo "systemctl restart $unit: not running" >&2; exit 5; }}
+    before=$(cat "$run/$unit.starts" 2>/dev/null || echo 0)
+    kill -USR1 "$(cat "$run/$unit.pid")" || exit 1
+    for _ in $(seq 1 600); do
+      [ "$(cat "$run/$unit.starts" 2>/dev/null || echo 0)" -gt "$before" ] && exit 0
+      sleep 0.1
+    done
+    echo "systemctl restart $unit: not running again after 60 s" >&2; exit 1 ;;
   *) echo "systemctl $*: no systemd on a local node (see docs/local-fleet.md)" >&2; exit 1 ;;
 esac
 """
@@ -55,7 +71,8 @@ class NodeIdentity:
 
     name: str
     authorized_key: str  # the operator's public key line
-    endpoint_url: str  # the emulator: S3 and the instance metadata service
+    endpoint_url: str  # the emulator: S3 (and the rest of AWS)
+    metadata_url: str  # the node's instance metadata service (.metadataservice)
     extra_ca: Path | None = None  # the camera simulator's certificate, trusted node-wide
     agent_env: tuple[tuple[str, str], ...] = ()  # the operator's CCTVIEW_AGENT_* switches
 
@@ -65,11 +82,11 @@ def chroot(root: NodeRoot, *argv: str, what: str) -> None:
     run_tool(["chroot", str(root.merged), *argv], f"{what} in {root.folder.name}")
 
 
-def _aws_config(endpoint_url: str) -> str:
+def _aws_config(endpoint_url: str, metadata_url: str) -> str:
     return (
         "[default]\n"
         f"endpoint_url = {endpoint_url}\n"
-        f"ec2_metadata_service_endpoint = {endpoint_url}\n"
+        f"ec2_metadata_service_endpoint = {metadata_url}\n"
     )
 
 
@@ -98,7 +115,7 @@ def prepare(root: NodeRoot, identity: NodeIdentity) -> None:
     _write(root, str(SUDOERS), f"{LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
     home = f"/home/{LOGIN_USER}"
     _write(root, f"{home}/.ssh/authorized_keys", identity.authorized_key + "\n", 0o600)
-    config = _aws_config(identity.endpoint_url)
+    config = _aws_config(identity.endpoint_url, identity.metadata_url)
     for folder in ("/root", home, "/var/lib/cctview"):  # /var/lib/cctview: the agent's home
         _write(root, f"{folder}/.aws/config", config, 0o644)
     chroot(root, "chown", "-R", f"{LOGIN_USER}:{LOGIN_USER}", home, what="owning the login home")

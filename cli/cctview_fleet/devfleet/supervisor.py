@@ -8,7 +8,11 @@ policy says not to (exit 2, a bad setting, is final: the supervisor then exits w
 so ``dev status`` shows the node's agent as gone, as systemd would show it failed).
 
 SIGTERM or SIGINT stop the service and the supervisor; SIGHUP is passed to the service (the
-unit's ``ExecReload=kill -HUP $MAINPID``). With ``--root`` the service runs inside that folder
+unit's ``ExecReload=kill -HUP $MAINPID``); SIGUSR1 is ``systemctl restart``: the service is
+stopped (SIGTERM) and started again at once, without ``RestartSec``. In a node root the
+supervisor writes its pid and the service's start count under ``/run/cctview-fleet/`` there,
+which is how the node's ``systemctl restart`` (:data:`.firstboot.SYSTEMCTL`) finds it and
+knows when the service runs again. With ``--root`` the service runs inside that folder
 with ``chroot --userspec`` as the unit's ``User``/``Group``: the first-booted Debian nodes.
 
     python -m cctview_fleet.devfleet.supervisor --unit FILE [--root DIR] [-- ARGV...]
@@ -36,6 +40,7 @@ from cctview_fleet.devfleet.units import ServiceUnit, load_service_unit
 from cctview_fleet.errors import FleetError
 
 CHROOT = "/usr/sbin/chroot"
+RUN_DIR = Path("/run/cctview-fleet")  # inside a node root: what its systemctl reads
 
 
 def service_argv(unit: ServiceUnit, override: Sequence[str], root: Path | None) -> list[str]:
@@ -61,18 +66,25 @@ class Supervisor:
         self.env = env
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
+        self.restarting = False
         self.starts = 0
+        self.run_dir: Path | None = None  # <root>/run/cctview-fleet: pid and start count
+        self.unit_name = ""
 
     def _forward(self, signum: int, _frame: FrameType | None) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
             self.stopping = True
+        if signum == signal.SIGUSR1:
+            self.restarting = True
+            signum = signal.SIGTERM
         child = self.child
         if child is not None and child.poll() is None:
             child.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
 
     def run(self) -> int:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(signum, self._forward)
+        self._record("pid", os.getpid())
         while True:
             try:
                 self.child = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL)
@@ -80,11 +92,16 @@ class Supervisor:
                 _say(f"cannot start {self.argv[0]}: {exc.strerror or exc}")
                 return 1
             self.starts += 1
+            self._record("starts", self.starts)
             _say(f"started {' '.join(self.argv)} (pid {self.child.pid}, start {self.starts})")
             status = self.child.wait()
             if self.stopping:
                 _say(f"stopped (exit status {status})")
                 return 0
+            if self.restarting:
+                self.restarting = False
+                _say(f"restarted on request (exit status {status})")
+                continue
             if not self.unit.restarts_after(status):
                 _say(f"exited with status {status}; Restart={self.unit.restart} ends here")
                 return status if status > 0 else 1
@@ -94,6 +111,16 @@ class Supervisor:
                 time.sleep(0.05)
             if self.stopping:
                 return 0
+
+    def _record(self, what: str, value: int) -> None:
+        """``<unit>.<what>`` in the node's /run/cctview-fleet, replaced atomically."""
+        if self.run_dir is None:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / f"{self.unit_name}.{what}"
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(f"{value}\n")
+        temporary.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,7 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"error: {exc}")
         return 2
     argv_ = service_argv(unit, args.command, args.root)
-    return Supervisor(unit, argv_, _env(unit, args.root)).run()
+    supervisor = Supervisor(unit, argv_, _env(unit, args.root))
+    if args.root is not None:
+        supervisor.run_dir = args.root / RUN_DIR.relative_to("/")
+        supervisor.unit_name = args.unit.name
+    return supervisor.run()
 
 
 def _env(unit: ServiceUnit, root: Path | None) -> dict[str, str]:
