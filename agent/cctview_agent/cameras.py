@@ -89,7 +89,7 @@ def _parse_online(value: Any) -> bool | None:
 
 
 def _parse_coordinate(record: Mapping[str, Any], key: str, index: int) -> float:
-    value = record.get(key)
+    value: Any = record.get(key)  # JSON: float() below rejects what is not a number
     try:
         number = float(value)  # the API sends numbers; some mirrors send strings
     except (TypeError, ValueError):

@@ -251,7 +251,7 @@ def remove_stale_journals(root: Path) -> None:
 
 
 def _hour_dirs(camera_dir: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     try:
         dates = sorted(os.scandir(camera_dir), key=lambda e: e.name)
     except OSError:
@@ -268,7 +268,7 @@ def _hour_dirs(camera_dir: Path) -> list[Path]:
 
 
 def _periods_in(hour_dir: Path, length: int) -> set[Period]:
-    periods = set()
+    periods: set[Period] = set()
     try:
         names = os.listdir(hour_dir)
     except OSError:

@@ -141,7 +141,8 @@ def _number(key: str, value: Any, path: Path | None, *, positive: bool = True) -
         raise _bad(key, f"must be greater than 0, not {value!r}", path)
     if not positive and value < 0:
         raise _bad(key, f"must not be negative, not {value!r}", path)
-    return value
+    number: float = value  # checked above: an int or float, finite
+    return number
 
 
 def _whole(key: str, value: Any, path: Path | None, *, positive: bool = True) -> int:

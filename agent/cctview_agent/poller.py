@@ -23,7 +23,7 @@ import random
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cctview_agent.cadence import Cadence, Mode
 from cctview_agent.cameras import Camera
@@ -346,7 +346,7 @@ class CameraPoller:
             "camera_state", camera=self.camera.id, state=state, previous=previous, **fields
         )
 
-    def status(self, now: float) -> dict[str, object]:
+    def status(self, now: float) -> dict[str, Any]:
         frozen_s = self.frozen_s
         if self.state == "frozen" and self.unchanged_since is not None:
             frozen_s += now - self.unchanged_since

@@ -105,10 +105,10 @@ class Agent:
                 key="data_dir",
             ) from exc
         removed = 0
-        for root in data_roots(self.config, self.store):
-            removed += remove_temporaries(Path(root) / "frames")
-            removed += remove_temporaries(Path(root) / "manifests")
-            remove_stale_journals(Path(root))
+        for data_root in data_roots(self.config, self.store):
+            removed += remove_temporaries(Path(data_root) / "frames")
+            removed += remove_temporaries(Path(data_root) / "manifests")
+            remove_stale_journals(Path(data_root))
         self.closer.scan_all()
         closed = self.closer.close_due()
         self.log.info(
@@ -173,7 +173,7 @@ class Agent:
         poller = CameraPoller(camera, self)
         self.pollers[camera.id] = poller
         poller.task = self._group.create_task(poller.run(), name=f"camera-{camera.id}")
-        poller.task.add_done_callback(lambda _t, cid=camera.id, p=poller: self._ended(cid, p))
+        poller.task.add_done_callback(lambda _task: self._ended(camera.id, poller))
 
     def _ended(self, camera_id: str, poller: CameraPoller) -> None:
         if self.pollers.get(camera_id) is poller and not self.stopping:

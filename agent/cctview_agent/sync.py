@@ -49,6 +49,7 @@ from cctview_agent.receipts import (
     finish_deletions,
     receipt_counts,
 )
+from cctview_agent.s3client import S3Client
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
 from cctview_agent.synclock import sync_locks
 from cctview_agent.uploader import Expected, Throttle, Uploader, expected_for, make_client
@@ -356,7 +357,7 @@ def run_sync(
     options: SyncOptions,
     *,
     emit: Emit | None = None,
-    client: Any = None,
+    client: S3Client | None = None,
 ) -> SyncSummary:
     """Sync every data root; returns the summary (failed periods counted, not raised).
     Raises SyncError when the link to S3 fails (no bucket, credentials, endpoint)."""
@@ -373,10 +374,14 @@ def run_sync(
     for root in roots:
         if not root.is_dir():
             raise SyncError(f"data folder {root} does not exist; check data_dir in the config")
-    base = {"node": options.node, "bucket": options.bucket, "prefix": options.prefix}
+    base: dict[str, Any] = {
+        "node": options.node,
+        "bucket": options.bucket,
+        "prefix": options.prefix,
+    }
     if options.dry_run:
         pending, receipted, broken = scan(roots, options)
-        outcomes = [
+        outcomes: list[PeriodOutcome] = [
             PeriodOutcome(
                 p.camera_id,
                 p.period.key,
@@ -419,7 +424,7 @@ def run_sync(
         aborted = syncer.settle_open_uploads(pending)
         total = sum(p.size for p in pending)
         emit({"event": "start", **base, "periods": len(pending), "bytes": total})
-        outcomes: list[PeriodOutcome] = list(broken)
+        outcomes = list(broken)
         for outcome in broken:
             emit({"event": "period", **asdict(outcome)})
         for item in pending:

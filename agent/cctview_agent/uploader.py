@@ -24,6 +24,7 @@ from typing import Any
 from cctview_agent import awscalls
 from cctview_agent.errors import SyncError, VerificationError
 from cctview_agent.packing import PartDigest, TarDigests, TarPlan, digest_tar
+from cctview_agent.s3client import S3Client
 
 # An hour of one camera is ~75 MB: one PUT. Only much longer or larger periods go multipart,
 # so a camera-period costs two PUT requests (tar + manifest).
@@ -46,7 +47,7 @@ def make_client(
     session: Any = None,
     principal: str = awscalls.NODE,
     fleet_prefix: str | None = None,
-) -> Any:
+) -> S3Client:
     """An S3 client with short timeouts: an unreachable endpoint fails in seconds, not minutes.
     ``session`` (a boto3 or botocore session) supplies credentials, e.g. the operator's stack;
     ``principal`` is whose IAM policy governs the calls and ``fleet_prefix`` the bucket prefix
@@ -73,12 +74,14 @@ def make_client(
     )
     with translate_errors(endpoint_url or "S3", "opening an S3 client"):
         kwargs = {"endpoint_url": endpoint_url or None, "region_name": region or None}
+        client: S3Client
         if session is not None and hasattr(session, "client"):  # boto3
             client = session.client("s3", config=config, **kwargs)
         else:
             session = session or botocore.session.get_session()
             client = session.create_client("s3", config=config, **kwargs)
-    return awscalls.attach(client, principal, fleet_prefix=fleet_prefix)
+    awscalls.attach(client, principal, fleet_prefix=fleet_prefix)  # the same client, recording
+    return client
 
 
 def error_code(exc: Any) -> str:
@@ -178,7 +181,7 @@ def expected_for(digests: TarDigests) -> Expected:
 class Uploader:
     """PUTs, multipart uploads and verification against one bucket."""
 
-    client: Any
+    client: S3Client
     bucket: str
     where: str = "S3"
     throttle: Throttle = field(default_factory=Throttle)

@@ -64,7 +64,9 @@ def policies_for(
     prefix = prefix_of(call)
     bucket = str(call.params.get("Bucket", "")) or "no-bucket"
     bucket_arn = bucket_arn_of(bucket, partition_for(call.region))
-    resource = [bucket_policy_document(bucket_arn, prefix)] if call.service == "s3" else []
+    resource: list[Mapping[str, Any]] = (
+        [bucket_policy_document(bucket_arn, prefix)] if call.service == "s3" else []
+    )
     if call.principal == NODE:
         return [node_policy_document(bucket_arn, prefix)], resource
     if call.principal == OPERATOR:

@@ -88,8 +88,9 @@ def _sync_objects(bucket_arn: str, prefix: str) -> list[str]:
     return [f"{bucket_arn}/{_folder(prefix, folder)}*" for folder in SYNC_FOLDERS]
 
 
-def _conditional_put(sid: str, objects: list[str]) -> list[dict[str, Any]]:
-    """s3:PutObject on ``objects`` for conditional writes and the parts of multipart uploads."""
+def _conditional_put(sid: str, objects: str | list[str]) -> list[dict[str, Any]]:
+    """s3:PutObject on ``objects`` (one ARN pattern or several, as IAM's Resource allows) for
+    conditional writes and the parts of multipart uploads."""
     return [
         {
             "Sid": f"{sid}OnlyIfAbsent",

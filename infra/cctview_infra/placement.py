@@ -76,7 +76,7 @@ def default_vpc() -> str | None:
 def zone_subnet(vpc_id: str, zone: str) -> str | None:
     """The VPC's subnet in ``zone``: its default subnet if it has one, else the first by id."""
     for default_only in (True, False):
-        filters = [
+        filters: list[aws.ec2.GetSubnetsFilterArgsDict] = [
             {"name": "vpc-id", "values": [vpc_id]},
             {"name": "availability-zone", "values": [zone]},
         ]

@@ -147,7 +147,8 @@ def _ssh_not_world(r: DeclaredResource) -> list[str]:
     for rule in r.props.get("ingress") or []:
         if not isinstance(rule, Mapping):
             continue
-        low, high = rule.get("from_port"), rule.get("to_port")
+        low: Any = rule.get("from_port")  # an int, or an Output not yet known in a preview
+        high: Any = rule.get("to_port")
         protocol = str(rule.get("protocol"))
         covers_22 = protocol in ("-1", "all") or (
             _known(low) and _known(high) and int(low) <= 22 <= int(high)
