@@ -64,8 +64,10 @@ lock: setup
 	$(subst make agent-lock,make lock,$(UV_COMPILE)) requirements/operator.in \
 		--no-emit-package cctview-agent --no-emit-package cctview-fleet -o requirements/operator.lock
 
+# mypy: strict on agent/ and infra/ ([tool.mypy] in pyproject.toml); ~15 s from a fresh clone.
 test: setup dataset-setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test-fast: setup

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
+from pulumi_aws import s3
 
 # The build is plain Python shared with `cctview-fleet upgrade` (the same sources give the same
 # wheel, so an upgrade and a later `pulumi up` agree on its digest).
@@ -53,7 +53,7 @@ class AgentPackage(pulumi.ComponentResource):
         super().__init__("cctview:fleet:AgentPackage", name, None, opts)
         self.sha256 = args.wheel.sha256
         self.filename = args.wheel.filename
-        obj = aws.s3.BucketObjectv2(
+        obj = s3.BucketObjectv2(
             f"{name}-wheel",
             bucket=args.bucket,
             key=args.wheel.key,

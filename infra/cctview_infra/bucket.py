@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
+from pulumi_aws import s3
 
 from cctview_infra.iamdocuments import bucket_policy_document
 
@@ -41,14 +41,14 @@ class DataBucket(pulumi.ComponentResource):
     ) -> None:
         super().__init__("cctview:fleet:DataBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(
+        bucket = s3.Bucket(
             f"{name}-bucket",
             bucket=args.bucket_name,
             force_destroy=False,  # `pulumi destroy` never empties a data set
             tags=args.tags,
             opts=child,
         )
-        access_block = aws.s3.BucketPublicAccessBlock(
+        access_block = s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
             bucket=bucket.id,
             block_public_acls=True,
@@ -57,14 +57,14 @@ class DataBucket(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child,
         )
-        aws.s3.BucketOwnershipControls(
+        s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,
             rule={"object_ownership": "BucketOwnerEnforced"},
             # S3 refuses some ownership changes while a public-access change is in flight.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
         )
-        aws.s3.BucketPolicy(
+        s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
             policy=bucket.arn.apply(
@@ -73,7 +73,7 @@ class DataBucket(pulumi.ComponentResource):
             # S3 refuses a bucket policy while the public-access block is being changed.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
         )
-        aws.s3.BucketServerSideEncryptionConfiguration(
+        s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
             rules=[
@@ -84,7 +84,7 @@ class DataBucket(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
+        rules: list[s3.BucketLifecycleConfigurationRuleArgsDict] = [
             {
                 "id": "abort-incomplete-multipart-uploads",
                 "status": "Enabled",
@@ -103,7 +103,7 @@ class DataBucket(pulumi.ComponentResource):
                     "expiration": {"days": args.lifecycle_days},
                 }
             )
-        aws.s3.BucketLifecycleConfiguration(
+        s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=child
         )
         self.bucket = bucket.bucket

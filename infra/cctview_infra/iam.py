@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
+from pulumi_aws import iam
 
 from cctview_infra.iamdocuments import node_policy_document
 
@@ -59,14 +59,14 @@ class NodeRole(pulumi.ComponentResource):
     ) -> None:
         super().__init__("cctview:fleet:NodeRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
+        role = iam.Role(
             f"{name}-role",
             assume_role_policy=json.dumps(EC2_TRUST),
             description="cctview-fleet nodes: new objects under the frames prefix only, no EC2",
             tags=args.tags,
             opts=child,
         )
-        aws.iam.RolePolicy(
+        iam.RolePolicy(
             f"{name}-s3",
             role=role.id,
             policy=pulumi.Output.from_input(args.bucket_arn).apply(
@@ -74,9 +74,7 @@ class NodeRole(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        profile = aws.iam.InstanceProfile(
-            f"{name}-profile", role=role.name, tags=args.tags, opts=child
-        )
+        profile = iam.InstanceProfile(f"{name}-profile", role=role.name, tags=args.tags, opts=child)
         self.role_name = role.name
         self.profile_name = profile.name
         self.register_outputs({"role": role.name, "profile": profile.name})

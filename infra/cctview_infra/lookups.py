@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import pulumi_aws as aws
+from pulumi_aws import ebs, ec2
 
 from cctview_infra import tags
 
@@ -64,7 +64,7 @@ def node_volumes(observed: Iterable[ObservedVolume]) -> dict[str, NodeVolumes]:
 
 def observe_volumes(stack: str) -> list[ObservedVolume]:
     """The fleet's live data volumes, by tag (the fleet tag, a node tag and a generation)."""
-    found = aws.ebs.get_ebs_volumes(
+    found = ebs.get_ebs_volumes(
         filters=[
             {"name": f"tag:{tags.FLEET}", "values": [stack]},
             # data volumes carry a generation (root volumes do not), whoever made them
@@ -74,7 +74,7 @@ def observe_volumes(stack: str) -> list[ObservedVolume]:
     )
     observed: list[ObservedVolume] = []
     for volume_id in sorted(found.ids or []):
-        volume = aws.ebs.get_volume(filters=[{"name": "volume-id", "values": [volume_id]}])
+        volume = ebs.get_volume(filters=[{"name": "volume-id", "values": [volume_id]}])
         volume_tags: Mapping[str, str] = volume.tags or {}
         node = volume_tags.get(tags.NODE)
         if not node:
@@ -90,7 +90,7 @@ def observe_volumes(stack: str) -> list[ObservedVolume]:
 def newest_ami(owner: str, name_filter: str) -> str:
     """The newest x86_64 HVM image matching ``name_filter`` from ``owner``: for a new fleet
     only (an existing one keeps the image it runs: :func:`fleet_ami`)."""
-    image = aws.ec2.get_ami(
+    image = ec2.get_ami(
         most_recent=True,
         owners=[owner],
         filters=[
@@ -124,13 +124,13 @@ class ObservedInstance:
 
 def observe_instances(stack: str) -> dict[str, ObservedInstance]:
     """The fleet's live instances by node name (DescribeInstances by the fleet tag)."""
-    found = aws.ec2.get_instances(
+    found = ec2.get_instances(
         filters=[{"name": f"tag:{tags.FLEET}", "values": [stack]}],
         instance_state_names=["pending", "running", "stopping", "stopped"],
     )
     observed: dict[str, ObservedInstance] = {}
     for instance_id in sorted(found.ids or []):
-        instance = aws.ec2.get_instance(instance_id=instance_id)
+        instance = ec2.get_instance(instance_id=instance_id)
         instance_tags: Mapping[str, str] = instance.tags or {}
         node = instance_tags.get(tags.NODE)
         if node:

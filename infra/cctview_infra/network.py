@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
+from pulumi_aws import ec2
 
 SSH_PORT = 22
 
@@ -24,11 +24,11 @@ class SshAccessArgs:
     vpc_id: str  # explicit: without it the group lands in the default VPC, nodes elsewhere
 
 
-def ingress_rules(cidrs: tuple[str, ...]) -> list[aws.ec2.SecurityGroupIngressArgsDict]:
+def ingress_rules(cidrs: tuple[str, ...]) -> list[ec2.SecurityGroupIngressArgsDict]:
     """One rule for the IPv4 and one for the IPv6 sources, port 22 only."""
     v4 = [c for c in cidrs if ipaddress.ip_network(c).version == 4]
     v6 = [c for c in cidrs if ipaddress.ip_network(c).version == 6]
-    rules: list[aws.ec2.SecurityGroupIngressArgsDict] = []
+    rules: list[ec2.SecurityGroupIngressArgsDict] = []
     if v4:
         rules.append({
             "description": "SSH from the operator",
@@ -53,8 +53,8 @@ class SshAccess(pulumi.ComponentResource):
     ) -> None:
         super().__init__("cctview:fleet:SshAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        key = aws.ec2.KeyPair(f"{name}-key", public_key=args.public_key, tags=args.tags, opts=child)
-        group = aws.ec2.SecurityGroup(
+        key = ec2.KeyPair(f"{name}-key", public_key=args.public_key, tags=args.tags, opts=child)
+        group = ec2.SecurityGroup(
             f"{name}-sg",
             description="cctview-fleet nodes: SSH from the operator only",
             vpc_id=args.vpc_id,

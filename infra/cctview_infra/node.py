@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
+from pulumi_aws import ebs, ec2
 
 from cctview_infra import tags
 from cctview_infra.userdata import ATTACH_DEVICE, UserDataSpec, render_user_data
@@ -109,9 +109,9 @@ class Node(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cctview:fleet:Node", name, None, opts)
-        volume: aws.ebs.Volume | None = None
+        volume: ebs.Volume | None = None
         if args.declare_data_volume:
-            volume = aws.ebs.Volume(
+            volume = ebs.Volume(
                 f"{name}-data",
                 availability_zone=args.availability_zone,
                 size=args.data_volume_gib,
@@ -134,7 +134,7 @@ class Node(pulumi.ComponentResource):
         user_data = pulumi.Output.from_input(args.bucket).apply(
             lambda bucket: render_user_data(user_data_spec(args, bucket=bucket), args.systemd_unit)
         )
-        instance = aws.ec2.Instance(
+        instance = ec2.Instance(
             f"{name}-instance",
             ami=args.ami_id,
             instance_type=args.instance_type,
@@ -178,7 +178,7 @@ class Node(pulumi.ComponentResource):
             ),
         )
         if volume is not None and args.declare_attachment:
-            aws.ec2.VolumeAttachment(
+            ec2.VolumeAttachment(
                 f"{name}-data-attachment",
                 device_name=ATTACH_DEVICE,
                 instance_id=instance.id,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pulumi_aws as aws
+from pulumi_aws import ec2
 
 from cctview_agent.errors import ConfigError
 
@@ -55,7 +55,7 @@ def _error(key: str, why: str, example: str) -> ConfigError:
 
 def offered_zones(instance_type: str) -> list[str]:
     """The region's zones that offer ``instance_type`` (DescribeInstanceTypeOfferings)."""
-    offers = aws.ec2.get_instance_type_offerings(
+    offers = ec2.get_instance_type_offerings(
         filters=[{"name": "instance-type", "values": [instance_type]}],
         location_type="availability-zone",
     )
@@ -63,12 +63,12 @@ def offered_zones(instance_type: str) -> list[str]:
 
 
 def describe_subnet(subnet_id: str) -> Subnet:
-    subnet = aws.ec2.get_subnet(id=subnet_id)
+    subnet = ec2.get_subnet(id=subnet_id)
     return Subnet(subnet_id, subnet.vpc_id, subnet.availability_zone)
 
 
 def default_vpc() -> str | None:
-    found = aws.ec2.get_vpcs(filters=[{"name": "is-default", "values": ["true"]}])
+    found = ec2.get_vpcs(filters=[{"name": "is-default", "values": ["true"]}])
     ids = sorted(found.ids or [])
     return ids[0] if ids else None
 
@@ -76,13 +76,13 @@ def default_vpc() -> str | None:
 def zone_subnet(vpc_id: str, zone: str) -> str | None:
     """The VPC's subnet in ``zone``: its default subnet if it has one, else the first by id."""
     for default_only in (True, False):
-        filters: list[aws.ec2.GetSubnetsFilterArgsDict] = [
+        filters: list[ec2.GetSubnetsFilterArgsDict] = [
             {"name": "vpc-id", "values": [vpc_id]},
             {"name": "availability-zone", "values": [zone]},
         ]
         if default_only:
             filters.append({"name": "default-for-az", "values": ["true"]})
-        ids = sorted(aws.ec2.get_subnets(filters=filters).ids or [])
+        ids = sorted(ec2.get_subnets(filters=filters).ids or [])
         if ids:
             return ids[0]
     return None
