@@ -16,11 +16,14 @@ start when no frame was stored yet, so a fresh start or a reassignment is not a 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cctview_agent.camerastate import CameraState
 
 STALE_AFTER_S = 10.0  # a status older than this means the agent is hung or gone
 NOTHING_STORED_S = 60.0
-NOT_LIVE = ("offline", "stopped")
+NOT_LIVE: tuple[CameraState, ...] = ("offline", "stopped")
 
 
 def _age(seconds: float) -> str:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 from cctview_agent import __version__
 from cctview_agent.commands import assign_cmd, reload_cmd, run_cmd, status_cmd, sync_cmd, volume_cmd
@@ -40,7 +41,7 @@ SUBCOMMANDS: list[ModuleType] = [
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag as one ``error: ...`` line and exit 2 (no usage dump)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
         raise SystemExit(2)
 

@@ -219,6 +219,8 @@ class TarReader(io.RawIOBase):
             self._on_read(got)
         return data
 
+    # RawIOBase takes any writable buffer; tarfile and botocore pass a bytearray or memoryview,
+    # and a narrower parameter keeps the slice assignment below checked.
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
         buffer[: len(data)] = data

@@ -37,6 +37,7 @@ from cctview_agent.scheduler import Polling, backoff_s, grid_next, phase_of
 from cctview_agent.storage import DiskFullError, StoredFrame
 
 if TYPE_CHECKING:
+    from cctview_agent.camerastate import CameraState
     from cctview_agent.runner import Agent
 
 TINY_FRAME_BYTES = 1024
@@ -49,7 +50,7 @@ class CameraPoller:
     def __init__(self, camera: Camera, agent: Agent) -> None:
         self.camera = camera
         self.agent = agent
-        self.state = "starting"
+        self.state: CameraState = "starting"
         self.stopping = False
         self.in_flight = False
         self.task: asyncio.Task[None] | None = None
@@ -338,7 +339,7 @@ class CameraPoller:
         tally.placeholders += 1
         self._set_state("offline")
 
-    def _set_state(self, state: str, **fields: object) -> None:
+    def _set_state(self, state: CameraState, **fields: object) -> None:
         if state == self.state:
             return
         previous, self.state = self.state, state

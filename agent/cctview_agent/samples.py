@@ -33,7 +33,12 @@ from typing import Any
 
 from cctview_agent.manifests import FrameRecord, Manifest
 
-_COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
+
+def _compact(value: object) -> str:
+    """JSON without spaces or ASCII escapes, as the index's lines are written."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 try:  # what json.dumps(..., ensure_ascii=False) uses for a string: the C version where built
     from _json import encode_basestring as _encode_string
 except ImportError:  # pragma: no cover - CPython always has _json
@@ -97,7 +102,7 @@ class SampleMetadata:
     def to_json(self) -> bytes:
         """Compact and deterministic: the closer and the sync must produce the same bytes
         (:class:`MetadataEncoder` makes the same bytes faster, for whole periods)."""
-        return json.dumps(self.to_dict(), **_COMPACT).encode()  # type: ignore[arg-type]
+        return _compact(self.to_dict()).encode()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SampleMetadata:
@@ -144,8 +149,8 @@ class MetadataEncoder:
             "longitude": manifest.longitude,
         }
         place = {"node": manifest.node or "", "period": manifest.period.key}
-        self._head = json.dumps(camera, **_COMPACT)[:-1] + ',"time":"'  # type: ignore[arg-type]
-        self._place = json.dumps(place, **_COMPACT)[1:-1]  # type: ignore[arg-type]
+        self._head = _compact(camera)[:-1] + ',"time":"'
+        self._place = _compact(place)[1:-1]
         self._hour = manifest.period.start - manifest.period.start % 3600
         self._hour_text = iso_time(self._hour * 1000)[:14]  # "2025-04-04T13:"
 
