@@ -38,16 +38,19 @@ from cctview_agent.storage import DiskFullError, StoredFrame
 
 if TYPE_CHECKING:
     from cctview_agent.camerastate import CameraState
-    from cctview_agent.runner import Agent
+    from cctview_agent.pollerhost import PollerHost
 
 TINY_FRAME_BYTES = 1024
 NEW, SAME, OFFLINE, FAILED = "new", "same", "offline", "failed"
 
 
 class CameraPoller:
-    """Polls one camera until stopped; all counters live here and in the period tallies."""
+    """Polls one camera until stopped; all counters live here and in the period tallies.
 
-    def __init__(self, camera: Camera, agent: Agent) -> None:
+    ``agent`` is the process that runs it, seen only through :class:`PollerHost`.
+    """
+
+    def __init__(self, camera: Camera, agent: PollerHost) -> None:
         self.camera = camera
         self.agent = agent
         self.state: CameraState = "starting"
@@ -259,8 +262,7 @@ class CameraPoller:
             agent.write_failed(self.camera.id, exc)
             self._drop(tally)
             return NEW
-        if agent.write_errno is not None:
-            agent.write_succeeded()
+        agent.write_succeeded()
         self.last_stored = stored
         self.frames_stored += 1
         self.last_frame_at = now

@@ -30,8 +30,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
-from enum import StrEnum
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +45,13 @@ from cctview_agent.receipts import (
     Receipt,
     SyncTarget,
     delete_period,
-    finish_deletions,
     receipt_counts,
 )
 from cctview_agent.s3client import S3Client
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
 from cctview_agent.synclock import sync_locks
+from cctview_agent.syncretention import apply_retention
+from cctview_agent.syncsummary import PeriodOutcome, PeriodStatus, SyncSummary, summarize
 from cctview_agent.uploader import Expected, Throttle, Uploader, expected_for, make_client
 
 Emit = Callable[[dict[str, Any]], None]
@@ -97,89 +97,6 @@ class PendingPeriod:
     target: PeriodObject
     frames: int
     size: int
-
-
-class PeriodStatus(StrEnum):
-    """What a sync did with one period; the values are what ``--json`` and the summary show."""
-
-    UPLOADED = "uploaded"  # sent to S3 and verified
-    PRESENT = "present"  # already in S3 with the same content: verified, not sent again
-    WOULD_UPLOAD = "would-upload"  # --dry-run: would be sent
-    FAILED = "failed"  # not verified in S3; the run's exit code is non-zero
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodOutcome:
-    """What happened to one period in this run."""
-
-    camera_id: str
-    period: str
-    status: PeriodStatus
-    frames: int = 0
-    bytes: int = 0
-    key: str = ""
-    deleted: bool = False
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SyncSummary:
-    """The run in numbers; ``failed`` non-zero means the exit code is non-zero."""
-
-    node: str
-    bucket: str
-    prefix: str
-    periods: int = 0
-    uploaded: int = 0
-    present: int = 0
-    already_synced: int = 0
-    failed: int = 0
-    frames: int = 0
-    bytes_uploaded: int = 0
-    bytes_verified: int = 0
-    deleted: int = 0
-    resumed_uploads: int = 0
-    aborted_uploads: int = 0
-    dry_run: bool = False
-    seconds: float = 0.0
-    requests: dict[str, int] = field(default_factory=dict)
-    outcomes: tuple[PeriodOutcome, ...] = ()
-
-    @property
-    def failures(self) -> tuple[PeriodOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.status == PeriodStatus.FAILED)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``summary`` event; the operator's CLI reads it back with :meth:`from_dict`."""
-        data = asdict(self)
-        data.pop("outcomes")
-        data["failures"] = [asdict(o) for o in self.failures]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, node: str | None = None) -> SyncSummary:
-        """A summary read back from a node's ``summary`` event (missing numbers count as 0)."""
-        numbers = {
-            f.name: int(data.get(f.name) or 0) for f in fields(cls) if f.type in ("int", int)
-        }
-        known = {f.name for f in fields(PeriodOutcome)} - {"status"}
-        failures = tuple(  # the summary lists only failures, so their status is known
-            PeriodOutcome(
-                **{k: v for k, v in item.items() if k in known}, status=PeriodStatus.FAILED
-            )
-            for item in data.get("failures", ())
-            if isinstance(item, dict)
-        )
-        return cls(
-            node=node or str(data.get("node", "")),
-            bucket=str(data.get("bucket", "")),
-            prefix=str(data.get("prefix", "")),
-            dry_run=bool(data.get("dry_run")),
-            seconds=float(data.get("seconds") or 0.0),
-            requests=dict(data.get("requests") or {}),
-            outcomes=failures,
-            **numbers,
-        )
 
 
 def data_roots(config: AgentConfig) -> list[Path]:
@@ -360,9 +277,45 @@ def run_sync(
     client: S3Client | None = None,
 ) -> SyncSummary:
     """Sync every data root; returns the summary (failed periods counted, not raised).
-    Raises SyncError when the link to S3 fails (no bucket, credentials, endpoint)."""
+    Raises SyncError when the link to S3 fails (no bucket, credentials, endpoint).
+
+    Three steps, under the data roots' sync locks: ship the pending periods
+    (:func:`ship_periods`), apply the retention rules to what is verified
+    (:mod:`~cctview_agent.syncretention`), then sum the run up
+    (:mod:`~cctview_agent.syncsummary`).
+    """
     emit = emit or (lambda event: None)
     started = time.monotonic()
+    check_request(roots, options)
+    if options.dry_run:
+        return _dry_run(roots, options, emit, started)
+    with sync_locks(roots):
+        pending, receipted, broken = scan(roots, options)
+        shipped = ship_periods(pending, broken, options, emit=emit, client=client)
+        deleted = apply_retention(
+            receipted,
+            shipped.outcomes,
+            delete_local=options.delete_local,
+            retain_seconds=options.retain_seconds,
+        )
+    return summarize(
+        options.node,
+        options.bucket,
+        options.prefix,
+        periods=len(pending) + len(broken),
+        already_synced=len(receipted),
+        outcomes=shipped.outcomes,
+        deleted=deleted,
+        resumed=shipped.resumed,
+        aborted=shipped.aborted,
+        seconds=round(time.monotonic() - started, 3),
+        requests=shipped.requests,
+    )
+
+
+def check_request(roots: list[Path], options: SyncOptions) -> None:
+    """Refuse a run that cannot be right before anything is read: no bucket, deletions counted
+    against another bucket than the fleet's, a data folder that is not there."""
     if not options.bucket:
         raise SyncError("no bucket given; pass --bucket NAME (the stack's bucket)")
     deleting = options.delete_local or options.retain_seconds is not None
@@ -374,94 +327,90 @@ def run_sync(
     for root in roots:
         if not root.is_dir():
             raise SyncError(f"data folder {root} does not exist; check data_dir in the config")
-    base: dict[str, Any] = {
-        "node": options.node,
-        "bucket": options.bucket,
-        "prefix": options.prefix,
-    }
-    if options.dry_run:
-        pending, receipted, broken = scan(roots, options)
-        outcomes: list[PeriodOutcome] = [
-            PeriodOutcome(
-                p.camera_id,
-                p.period.key,
-                PeriodStatus.WOULD_UPLOAD,
-                frames=p.frames,
-                bytes=p.size,
-                key=p.target.tar_key(options.prefix),
-            )
-            for p in pending
-        ]
-        for outcome in outcomes:
-            emit({"event": "period", **asdict(outcome)})
-        outcomes += broken
-        return SyncSummary(
-            **base,
-            periods=len(pending) + len(broken),
-            already_synced=len(receipted),
-            failed=len(broken),
-            frames=sum(o.frames for o in outcomes),
-            dry_run=True,
-            seconds=time.monotonic() - started,
-            outcomes=tuple(outcomes),
+
+
+def _dry_run(roots: list[Path], options: SyncOptions, emit: Emit, started: float) -> SyncSummary:
+    """What a run would ship: no lock, no S3 request, nothing deleted."""
+    pending, receipted, broken = scan(roots, options)
+    outcomes = [
+        PeriodOutcome(
+            p.camera_id,
+            p.period.key,
+            PeriodStatus.WOULD_UPLOAD,
+            frames=p.frames,
+            bytes=p.size,
+            key=p.target.tar_key(options.prefix),
         )
-    with sync_locks(roots):
-        pending, receipted, broken = scan(roots, options)
-        if client is None:
-            client = make_client(options.endpoint_url, options.region, fleet_prefix=options.prefix)
-        throttle = _progress_throttle(options.bwlimit, emit)
-        uploader = Uploader(
-            client,
-            options.bucket,
-            where=str(getattr(client.meta, "endpoint_url", "") or "S3"),
-            throttle=throttle,
-        )
-        if options.multipart_threshold is not None:
-            uploader.multipart_threshold = options.multipart_threshold
-        if options.part_size is not None:
-            uploader.part_size = options.part_size
-        syncer = Syncer(options, uploader, emit)
-        aborted = syncer.settle_open_uploads(pending)
-        total = sum(p.size for p in pending)
-        emit({"event": "start", **base, "periods": len(pending), "bytes": total})
-        outcomes = list(broken)
-        for outcome in broken:
-            emit({"event": "period", **asdict(outcome)})
-        for item in pending:
-            try:
-                outcome = syncer.ship(item)
-            except (ManifestError, VerificationError) as exc:
-                outcome = PeriodOutcome(
-                    item.camera_id, item.period.key, PeriodStatus.FAILED, error=str(exc)
-                )
-            outcomes.append(outcome)
-            emit({"event": "period", **asdict(outcome)})
-        deleted = sum(o.deleted for o in outcomes)
-        if options.delete_local:
-            deleted += finish_deletions((layout, path) for layout, path, _p, _c in receipted)
-        elif options.retain_seconds is not None:
-            cutoff = time.time() - options.retain_seconds
-            deleted += finish_deletions(
-                (layout, path) for layout, path, period, _c in receipted if period.end <= cutoff
-            )
-    good = [o for o in outcomes if o.status in (PeriodStatus.UPLOADED, PeriodStatus.PRESENT)]
+        for p in pending
+    ]
+    for outcome in outcomes:
+        emit({"event": "period", **asdict(outcome)})
+    outcomes += broken
     return SyncSummary(
-        **base,
+        node=options.node,
+        bucket=options.bucket,
+        prefix=options.prefix,
         periods=len(pending) + len(broken),
-        uploaded=sum(o.status == PeriodStatus.UPLOADED for o in outcomes),
-        present=sum(o.status == PeriodStatus.PRESENT for o in outcomes),
         already_synced=len(receipted),
-        failed=sum(o.status == PeriodStatus.FAILED for o in outcomes),
-        frames=sum(o.frames for o in good),
-        bytes_uploaded=sum(o.bytes for o in good if o.status == PeriodStatus.UPLOADED),
-        bytes_verified=sum(o.bytes for o in good),
-        deleted=deleted,
-        resumed_uploads=syncer.resumed,
-        aborted_uploads=aborted,
-        seconds=round(time.monotonic() - started, 3),
-        requests=dict(uploader.requests),
+        failed=len(broken),
+        frames=sum(o.frames for o in outcomes),
+        dry_run=True,
+        seconds=time.monotonic() - started,
         outcomes=tuple(outcomes),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Shipped:
+    """What the shipping step did: every period's outcome (unreadable manifests first), the
+    multipart uploads it resumed and aborted, and the S3 requests it made, by kind."""
+
+    outcomes: tuple[PeriodOutcome, ...]
+    resumed: int
+    aborted: int
+    requests: dict[str, int]
+
+
+def ship_periods(
+    pending: list[PendingPeriod],
+    broken: list[PeriodOutcome],
+    options: SyncOptions,
+    *,
+    emit: Emit,
+    client: Any = None,
+) -> Shipped:
+    """Step one: settle uploads a killed run left open, then ship each pending period in turn.
+    A period's own failure (a changed frame, a conflicting object) is its outcome and the run goes
+    on; a failure of the link raises SyncError."""
+    if client is None:
+        client = make_client(options.endpoint_url, options.region, fleet_prefix=options.prefix)
+    uploader = Uploader(
+        client,
+        options.bucket,
+        where=str(getattr(client.meta, "endpoint_url", "") or "S3"),
+        throttle=_progress_throttle(options.bwlimit, emit),
+    )
+    if options.multipart_threshold is not None:
+        uploader.multipart_threshold = options.multipart_threshold
+    if options.part_size is not None:
+        uploader.part_size = options.part_size
+    syncer = Syncer(options, uploader, emit)
+    aborted = syncer.settle_open_uploads(pending)
+    base = {"node": options.node, "bucket": options.bucket, "prefix": options.prefix}
+    emit({"event": "start", **base, "periods": len(pending), "bytes": sum(p.size for p in pending)})
+    outcomes: list[PeriodOutcome] = list(broken)
+    for outcome in broken:
+        emit({"event": "period", **asdict(outcome)})
+    for item in pending:
+        try:
+            outcome = syncer.ship(item)
+        except (ManifestError, VerificationError) as exc:
+            outcome = PeriodOutcome(
+                item.camera_id, item.period.key, PeriodStatus.FAILED, error=str(exc)
+            )
+        outcomes.append(outcome)
+        emit({"event": "period", **asdict(outcome)})
+    return Shipped(tuple(outcomes), syncer.resumed, aborted, dict(uploader.requests))
 
 
 def _progress_throttle(rate: float, emit: Emit) -> Throttle:

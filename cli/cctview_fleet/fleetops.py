@@ -11,14 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
-
-from rich.table import Table
+from typing import TypeVar
 
 from cctview_fleet.defaults import DEFAULT_PARALLEL
 from cctview_fleet.errors import CctviewError, ConfigError
 from cctview_fleet.inventory import Node
-from cctview_fleet.render import styled, table
 from cctview_fleet.results import FleetResult, NodeResult
 
 T = TypeVar("T")
@@ -57,38 +54,3 @@ def run_on_nodes(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="node") as pool:
         futures = [pool.submit(_one, node, fn) for node in nodes]
         return FleetResult([future.result() for future in futures])
-
-
-def result_table(
-    title: str,
-    result: FleetResult[Any],
-    columns: Sequence[str],
-    row: Callable[[Any], Sequence[Any]],
-    *,
-    verdict: Callable[[Any], str] | None = None,
-) -> Table:
-    """One row per node: ``row(value)`` for successes, the error for failures, plus the time.
-
-    ``verdict(value)`` labels a success that is still a failure for the command (``exec``'s
-    non-zero exit); by default every value is "ok".
-    """
-    columns = list(columns) or ["detail"]
-    rows = []
-    for name, outcome in result.items():
-        if outcome.ok:
-            cells = list(row(outcome.value))
-            cells += [""] * (len(columns) - len(cells))
-            label = styled(verdict(outcome.value) if verdict else "[green]ok[/]")
-            rows.append([name, label, *cells, f"{outcome.seconds:.1f}s"])
-        else:
-            message = str(outcome.error)
-            prefix = f"{name}: "
-            if message.startswith(prefix):
-                message = message[len(prefix) :]
-            blanks = [""] * (len(columns) - 1)
-            kind = type(outcome.error).__name__.removesuffix("Error").lower() or "error"
-            rows.append(
-                [name, styled("[red]{}[/]", kind), message, *blanks, f"{outcome.seconds:.1f}s"]
-            )
-    # A failure's message fills the first column: prose, so that column may wrap.
-    return table(title, ["node", "result", *columns, "time"], rows, wrap=columns[:1])

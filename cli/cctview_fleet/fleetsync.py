@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cctview_agent.sync import SyncOptions, SyncSummary, default_node, run_sync
+from cctview_agent.sync import SyncOptions, default_node, run_sync
+from cctview_agent.syncsummary import SyncSummary
 from cctview_fleet import aws
 from cctview_fleet.errors import CctviewError, ConfigError, NodeError, RemoteCommandError
 from cctview_fleet.fleetops import run_on_nodes

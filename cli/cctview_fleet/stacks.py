@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.fleetconstants import FLEET_TAG
@@ -110,3 +111,25 @@ def load_stack(explicit: str | None = None) -> Stack:
         ) from exc
     known = {f.name for f in fields(Stack)}
     return Stack(**{k: v for k, v in raw.items() if k in known})
+
+
+def stack_from_outputs(
+    name: str, outputs: dict[str, Any], *, ssh_key: str, known_hosts: str
+) -> Stack:
+    """A Stack from the Pulumi program's outputs (see infra/__main__.py for their names)."""
+    missing = [key for key in ("bucket",) if not outputs.get(key)]
+    if missing:
+        raise ConfigError(
+            f"the stack outputs have no {missing[0]!r}; run `pulumi up` first, then "
+            f"`pulumi stack output --json | cctview-fleet stack import {name} --from -`",
+            key=missing[0],
+        )
+    return Stack(
+        name=name,
+        region=str(outputs.get("region") or "us-east-1"),
+        bucket=str(outputs["bucket"]),
+        prefix=str(outputs.get("prefix") or "cctview"),
+        ssh_user=str(outputs.get("sshUser") or outputs.get("ssh_user") or "admin"),
+        ssh_key=ssh_key,
+        known_hosts=known_hosts,
+    )

@@ -9,6 +9,7 @@ operator must confirm the fingerprint. A key that contradicts the console is nev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -30,6 +31,7 @@ from cctview_fleet.hostkeys import (
 )
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodestatus import cloud_side_problem
+from cctview_fleet.results import FleetResult
 from cctview_fleet.stacks import Stack
 
 if TYPE_CHECKING:
@@ -144,3 +146,71 @@ def record(check: HostKeyCheck, known_hosts: Path) -> None:
     if check.key is None:
         raise HostKeyError(check.node, "no key was fetched; run `cctview-fleet trust` again")
     add_known_host(known_hosts, check.host, check.port, check.key)
+
+
+NOT_CONFIRMED = "not trusted (confirm, or pass --yes)"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustDecision:
+    """The policy's answer for one node: what to tell the operator, and whether to write the key."""
+
+    result: str
+    trusted: bool
+    write: bool = False
+
+
+def decide(
+    check: HostKeyCheck, *, yes: bool, confirm: Callable[[HostKeyCheck], bool] | None
+) -> TrustDecision:
+    """Whether to trust one node's key. The security policy of ``cctview-fleet trust``.
+
+    A key already recorded stays trusted; a key that contradicts the console is refused whatever
+    the flags say; a key the console vouches for is written without asking; any other key (new,
+    or changed with no console to vouch for it) needs ``--yes`` or the operator's answer to
+    ``confirm`` (None when nobody can be asked, e.g. ``--json``: then the answer is no).
+    """
+    if check.known is Known.SAME:
+        return TrustDecision("already trusted", trusted=True)
+    if check.refused:
+        return TrustDecision(str(refuse(check)), trusted=False)
+    if check.may_add_without_asking or yes or (confirm is not None and confirm(check)):
+        result = "added" if check.known is Known.UNKNOWN else "replaced"
+        return TrustDecision(result, trusted=True, write=True)
+    return TrustDecision(NOT_CONFIRMED, trusted=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustReport:
+    """Every node's result line, and the names of those left untrusted (the exit code's cause)."""
+
+    results: dict[str, str]
+    untrusted: list[str]
+
+
+def apply_trust(
+    checks: FleetResult[HostKeyCheck],
+    known_hosts: Path,
+    *,
+    yes: bool,
+    confirm: Callable[[HostKeyCheck], bool] | None,
+) -> TrustReport:
+    """Decide for each node (in order) and write the keys the policy accepts to ``known_hosts``.
+
+    A node whose key could not be fetched is untrusted, with its error as the result.
+    """
+    results: dict[str, str] = {}
+    untrusted: list[str] = []
+    for name, outcome in checks.items():
+        check = outcome.value
+        if not outcome.ok or check is None:
+            results[name] = str(outcome.error)
+            untrusted.append(name)
+            continue
+        decision = decide(check, yes=yes, confirm=confirm)
+        if decision.write:
+            record(check, known_hosts)
+        results[name] = decision.result
+        if not decision.trusted:
+            untrusted.append(name)
+    return TrustReport(results, untrusted)

@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 
 from cctview_fleet.errors import ConfigError, NodeError, UnreachableError
-from cctview_fleet.fleetops import result_table, run_on_nodes
+from cctview_fleet.fleetops import run_on_nodes
+from cctview_fleet.fleettables import result_table
 from cctview_fleet.inventory import Node
 from cctview_fleet.render import console
 

@@ -23,7 +23,7 @@ from cctview_agent.config import load_config
 from cctview_agent.errors import ConfigError, SyncError
 
 if TYPE_CHECKING:
-    from cctview_agent.sync import SyncSummary
+    from cctview_agent.syncsummary import SyncSummary
 
 # The sync machinery (tar streaming, botocore) is imported by the handler only: every other
 # subcommand, `status` above all (the operator asks every node for it), starts without it.

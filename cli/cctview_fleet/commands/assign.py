@@ -1,12 +1,12 @@
 """`cctview-fleet assign`: shard the selected cameras over the nodes, push, reload, record.
 
-Thin: the planner (:mod:`cctview_fleet.assign`) decides, :mod:`cctview_fleet.assignstore` reads
-the current assignment, pushes and records; this module wires flags to them and renders.
+Thin: :mod:`cctview_fleet.assignrun` selects, plans, pushes and records (through the planner
+:mod:`cctview_fleet.assign` and :mod:`cctview_fleet.assignstore`); this module wires flags to it
+and renders.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +17,6 @@ from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
     ConnectTimeoutOption,
-    Fleet,
     JsonOption,
     ParallelOption,
     StackOption,
@@ -29,100 +28,14 @@ from cctview_fleet.commands.options import (
     CatalogOption,
     OnlineOnlyOption,
 )
-from cctview_fleet.errors import ConfigError, SelectionError
-from cctview_fleet.stacks import LOCAL_STACK, Stack
+from cctview_fleet.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cctview_agent.cameras import Camera
-    from cctview_fleet.assign import Plan
-    from cctview_fleet.results import FleetResult
-    from cctview_fleet.selection import Selection
+    from cctview_fleet.assignrun import AssignOutcome
 
 
 def _warn(message: str) -> None:
     typer.echo(f"warning: {message}", err=True)
-
-
-def select_for_stack(
-    stack: Stack, cameras: str | None, catalog: str | None, bbox: str | None, online_only: bool
-) -> Selection:
-    """The selection, from ``--catalog`` or else the stack's own catalog (the local simulator)."""
-    from cctview_fleet.catalog import load_catalog
-    from cctview_fleet.selection import BBox, SelectionRequest, check_request, select
-
-    request = SelectionRequest(
-        cameras=cameras.strip() if cameras and cameras.strip() else None,
-        bbox=BBox.parse(bbox) if bbox is not None else None,
-        online_only=online_only,
-    )
-    if request.cameras is None and request.bbox is None:
-        raise SelectionError(
-            "assign needs a selection: pass --cameras SET (e.g. --cameras lower-manhattan) "
-            "or --bbox MINLON,MINLAT,MAXLON,MAXLAT"
-        )
-    check_request(request)
-    ca_file = None
-    if catalog is None and stack.extra.get("catalog_url"):
-        catalog = stack.extra["catalog_url"]
-        ca_file = Path(stack.extra["ca_file"]) if stack.extra.get("ca_file") else None
-    return select(load_catalog(catalog, ca_file=ca_file, warn=_warn), request)
-
-
-def resize_hint(stack: Stack, needed: int) -> str:
-    if stack.name == LOCAL_STACK:
-        return f"run `cctview-fleet dev down && cctview-fleet dev up --nodes {needed}`"
-    return f"run `pulumi config set cctview-fleet:nodeCount {needed} && pulumi up`"
-
-
-@dataclass
-class AssignOutcome:
-    selection: Selection
-    plan: Plan
-    cameras: dict[str, Camera]
-    sources: dict[str, str]
-    skipped: dict[str, str]  # nodes left out of the plan, and why
-    pushed: FleetResult[dict[str, Any]] | None = None
-    record_key: str | None = None
-
-
-def run_assign(
-    fleet: Fleet, selection: Selection, *, cameras_per_node: int, dry_run: bool
-) -> AssignOutcome:
-    """Read the current assignment, plan, and (unless dry-run) push and record."""
-    from cctview_fleet import assignstore
-    from cctview_fleet.assign import nodes_needed, plan
-
-    stack = fleet.stack
-    live = [node for node in fleet.nodes if node.running]
-    skipped = {node.name: node.state for node in fleet.nodes if not node.running}
-    current_live = assignstore.read_from_nodes(live, fleet.connections, parallel=fleet.parallel)
-    # The record fills in nodes that could not be read, and those that are gone from EC2.
-    record = assignstore.latest_record(stack) if stack.bucket else None
-    current = assignstore.merge_current(current_live, record)
-    needed = nodes_needed(len(selection.cameras), cameras_per_node)
-    new_plan = plan(
-        selection.cameras,
-        [node.name for node in live],
-        current.assignment,
-        cameras_per_node=cameras_per_node,
-        resize_hint=resize_hint(stack, needed),
-    )
-    cameras = {camera.id: camera for camera in selection.cameras}
-    outcome = AssignOutcome(selection, new_plan, cameras, dict(current.sources), skipped)
-    if dry_run:
-        return outcome
-    outcome.pushed = assignstore.push(
-        live, fleet.connections, new_plan, cameras, parallel=fleet.parallel
-    )
-    document = assignstore.record_document(
-        stack,
-        new_plan,
-        cameras,
-        selection=selection.request.describe(),
-        pushed={name: result.ok for name, result in outcome.pushed.items()},
-    )
-    outcome.record_key = assignstore.record(stack, document)
-    return outcome
 
 
 def render_plan(outcome: AssignOutcome, *, dry_run: bool) -> None:
@@ -223,7 +136,8 @@ def assign(
 ) -> None:
     """Shard cameras over the nodes (balanced, stable), push to each node, record in S3."""
     from cctview_fleet.assignplot import check_plot_path
-    from cctview_fleet.fleetops import result_table
+    from cctview_fleet.assignrun import run_assign, select_for_stack
+    from cctview_fleet.fleettables import result_table
     from cctview_fleet.render import console, err_console, print_json
 
     if cameras_per_node < 1:
@@ -235,8 +149,18 @@ def assign(
     if plot is not None:
         check_plot_path(plot)
     with open_fleet(stack, parallel=parallel, connect_timeout=connect_timeout) as fleet:
-        selection = select_for_stack(fleet.stack, cameras, catalog, bbox, online_only)
-        outcome = run_assign(fleet, selection, cameras_per_node=cameras_per_node, dry_run=dry_run)
+        selection = select_for_stack(
+            fleet.stack, cameras, catalog, bbox, online_only=online_only, warn=_warn
+        )
+        outcome = run_assign(
+            fleet.stack,
+            fleet.nodes,
+            fleet.connections,
+            selection,
+            parallel=fleet.parallel,
+            cameras_per_node=cameras_per_node,
+            dry_run=dry_run,
+        )
     if plot is not None:
         from cctview_fleet.assignplot import plot_assignment
 

@@ -120,7 +120,7 @@ def _print_outputs(stack: str, command: str, result: FleetResult[CommandResult])
     """Each node's output, prefixed with its name in its colour, then the exit-code table."""
     from rich.text import Text
 
-    from cctview_fleet.fleetops import result_table
+    from cctview_fleet.fleettables import result_table
     from cctview_fleet.render import console
 
     width = max(len(name) for name in result)

@@ -18,31 +18,16 @@ from typing import Annotated, Any
 import typer
 
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.stacks import Stack, cctview_home, load_stack, save_stack, stack_name
+from cctview_fleet.stacks import (
+    Stack,
+    cctview_home,
+    load_stack,
+    save_stack,
+    stack_from_outputs,
+    stack_name,
+)
 
 stack_app = typer.Typer(help="Remember a fleet's bucket, region and SSH settings by stack name.")
-
-
-def stack_from_outputs(
-    name: str, outputs: dict[str, Any], *, ssh_key: str, known_hosts: str
-) -> Stack:
-    """A Stack from the Pulumi program's outputs (see infra/__main__.py for their names)."""
-    missing = [key for key in ("bucket",) if not outputs.get(key)]
-    if missing:
-        raise ConfigError(
-            f"the stack outputs have no {missing[0]!r}; run `pulumi up` first, then "
-            f"`pulumi stack output --json | cctview-fleet stack import {name} --from -`",
-            key=missing[0],
-        )
-    return Stack(
-        name=name,
-        region=str(outputs.get("region") or "us-east-1"),
-        bucket=str(outputs["bucket"]),
-        prefix=str(outputs.get("prefix") or "cctview"),
-        ssh_user=str(outputs.get("sshUser") or outputs.get("ssh_user") or "admin"),
-        ssh_key=ssh_key,
-        known_hosts=known_hosts,
-    )
 
 
 def read_outputs(source: str | None, name: str) -> dict[str, Any]:

@@ -184,8 +184,8 @@ def sync_s3(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Upload complete periods to S3 from every node (or the named ones), verified."""
-    from cctview_fleet.fleetops import result_table
     from cctview_fleet.fleetsync import sync_fleet, sync_folder
+    from cctview_fleet.fleettables import result_table
     from cctview_fleet.render import console, print_json
     from cctview_fleet.results import FleetResult
 

@@ -79,24 +79,10 @@ def trust(
             ),
             parallel=fleet.parallel,
         )
-    outcomes: dict[str, str] = {}
-    untrusted: list[str] = []
-    for name, result in checks.items():
-        check = result.value
-        if not result.ok or check is None:
-            outcomes[name] = str(result.error)
-            untrusted.append(name)
-        elif check.known is trusting.Known.SAME:
-            outcomes[name] = "already trusted"
-        elif check.refused:
-            outcomes[name] = str(trusting.refuse(check))
-            untrusted.append(name)
-        elif check.may_add_without_asking or yes or (not as_json and _confirm(check)):
-            trusting.record(check, known_hosts)
-            outcomes[name] = "added" if check.known is trusting.Known.UNKNOWN else "replaced"
-        else:
-            outcomes[name] = "not trusted (confirm, or pass --yes)"
-            untrusted.append(name)
+    report = trusting.apply_trust(
+        checks, known_hosts, yes=yes, confirm=None if as_json else _confirm
+    )
+    outcomes, untrusted = report.results, report.untrusted
     if as_json:
         document: list[dict[str, Any]] = []
         for name, result in checks.items():

@@ -99,7 +99,8 @@ def rotate_volumes(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from cctview_fleet.ebsvolumes import Ec2Volumes
-    from cctview_fleet.fleetops import result_table, run_on_nodes
+    from cctview_fleet.fleetops import run_on_nodes
+    from cctview_fleet.fleettables import result_table
     from cctview_fleet.inventory import Node
     from cctview_fleet.nodevolumes import SshNodeVolumes
     from cctview_fleet.render import console, err_console, print_json
