@@ -68,7 +68,7 @@ lock: setup
 test: setup dataset-setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q --durations=15 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
