@@ -16,13 +16,13 @@ can know in advance what any camera does.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import random
 import re
 from dataclasses import dataclass, replace
 
 from cctview_agent.cameras import Camera
+from cctview_camsim.profilename import ProfileName
 
 STATE_HIGHWAY = re.compile(r"^C\d+-")  # "C1-MDE-14-NB_at_Mosholu_Pkwy-Ex12"
 CITY_SIZE = (352, 240)
@@ -33,11 +33,6 @@ HIGHWAY_SIZE = (720, 480)
 CITY_NOISE = (0.05, 0.24)
 HIGHWAY_NOISE = (0.0, 0.075)
 EASY_NOISE = 0.16  # ~20 KB at 352x240: the figure the easy frames always had
-
-
-class ProfileName(enum.StrEnum):
-    REAL = "real"
-    EASY = "easy"
 
 
 @dataclass(frozen=True, slots=True)

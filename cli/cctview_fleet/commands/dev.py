@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cctview_camsim.profiles import ProfileName  # the --camsim-profile choices (standard library)
+from cctview_camsim.profilename import ProfileName  # the --camsim-profile choices
 
 if TYPE_CHECKING:
     from cctview_fleet.devfleet.fleet import ProcessStatus

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.text import Text
 
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
@@ -25,6 +24,8 @@ from cctview_fleet.commands.fleetflags import (
 from cctview_fleet.errors import FleetError
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from cctview_fleet import trust as trusting
 
 
