@@ -17,7 +17,6 @@ from cctview_agent.layout import DataLayout
 from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject
 from cctview_agent.sync import SyncOptions, run_sync
-from cctview_agent.uploader import make_client
 from cctview_fleet.app import app
 from cctview_fleet.dataset import Dataset, extract, iter_frames, list_periods
 from cctview_fleet.errors import ManifestError
@@ -41,16 +40,10 @@ def uploaded_bucket(
 ) -> tuple[Path, str]:
     """Four camera-periods over two days, plus one camera-period in two halves (two nodes),
     uploaded once for the module by the real sync; tests that change objects use their own."""
-    import boto3
-
     root = tmp_path_factory.mktemp("dataset")
     bucket = f"test-ds-{uuid.uuid4().hex[:12]}"
     moto_server.client().create_bucket(Bucket=bucket)
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-    # the nodes of a fleet deployed with bucket prefix "ds" (the IAM checks judge their calls)
-    client = make_client(moto_server.endpoint_url, session=session, fleet_prefix="ds")
+    client = moto_server.node_client("ds")  # the nodes of a fleet with bucket prefix "ds"
     data = root / "node-01"
     for camera, period, count in ((CAM_A, H13, 8), (CAM_B, H13, 5), (CAM_A, H14, 6)):
         write_period(data, camera, period, count, step_ms=5000)

@@ -22,7 +22,6 @@ from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject
 from cctview_agent.samples import SampleMetadata
 from cctview_agent.sync import SyncOptions, run_sync
-from cctview_agent.uploader import make_client
 from cctview_fleet.app import app
 from cctview_fleet.dataset import Dataset
 from cctview_fleet.sampleindex import SampleIndex
@@ -48,16 +47,10 @@ def cli(*args: str) -> Any:
 def fleet_bucket(
     moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str]:
-    import boto3
-
     root = tmp_path_factory.mktemp("datasetcmd")
     bucket = f"test-dsc-{uuid.uuid4().hex[:12]}"
     moto_server.client().create_bucket(Bucket=bucket)
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-    # the nodes of a fleet deployed with bucket prefix "ds" (the IAM checks judge their calls)
-    client = make_client(moto_server.endpoint_url, session=session, fleet_prefix="ds")
+    client = moto_server.node_client("ds")  # the nodes of a fleet with bucket prefix "ds"
     data = root / "node-01"
     a = {"camera_name": "7 Ave @ 42 St", "position": MANHATTAN}
     b = {"camera_name": "Flatbush Ave", "position": BROOKLYN}
