@@ -146,7 +146,7 @@ def test_adaptive_polling_captures_99_percent_at_1_3_requests_a_picture(camsim, 
                 >= 12
                 else None
             ),
-            150,
+            300,  # ~2 min on a quiet machine, but 3 of 4 full-suite runs here took over 150 s
             "12 of 16 cameras tracking their cadence",
             step=1.0,
         )
