@@ -39,6 +39,10 @@ AGENT_KEY_TAG = "cctview:agent-key"
 # On an instance: the data volume it runs on (set by the program for generation 1, moved by
 # rotate-volumes at the switch); its user data reads it at boot through the metadata service.
 DATA_VOLUME_TAG = "cctview:data-volume"
+# The device name in EC2's attachment record of a node's data volume: Pulumi's attachment of
+# generation 1 and `roll`'s re-attachment of a later one use it, and the user data passes it to
+# `volume prepare` (a Xen instance shows it as /dev/xvdf; Nitro finds the volume by its id).
+DATA_VOLUME_DEVICE = "/dev/sdf"
 
 
 class RotationState(StrEnum):
@@ -104,11 +108,19 @@ class Prices:
 
 
 class FreeTier(StrEnum):
-    """Which free tier the account has (AWS changed it on 15 July 2025)."""
+    """Which free tier the account has (AWS changed it on 15 July 2025).
+
+    :data:`DEFAULT_FREE_TIER` is ``none``: the legacy tier lasted 12 months from sign-up and
+    only accounts created before 15 July 2025 had it, so by 15 July 2026 no account still does;
+    ``legacy`` and ``credits`` stay selectable for a plan of what was (or a credits account).
+    """
 
     LEGACY = "legacy"  # created before 2025-07-15: 12 months of 750 h t2.micro, 30 GB EBS, ...
     CREDITS = "credits"  # created on or after 2025-07-15: credits, no hour or GB allowances
     NONE = "none"  # the 12 months or the credits are over: every hour is billed
+
+
+DEFAULT_FREE_TIER = FreeTier.NONE  # every account's 12 legacy months ended by 2026-07-15
 
 
 DEFAULT_PRICES = Prices()

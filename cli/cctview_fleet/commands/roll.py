@@ -1,6 +1,7 @@
 """`cctview-fleet roll [NODE]...`: apply the Pulumi program one node at a time, health-checked.
 
-Thin: the steps are :func:`cctview_fleet.rolling.roll`, the health check
+Thin: the steps are :func:`cctview_fleet.rolling.roll`, the volume hand-over
+:func:`cctview_fleet.volumehandover.hand_over`, the health check
 :func:`cctview_fleet.nodehealth.look`; this module parses, confirms and renders the steps.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +23,9 @@ from cctview_fleet.commands.fleetflags import (
 )
 from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
 from cctview_fleet.stacks import load_stack
+
+if TYPE_CHECKING:
+    from cctview_fleet.rolling import RollStep
 
 PulumiOption = Annotated[
     str | None,
@@ -51,7 +55,7 @@ def roll(
 ) -> None:
     """Run `pulumi up` one node at a time, waiting for each to be healthy (status) before the
     next; stops at the first unhealthy node. Run it again to resume."""
-    from cctview_fleet import nodehealth, rolling
+    from cctview_fleet import nodehealth, rolling, volumehandover
     from cctview_fleet.pulumicli import Pulumi, find_pulumi
     from cctview_fleet.render import console, err_console, print_json, table
 
@@ -69,18 +73,33 @@ def roll(
         check = partial(nodehealth.look, fleet_stack, node, connect_timeout=connect_timeout)
         return nodehealth.wait_healthy(check, timeout=health_timeout)
 
-    result = rolling.roll(driver, health, nodes=nodes, report=err_console.print)
+    def hand_over(node: str) -> str:
+        return volumehandover.hand_over(fleet_stack, node, timeout=health_timeout).describe()
+
+    result = rolling.roll(
+        driver, health, nodes=nodes, report=err_console.print, hand_over=hand_over
+    )
     if as_json:
         print_json({
-            "steps": [{"node": s.node, "healthy": s.healthy, "why": s.why} for s in result.steps],
+            "steps": [{"node": s.node, "healthy": s.healthy, "why": s.why,
+                       "stopped_by": None if s.healthy else s.stopped_by.value}
+                      for s in result.steps],
             "finished": result.finished,
             "skipped": list(result.skipped),
         })  # fmt: skip
     else:
-        rows = [(s.node, "healthy" if s.healthy else "UNHEALTHY", s.why) for s in result.steps]
+        rows = [(s.node, _verdict(s), s.why) for s in result.steps]
         rows += [(node, "not touched", "") for node in result.skipped]
         console.print(table(f"roll {fleet_stack.name}", ("node", "after its step", "why"), rows))
     rolling.raise_unless_finished(result)
+
+
+def _verdict(step: RollStep) -> str:
+    from cctview_fleet.rolling import StoppedBy
+
+    if step.healthy:
+        return "healthy"
+    return "VOLUME NOT ATTACHED" if step.stopped_by is StoppedBy.VOLUME else "UNHEALTHY"
 
 
 def register(app: typer.Typer) -> None:
