@@ -66,9 +66,10 @@ class Handover:
         """The progress line ``roll`` prints; "" when there was nothing to do."""
         if not self.attached:
             return ""
+        waited = f", after {self.waited_s:.0f} s for it to come free" if self.waited_s >= 1 else ""
         return (
             f"{self.node}: attached its data volume {self.volume_id} to {self.instance_id} at "
-            f"{DATA_VOLUME_DEVICE} (a rotated volume Pulumi does not attach)"
+            f"{DATA_VOLUME_DEVICE} (a rotated volume Pulumi does not attach{waited})"
         )
 
 
@@ -162,7 +163,7 @@ def hand_over(
             return Handover(name, node.instance_id, volume_id, False, waited)
         if decision.action is Action.ATTACH and volume is not None:
             ec2.attach(volume, node.instance_id, device=DATA_VOLUME_DEVICE)
-            return Handover(name, node.instance_id, volume_id, True, clock() - start)
+            return Handover(name, node.instance_id, volume_id, True, waited)
         if waited >= timeout:
             raise _refused(
                 name,

@@ -271,3 +271,49 @@ def test_the_roll_command_stops_when_the_volume_is_held_elsewhere(
     doc = json.loads(result.stdout)
     assert doc["steps"][0]["stopped_by"] == "volume" and doc["finished"] is False
     assert rotated.attachment()[0] == other  # nothing was taken from the other instance
+
+
+class FakeVolumes:
+    """EC2 as the hand-over sees it, answering from a script: the volume detaching from the old
+    instance for ``busy`` looks, then available; records the attachment asked for."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.attached: list[tuple[str, str, str | None]] = []
+
+    def get(self, volume_id: str) -> DataVolume:
+        if self.busy > 0:
+            self.busy -= 1
+            return volume("in-use", on=OLD, attachment="detaching")
+        return volume()
+
+    def instance_state(self, instance_id: str) -> str:
+        return "terminated"
+
+    def attach(self, found: DataVolume, instance_id: str, *, device: str | None = None) -> None:
+        self.attached.append((found.volume_id, instance_id, device))
+
+
+def test_hand_over_waits_for_the_old_instance_to_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cctview_fleet.volumehandover.discover", lambda stack, names: [node()])
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    fake = FakeVolumes(busy=3)
+    done = hand_over(Stack(name="t"), "node-03", timeout=60, interval=5, volumes=fake,  # type: ignore[arg-type]
+                     sleep=sleep, clock=lambda: now[0])  # fmt: skip
+    assert fake.attached == [(VOL, NEW, "/dev/sdf")]
+    assert (done.attached, done.waited_s) == (True, 15.0)
+    assert done.describe().endswith("(a rotated volume Pulumi does not attach, after 15 s for it "
+                                    "to come free)")  # fmt: skip
+    stuck = FakeVolumes(busy=100)
+    with pytest.raises(VolumeError) as caught:
+        hand_over(Stack(name="t"), "node-03", timeout=20, interval=5, volumes=stuck,  # type: ignore[arg-type]
+                  sleep=sleep, clock=lambda: now[0])  # fmt: skip
+    assert str(caught.value) == (
+        f"node-03: its data volume {VOL} is still detaching from {OLD} after 20 s; attach it to "
+        f"{NEW} at /dev/sdf when it is free, then run `cctview-fleet roll node-03` again"
+    )
+    assert stuck.attached == []
