@@ -154,9 +154,10 @@ def hand_over(
         (node,) = discover(stack, [name])
         volume_id = node.tags.get(DATA_VOLUME_TAG, "")
         volume = ec2.get(volume_id) if volume_id else None
+        holder_id = volume.instance_id if volume is not None else None
         holder = None
-        if volume is not None and volume.instance_id not in (None, node.instance_id):
-            holder = ec2.instance_state(volume.instance_id)
+        if holder_id is not None and holder_id != node.instance_id:
+            holder = ec2.instance_state(holder_id)
         decision = decide(node, volume, holder)
         waited = clock() - start
         if decision.action in (Action.NONE, Action.ATTACHED):
