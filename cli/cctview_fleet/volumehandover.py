@@ -149,7 +149,8 @@ def hand_over(
     """Make sure node ``name``'s instance has its tagged data volume attached: wait up to
     ``timeout`` seconds for it to come free, attach it, and wait until EC2 says attached."""
     ec2 = volumes or Ec2Volumes(stack, poll=interval, timeout=timeout)
-    start = clock()
+    deadline = clock() + timeout
+    waited = 0.0  # time spent waiting for the volume (what the report says), not EC2's answers
     while True:
         (node,) = discover(stack, [name])
         volume_id = node.tags.get(DATA_VOLUME_TAG, "")
@@ -159,17 +160,18 @@ def hand_over(
         if holder_id is not None and holder_id != node.instance_id:
             holder = ec2.instance_state(holder_id)
         decision = decide(node, volume, holder)
-        waited = clock() - start
         if decision.action in (Action.NONE, Action.ATTACHED):
             return Handover(name, node.instance_id, volume_id, False, waited)
         if decision.action is Action.ATTACH and volume is not None:
             ec2.attach(volume, node.instance_id, device=DATA_VOLUME_DEVICE)
             return Handover(name, node.instance_id, volume_id, True, waited)
-        if waited >= timeout:
+        if clock() >= deadline:
             raise _refused(
                 name,
                 volume_id,
                 f"is still {decision.why} after {timeout:g} s",
                 f"attach it to {node.instance_id} at {DATA_VOLUME_DEVICE} when it is free",
             )
-        sleep(min(interval, max(0.0, timeout - waited)))
+        pause = min(interval, max(0.0, deadline - clock()))
+        sleep(pause)
+        waited += pause
