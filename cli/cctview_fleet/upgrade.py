@@ -41,6 +41,7 @@ from cctview_fleet.errors import ConfigError, FleetError, RolloutError, StorageS
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodehealth import Health
 from cctview_fleet.stacks import Stack
+from cctview_fleet.switchloss import SwitchLoss
 
 
 class Step(StrEnum):
@@ -62,11 +63,21 @@ class NodeReleases(Protocol):
     def current(self, node: Node) -> str: ...  # where the link points now
 
 
+class SwitchLosses(Protocol):
+    """Counts the frames a node's switch cost (:class:`cctview_fleet.switchloss.StatusLosses`)."""
+
+    def before(self, node: str) -> frozenset[str]: ...  # the cameras collecting now
+
+    # after a healthy switch: the loss over ``cameras`` (None: every camera the agent measured)
+    def after(self, node: str, cameras: frozenset[str] | None) -> SwitchLoss: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NodeUpgrade:
     node: str
     outcome: str  # "upgraded", "already", "rolled back", "failed", "planned"
     detail: str = ""
+    frames_lost: SwitchLoss | None = None  # counted when the switch happened in this run
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +161,7 @@ class Upgrade:
     releases: NodeReleases
     health: Callable[[str], Health]
     report: Callable[[str], None] = lambda line: None
+    losses: SwitchLosses | None = None
 
     def one(self, node: Node) -> NodeUpgrade:
         """Stage, switch, check, roll back if unhealthy; each step tagged before the next."""
@@ -166,18 +178,23 @@ class Upgrade:
             version = self.releases.stage(node, self.release)
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.STAGED)})
             self.report(f"{node.name}: staged {version.strip()}")
+        collecting: frozenset[str] | None = None
         if step is not Step.SWITCHED:
+            collecting = self.losses.before(node.name) if self.losses else None
             self.releases.switch(node, self.release)
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.SWITCHED)})
             self.report(f"{node.name}: switched and restarted")
         health = self.health(node.name)
         if health.healthy:
+            loss = self.losses.after(node.name, collecting) if self.losses else None
+            if loss is not None and not loss.within_target:
+                self.report(f"{node.name}: frames lost in the switch: {loss.describe()}")
             # the wheel tags are also what the user data of a replacement installs
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.DONE),
                                       AGENT_TAG: self.release.sha256,
                                       AGENT_KEY_TAG: self.release.key})  # fmt: skip
             version = health.status.agent_version if health.status else None
-            return NodeUpgrade(node.name, "upgraded", version or "")
+            return NodeUpgrade(node.name, "upgraded", version or "", loss)
         back = self.releases.rollback(node)
         _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.ROLLED_BACK)})
         self.report(f"{node.name}: unhealthy ({health.why}); rolled back to {back.strip()}")

@@ -28,6 +28,7 @@ from cctview_fleet.errors import RemoteCommandError
 from cctview_fleet.inventory import Node, discover
 from cctview_fleet.nodehealth import Health
 from cctview_fleet.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
+from cctview_fleet.switchloss import SwitchLoss
 from cctview_fleet.upgrade import Upgrade, publish
 from tests.fixtures.s3 import MotoServer
 
@@ -158,12 +159,37 @@ def test_stage_refuses_a_wrong_digest(rig: tuple[Stack, Nodes], wheel: Path) -> 
     assert not (Path(nodes.layout("node-01").root) / forged.folder_name).exists()
 
 
+class Losses:
+    """A SwitchLosses that records when it is asked: the restarts each node had by then."""
+
+    def __init__(self, nodes: Nodes) -> None:
+        self.nodes = nodes
+        self.calls: list[tuple[str, str, int]] = []
+
+    def before(self, node: str) -> frozenset[str]:
+        self.calls.append(("before", node, self.nodes.restarts(node)))
+        return frozenset({f"{node}-cam"})
+
+    def after(self, node: str, cameras: frozenset[str] | None) -> SwitchLoss:
+        self.calls.append(("after", node, self.nodes.restarts(node)))
+        assert cameras == {f"{node}-cam"}
+        lost = 2 if node == "node-02" else 0
+        return SwitchLoss(1, lost, lost, f"{node}-cam")
+
+
 def test_rolling_upgrade_switches_every_node(rig: tuple[Stack, Nodes], wheel: Path) -> None:
     stack, nodes = rig
     release = publish(stack, wheel)
-    result = Upgrade(stack, release, nodes, healthy_except()).run(
+    losses, said = Losses(nodes), []
+    result = Upgrade(stack, release, nodes, healthy_except(), said.append, losses).run(
         discover(stack), max_unavailable=1, dry_run=False)  # fmt: skip
     assert [(n.node, n.outcome) for n in result.nodes] == [(n, "upgraded") for n in NODES]
+    # the cameras collecting are read before the switch, the loss counted after it
+    assert losses.calls == [(step, n, restarts) for n in NODES
+                            for step, restarts in (("before", 0), ("after", 1))]  # fmt: skip
+    assert [n.frames_lost.max for n in result.nodes if n.frames_lost] == [0, 2, 0]
+    assert "node-02: frames lost in the switch: max 2, median 2 over 1 cameras; MISSES the " \
+           "target (<= 1 per camera)" in said  # fmt: skip
     assert not result.stopped
     tags = tags_of(stack)
     for name in NODES:
