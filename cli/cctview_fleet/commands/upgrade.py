@@ -88,7 +88,8 @@ def upgrade(
             return nodehealth.look(fleet.stack, node, connect_timeout=connect_timeout)
 
         def health(node: str) -> nodehealth.Health:
-            return nodehealth.wait_healthy(partial(look, node), timeout=health_timeout)
+            return nodehealth.wait_healthy(partial(look, node), timeout=health_timeout,
+                                           interval=nodehealth.RESTART_HEALTH_INTERVAL)  # fmt: skip
 
         rollout = Upgrade(
             fleet.stack,
