@@ -50,17 +50,19 @@ def _newest_dirs(folder: Path, count: int) -> list[Path]:
 
 
 def _newest_frame_times(layout: DataLayout, camera_id: str) -> list[int]:
-    """The camera's frame times in its newest two hour folders (the open one and the one
-    before, so an hour that just began still has neighbours), sorted."""
+    """The camera's newest frame times, sorted: its newest hour folder's, and the one before
+    when that holds too few (an hour that just began), so a restart lists one folder a camera."""
     times: list[int] = []
     hours = [h for day in _newest_dirs(layout.camera_dir(camera_id), 2)
              for h in _newest_dirs(day, 2)]  # fmt: skip
-    for hour in sorted(hours, key=lambda p: (p.parent.name, p.name))[-2:]:
+    for hour in sorted(hours, key=lambda p: (p.parent.name, p.name))[::-1][:2]:
         try:
             names = os.listdir(hour)
         except OSError:
             continue
         times += [ts for ts in map(frame_timestamp, names) if ts is not None]
+        if len(times) > RECENT_FRAMES:
+            break
     return sorted(times)
 
 
