@@ -5,7 +5,8 @@
 2. **per node**, at most ``max_unavailable`` at a time: stage (download, check the digest,
    install beside the running agent), switch (move the link, restart), check health through
    ``status``; an unhealthy node is rolled back at once (the link goes back, restart) and the
-   upgrade stops there, the remaining nodes untouched;
+   upgrade stops there, the remaining nodes untouched; a healthy one's frames lost in the switch
+   are counted (:class:`SwitchLosses`, :mod:`cctview_fleet.switchloss`) and reported;
 3. **progress in EC2 tags**: ``cctview:upgrade=<sha16>:<step>`` on each instance after each step
    (as rotate-volumes keeps its state on volumes), so a killed CLI, or another operator, resumes
    where it stopped: done nodes are skipped, a staged or switched node repeats the next step.
