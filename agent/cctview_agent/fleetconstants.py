@@ -36,6 +36,9 @@ VOLUME_TAG = "cctview:volume"  # on a snapshot: the volume it was taken of
 UPGRADE_TAG = "cctview:upgrade"
 AGENT_TAG = "cctview:agent-sha256"
 AGENT_KEY_TAG = "cctview:agent-key"
+# The agent's hashed lock inside its wheel (the wheel's sha256 covers it): first boot and the
+# upgrade's stage install every dependency from it with --require-hashes, then the wheel alone.
+NODE_LOCK_MEMBER = "cctview_agent/locks/node.lock"
 # On an instance: the data volume it runs on (set by the program for generation 1, moved by
 # rotate-volumes at the switch); its user data reads it at boot through the metadata service.
 DATA_VOLUME_TAG = "cctview:data-volume"

@@ -52,7 +52,7 @@ from pathlib import Path
 from cctview_agent.blockdevices import LABEL_PREFIX
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError
-from cctview_agent.fleetconstants import DATA_VOLUME_DEVICE
+from cctview_agent.fleetconstants import DATA_VOLUME_DEVICE, NODE_LOCK_MEMBER
 from cctview_fleet import bootoutcome
 from cctview_fleet.agentwheels import AGENT_KEY_PREFIX
 from cctview_infra import tags
@@ -138,7 +138,6 @@ print(key, sha, volume, sep="\\n")
 """
 BOOTSTRAP_LOCK = "/tmp/cctview-bootstrap.lock"
 NODE_LOCK = "/tmp/cctview-node.lock"
-NODE_LOCK_MEMBER = "cctview_agent/locks/node.lock"  # inside the wheel: its sha256 covers it
 
 
 @dataclass(frozen=True, slots=True)
