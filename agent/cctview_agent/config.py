@@ -21,7 +21,7 @@ from typing import Any
 
 from cctview_agent.errors import ConfigError
 from cctview_agent.periods import validate_period_length
-from cctview_agent.scheduler import Polling
+from cctview_agent.polling.scheduler import Polling
 
 DEFAULT_ROOT = Path("/var/lib/cctview")
 

@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from cctview_agent.agentlog import close_log, open_log
-from cctview_agent.closer import PeriodCloser
 from cctview_agent.config import AgentConfig
-from cctview_agent.diskguard import DiskGuard, DiskUsage
-from cctview_agent.fetch import FetchFailure, poll_url, validate_jpeg
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest, frame_digest
 from cctview_agent.periods import Period
-from cctview_agent.placeholders import PlaceholderRegistry
-from cctview_agent.poller import CameraPoller
+from cctview_agent.polling.fetch import FetchFailure, poll_url, validate_jpeg
+from cctview_agent.polling.placeholders import PlaceholderRegistry
+from cctview_agent.polling.poller import CameraPoller
+from cctview_agent.polling.scheduler import BACKOFF_CAP_S, PHASE_SLOTS, phase_of
 from cctview_agent.samples import SHARD_LAYOUT, Placement, lay_out, shard_placements
-from cctview_agent.scheduler import BACKOFF_CAP_S, PHASE_SLOTS, phase_of
-from cctview_agent.storage import FrameStore, journal_path
+from cctview_agent.service.agentlog import close_log, open_log
+from cctview_agent.storage.closer import PeriodCloser
+from cctview_agent.storage.diskguard import DiskGuard, DiskUsage
+from cctview_agent.storage.frames import FrameStore, journal_path
 from tests.agent.agentproc import RecordingLog
 
 JPEG = b"\xff\xd8" + bytes(range(256)) * 8 + b"\xff\xd9"
@@ -60,7 +60,7 @@ def test_poll_url_changes_every_poll() -> None:
 
 class _Agent:
     def __init__(self) -> None:
-        from cctview_agent.scheduler import ScheduleStats
+        from cctview_agent.polling.scheduler import ScheduleStats
 
         self.schedule = ScheduleStats()
 
@@ -117,7 +117,8 @@ def test_disk_guard_hysteresis(monkeypatch) -> None:
     guard = DiskGuard(reserve_bytes=1_000_000, log=log)
     free = {"value": 5_000_000}
     monkeypatch.setattr(
-        "cctview_agent.diskguard.disk_usage", lambda _root: DiskUsage(10_000_000, free["value"])
+        "cctview_agent.storage.diskguard.disk_usage",
+        lambda _root: DiskUsage(10_000_000, free["value"]),
     )
     guard.check("/x")
     assert not guard.paused
@@ -232,7 +233,7 @@ def test_a_periods_frames_are_made_durable_before_its_manifest(tmp_path, monkeyp
     def record(folder: Path, frames) -> None:  # type: ignore[no-untyped-def]
         calls.append((folder, sorted(str(f) for f in frames), manifest.exists()))
 
-    monkeypatch.setattr("cctview_agent.closer.make_durable", record)
+    monkeypatch.setattr("cctview_agent.storage.closer.make_durable", record)
     closer = PeriodCloser(config, store, RecordingLog())
     closer.scan_all()
     assert closer.close_due(now=period.end + 1) == 1
@@ -241,7 +242,7 @@ def test_a_periods_frames_are_made_durable_before_its_manifest(tmp_path, monkeyp
 
 
 def test_make_durable_is_one_syncfs_or_an_fsync_per_file_and_folder(tmp_path, monkeypatch):
-    from cctview_agent import durability
+    from cctview_agent.storage import durability
 
     folder = tmp_path / "frames"
     folder.mkdir()

@@ -149,7 +149,7 @@ def test_a_node_installs_from_the_lock_with_require_hashes(
         assert done.returncode == 0, done.stderr[-2000:]
     check = subprocess.run([str(pip), "check"], env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
-    probe = "import aiohttp, boto3, uvloop, cctview_agent.sync; print('ok')"
+    probe = "import aiohttp, boto3, uvloop, cctview_agent.sync.run; print('ok')"
     ran = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, env=env)
     assert ran.stdout == "ok\n", ran.stderr
     frozen = subprocess.run([str(pip), "freeze"], env=env, capture_output=True, text=True).stdout

@@ -20,7 +20,7 @@ from cctview_agent.assignment import (
 from cctview_agent.cameras import dump_cameras
 from cctview_agent.config import load_config
 from cctview_agent.errors import ConfigError
-from cctview_agent.pidfile import running_pid, signal_agent
+from cctview_agent.service.pidfile import running_pid, signal_agent
 
 
 def add_parser(subparsers: Any) -> None:

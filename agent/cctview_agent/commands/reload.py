@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from cctview_agent.config import load_config
-from cctview_agent.pidfile import signal_agent
+from cctview_agent.service.pidfile import signal_agent
 
 
 def add_parser(subparsers: Any) -> None:

@@ -15,6 +15,6 @@ def add_parser(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    from cctview_agent.runner import run_agent  # aiohttp is imported only by `run`
+    from cctview_agent.service.runner import run_agent  # aiohttp is imported only by `run`
 
     return run_agent(config)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from cctview_agent.config import load_config
-from cctview_agent.status import read_status, render_status
+from cctview_agent.service.status import read_status, render_status
 
 
 def add_parser(subparsers: Any) -> None:

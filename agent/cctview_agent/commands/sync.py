@@ -1,4 +1,4 @@
-"""``cctview-agent sync``: ship complete periods to S3, verified (see cctview_agent.sync).
+"""``cctview-agent sync``: ship complete periods to S3, verified (see cctview_agent.sync.run).
 
     cctview-agent sync --bucket B [--prefix P] [--delete-local] [--json-progress]
                        [--bwlimit RATE] [--dry-run] [--data DIR]
@@ -23,14 +23,14 @@ from cctview_agent.config import load_config
 from cctview_agent.errors import ConfigError, SyncError
 
 if TYPE_CHECKING:
-    from cctview_agent.syncsummary import SyncSummary
+    from cctview_agent.sync.summary import SyncSummary
 
 # The sync machinery (tar streaming, botocore) is imported by the handler only: every other
 # subcommand, `status` above all (the operator asks every node for it), starts without it.
 
 
 def _rate(text: str) -> float:
-    from cctview_agent.uploader import parse_rate
+    from cctview_agent.sync.uploader import parse_rate
 
     try:
         return parse_rate(text)
@@ -111,8 +111,8 @@ def _human(summary: SyncSummary) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from cctview_agent.receipts import SyncTarget
-    from cctview_agent.sync import SyncOptions, data_roots, default_node, run_sync
+    from cctview_agent.sync.receipts import SyncTarget
+    from cctview_agent.sync.run import SyncOptions, data_roots, default_node, run_sync
 
     if args.data:
         roots = [path.expanduser().absolute() for path in args.data]

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from cctview_agent.config import load_config
-from cctview_agent.drain import drain_status, list_volumes, retire_volume
 from cctview_agent.errors import ConfigError
-from cctview_agent.volumes import FSTAB, check_volume_id, prepare_volume, switch_volume
+from cctview_agent.volumes.drain import drain_status, list_volumes, retire_volume
+from cctview_agent.volumes.switching import FSTAB, check_volume_id, prepare_volume, switch_volume
 
 
 def _volume_id(text: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
-from cctview_agent.pictures import PNG_SIGNATURE
+from cctview_agent.polling.pictures import PNG_SIGNATURE
 
 JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"

@@ -1,7 +1,8 @@
 """What a camera poller needs from the agent that runs it, and nothing more.
 
-:class:`~cctview_agent.poller.CameraPoller` depends on this protocol, not on
-:class:`~cctview_agent.runner.Agent`: the list below is the whole contract between one camera's
+:class:`~cctview_agent.polling.poller.CameraPoller` depends on this protocol, not on
+:class:`~cctview_agent.service.runner.Agent`: the list below is the whole contract between one
+camera's
 loop and the process, so a change to the agent that leaves it alone cannot break a poller, and a
 test can drive a poller with a small host of its own. The parts are the agent's shared ones: one
 budget of requests, one store, one disk guard, one closer, one registry of placeholder pictures.
@@ -14,15 +15,15 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import aiohttp
 
-    from cctview_agent.agentlog import EventLog
-    from cctview_agent.budget import RequestBudget
-    from cctview_agent.closer import PeriodCloser
     from cctview_agent.config import AgentConfig
-    from cctview_agent.diskguard import DiskGuard
-    from cctview_agent.placeholders import PlaceholderRegistry
-    from cctview_agent.poller import CameraPoller
-    from cctview_agent.scheduler import LearningSlots, ScheduleStats
-    from cctview_agent.storage import FrameStore
+    from cctview_agent.polling.budget import RequestBudget
+    from cctview_agent.polling.placeholders import PlaceholderRegistry
+    from cctview_agent.polling.poller import CameraPoller
+    from cctview_agent.polling.scheduler import LearningSlots, ScheduleStats
+    from cctview_agent.service.agentlog import EventLog
+    from cctview_agent.storage.closer import PeriodCloser
+    from cctview_agent.storage.diskguard import DiskGuard
+    from cctview_agent.storage.frames import FrameStore
 
 
 class PollerHost(Protocol):

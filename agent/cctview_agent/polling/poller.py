@@ -25,20 +25,20 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cctview_agent.cadence import Cadence, Mode
 from cctview_agent.cameras import Camera
-from cctview_agent.closer import PeriodTally
-from cctview_agent.fetch import FetchFailure, fetch_frame, poll_url
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import frame_digest
 from cctview_agent.periods import Period
-from cctview_agent.pictures import Thumbnail, is_png, same_picture, thumbnail
-from cctview_agent.scheduler import Polling, backoff_s, grid_next, phase_of
-from cctview_agent.storage import DiskFullError, StoredFrame
+from cctview_agent.polling.cadence import Cadence, Mode
+from cctview_agent.polling.fetch import FetchFailure, fetch_frame, poll_url
+from cctview_agent.polling.pictures import Thumbnail, is_png, same_picture, thumbnail
+from cctview_agent.polling.scheduler import Polling, backoff_s, grid_next, phase_of
+from cctview_agent.storage.closer import PeriodTally
+from cctview_agent.storage.frames import DiskFullError, StoredFrame
 
 if TYPE_CHECKING:
-    from cctview_agent.camerastate import CameraState
-    from cctview_agent.pollerhost import PollerHost
+    from cctview_agent.polling.camerastate import CameraState
+    from cctview_agent.polling.host import PollerHost
 
 TINY_FRAME_BYTES = 1024
 NEW, SAME, OFFLINE, FAILED = "new", "same", "offline", "failed"

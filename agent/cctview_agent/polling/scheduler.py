@@ -2,11 +2,12 @@
 
 Two policies (``polling`` in the agent's config, docs/agent.md):
 
-- ``adaptive`` (the default): each camera's :class:`~cctview_agent.cadence.Cadence` learns how
-  often its picture changes and polls just often enough to see every picture; offline and frozen
-  cameras are polled gently (every ``offline_poll_interval`` seconds); a 429's ``Retry-After`` is
-  a floor for that camera's next poll; every request takes a slot of the node's
-  :class:`~cctview_agent.budget.RequestBudget` first.
+- ``adaptive`` (the default): each camera's :class:`~cctview_agent.polling.cadence.Cadence` learns
+  how often its picture changes and polls just often enough to see every picture; offline and
+  frozen cameras are polled gently (every ``offline_poll_interval`` seconds);
+  a 429's ``Retry-After`` is a floor for that camera's next poll;
+  every request takes a slot of the node's
+  :class:`~cctview_agent.polling.budget.RequestBudget` first.
 - ``grid``: every camera on a fixed grid ``anchor + phase + k * poll_interval`` of the loop's
   monotonic clock (the agent's historical 1 Hz behaviour, kept as the benchmark's baseline). The
   schedule never drifts however long each poll takes; a poll that overruns skips the ticks it

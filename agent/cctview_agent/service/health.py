@@ -19,7 +19,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cctview_agent.camerastate import CameraState
+    from cctview_agent.polling.camerastate import CameraState
 
 STALE_AFTER_S = 10.0  # a status older than this means the agent is hung or gone
 NOTHING_STORED_S = 60.0

@@ -27,27 +27,28 @@ from typing import Any
 
 import aiohttp
 
-from cctview_agent import __version__, eventloop
-from cctview_agent.agentlog import EventLog, close_log, open_log
+from cctview_agent import __version__
 from cctview_agent.assignment import diff_assignment, load_assignment
 from cctview_agent.atomicfile import remove_temporaries
-from cctview_agent.budget import RequestBudget
-from cctview_agent.cadence import Mode
 from cctview_agent.cameras import Camera
-from cctview_agent.closer import PeriodCloser, data_roots, remove_stale_journals
 from cctview_agent.config import AgentConfig
-from cctview_agent.diskguard import DiskGuard
 from cctview_agent.errors import CctviewError, ConfigError
-from cctview_agent.fetch import open_session
 from cctview_agent.periods import Period
-from cctview_agent.pictures import can_compare_pictures
-from cctview_agent.pidfile import acquire
-from cctview_agent.placeholders import PlaceholderRegistry
-from cctview_agent.poller import CameraPoller
-from cctview_agent.reclaim import Reclaimer
-from cctview_agent.scheduler import LearningSlots, ScheduleStats
-from cctview_agent.status import newest_receipt, write_status
-from cctview_agent.storage import FrameStore
+from cctview_agent.polling.budget import RequestBudget
+from cctview_agent.polling.cadence import Mode
+from cctview_agent.polling.fetch import open_session
+from cctview_agent.polling.pictures import can_compare_pictures
+from cctview_agent.polling.placeholders import PlaceholderRegistry
+from cctview_agent.polling.poller import CameraPoller
+from cctview_agent.polling.scheduler import LearningSlots, ScheduleStats
+from cctview_agent.service import eventloop
+from cctview_agent.service.agentlog import EventLog, close_log, open_log
+from cctview_agent.service.pidfile import acquire
+from cctview_agent.service.status import newest_receipt, write_status
+from cctview_agent.storage.closer import PeriodCloser, data_roots, remove_stale_journals
+from cctview_agent.storage.diskguard import DiskGuard
+from cctview_agent.storage.frames import FrameStore
+from cctview_agent.storage.reclaim import Reclaimer
 
 STATUS_EVERY_S = 2.0
 CLOSE_EVERY_S = 1.0

@@ -2,7 +2,8 @@
 
 The agent rewrites ``status_file`` atomically every ~2 s (a JSON object, shape below). ``status``
 reads it, adds whether the agent is alive (pid file lock + freshness), whether it is collecting
-(``ok`` and ``problem``, from :mod:`cctview_agent.health`) and the newest sync receipt, and works
+(``ok`` and ``problem``, from :mod:`cctview_agent.service.health`) and the newest sync receipt, and
+works
 while the agent is down (the last known state with ``running: false``, ``ok: false``, the reason
 in ``problem``, and the disk measured now).
 
@@ -27,11 +28,11 @@ from typing import Any
 from cctview_agent import __version__
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
-from cctview_agent.diskguard import disk_fields
-from cctview_agent.health import assess
 from cctview_agent.layout import DataLayout
 from cctview_agent.periods import Period
-from cctview_agent.pidfile import running_pid
+from cctview_agent.service.health import assess
+from cctview_agent.service.pidfile import running_pid
+from cctview_agent.storage.diskguard import disk_fields
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:

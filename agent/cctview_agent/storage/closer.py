@@ -2,8 +2,8 @@
 
 The manifest is the completion mark (only complete periods are synced), so it is written once,
 atomically and durably, after the frames it lists are durable (one ``syncfs`` of the period's file
-system, :mod:`cctview_agent.durability`), from what is on disk: the frames folder lists the frames,
-the period's journal gives their sizes and digests (a frame missing from it, e.g. after a
+system, :mod:`cctview_agent.storage.durability`), from what is on disk: the frames folder lists the
+frames, the period's journal gives their sizes and digests (a frame missing from it, e.g. after a
 ``kill -9`` between rename and journal line, is digested from its file). The counters that are
 not on disk (polls, duplicates, placeholders, failures, drops) come from the running agent's
 :class:`PeriodTally`; after a restart they cover only the agent's own lifetime within the period.
@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cctview_agent import __version__
-from cctview_agent.agentlog import EventLog
 from cctview_agent.config import AgentConfig
-from cctview_agent.durability import make_durable
 from cctview_agent.layout import DataLayout, frame_timestamp
 from cctview_agent.layout import data_roots as layout_roots
 from cctview_agent.manifests import FrameRecord, Manifest, find_gaps, frame_digest
 from cctview_agent.periods import Period
 from cctview_agent.samples import with_shard
-from cctview_agent.storage import JOURNAL_SUFFIX, FrameStore, journal_path, read_journal
+from cctview_agent.service.agentlog import EventLog
+from cctview_agent.storage.durability import make_durable
+from cctview_agent.storage.frames import JOURNAL_SUFFIX, FrameStore, journal_path, read_journal
 
 GAP_FACTOR = 3  # a hole longer than 3 poll intervals is a gap
 

@@ -4,7 +4,7 @@ It measures the folder ``data_dir`` points at now (the active volume) once a sec
 in inodes (``statvfs`` ``f_favail``: a volume of small frames runs out of inodes first). When free
 space nears the reserve (below the low-water mark: the reserve plus 5 % of the volume, at most
 2 GiB or 100,000 inodes), its
-:class:`~cctview_agent.reclaim.Reclaimer` deletes the oldest periods already verified in the
+:class:`~cctview_agent.storage.reclaim.Reclaimer` deletes the oldest periods already verified in the
 fleet's bucket, so a node keeps recording on a volume far smaller than its retention in days.
 Only when that is not enough -- below ``reserve_bytes`` / ``reserve_inodes`` free with nothing
 verified left, or right after a real ENOSPC -- do frame writes pause: pollers keep polling and
@@ -20,8 +20,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from cctview_agent.agentlog import EventLog
-from cctview_agent.reclaim import Reclaimer
+from cctview_agent.service.agentlog import EventLog
+from cctview_agent.storage.reclaim import Reclaimer
 
 MIN_RESUME_MARGIN = 256 * 1024
 LOW_WATER_SHARE = 20  # reclaim below reserve + 1/20 of the volume (bytes and inodes alike),

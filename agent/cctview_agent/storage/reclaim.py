@@ -4,8 +4,8 @@ Retention by days cannot fit a volume: an 8 GiB volume holds about 5.7 hours of 
 less than the two days the hourly sync keeps. So when the disk guard sees free space (bytes, or
 inodes: a volume of small frames runs out of inodes first) near the reserve, it asks
 :class:`Reclaimer` to delete periods that are *verified in the fleet's own bucket* (a receipt for
-the agent config's bucket and prefix, see :mod:`cctview_agent.receipts`), oldest first, until the
-volume is above its low-water mark again. Nothing else is ever deleted here: a period without
+the agent config's bucket and prefix, see :mod:`cctview_agent.sync.receipts`), oldest first, until
+the volume is above its low-water mark again. Nothing else is ever deleted here: a period without
 such a receipt stays, and when no verified period is left the guard pauses writing as before.
 Days stay an upper bound (the sync's ``--retain-days`` deletes older verified periods anyway).
 """
@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cctview_agent.agentlog import EventLog
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ManifestError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.periods import Period
-from cctview_agent.receipts import SyncTarget, delete_period, receipt_counts
+from cctview_agent.service.agentlog import EventLog
+from cctview_agent.sync.receipts import SyncTarget, delete_period, receipt_counts
 
 # Periods deleted per guard check at most: the guard runs in the agent's event loop, and an
 # hour of one camera is ~3,600 unlinks. The next check (a second later) goes on if still needed.

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from cctview_agent.layout import DataLayout
 from cctview_agent.periods import Period
-from cctview_agent.receipts import finish_deletions
-from cctview_agent.syncsummary import PeriodOutcome
+from cctview_agent.sync.receipts import finish_deletions
+from cctview_agent.sync.summary import PeriodOutcome
 
 
 def apply_retention(

@@ -39,20 +39,20 @@ from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ManifestError, SyncError, VerificationError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
-from cctview_agent.packing import TarPlan, digest_tar, plan_tar, tar_size
 from cctview_agent.periods import Period
-from cctview_agent.receipts import (
+from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
+from cctview_agent.sync.lock import sync_locks
+from cctview_agent.sync.packing import TarPlan, digest_tar, plan_tar, tar_size
+from cctview_agent.sync.receipts import (
     Receipt,
     SyncTarget,
     delete_period,
     receipt_counts,
 )
-from cctview_agent.s3client import S3Client
-from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key, safe_node
-from cctview_agent.synclock import sync_locks
-from cctview_agent.syncretention import apply_retention
-from cctview_agent.syncsummary import PeriodOutcome, PeriodStatus, SyncSummary, summarize
-from cctview_agent.uploader import Expected, Throttle, Uploader, expected_for, make_client
+from cctview_agent.sync.retention import apply_retention
+from cctview_agent.sync.s3client import S3Client
+from cctview_agent.sync.summary import PeriodOutcome, PeriodStatus, SyncSummary, summarize
+from cctview_agent.sync.uploader import Expected, Throttle, Uploader, expected_for, make_client
 
 Emit = Callable[[dict[str, Any]], None]
 _NO_TAR = TarPlan((), 0, 0)  # a period without frames ships its manifest only
@@ -281,8 +281,8 @@ def run_sync(
 
     Three steps, under the data roots' sync locks: ship the pending periods
     (:func:`ship_periods`), apply the retention rules to what is verified
-    (:mod:`~cctview_agent.syncretention`), then sum the run up
-    (:mod:`~cctview_agent.syncsummary`).
+    (:mod:`~cctview_agent.sync.retention`), then sum the run up
+    (:mod:`~cctview_agent.sync.summary`).
     """
     emit = emit or (lambda event: None)
     started = time.monotonic()

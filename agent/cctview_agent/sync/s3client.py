@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 
 class S3Client(Protocol):
-    """The S3 operations :class:`cctview_agent.uploader.Uploader` calls."""
+    """The S3 operations :class:`cctview_agent.sync.uploader.Uploader` calls."""
 
     @property
     def meta(self) -> Any:

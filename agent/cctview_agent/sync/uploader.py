@@ -23,8 +23,8 @@ from typing import Any
 
 from cctview_agent import awscalls
 from cctview_agent.errors import SyncError, VerificationError
-from cctview_agent.packing import PartDigest, TarDigests, TarPlan, digest_tar
-from cctview_agent.s3client import S3Client
+from cctview_agent.sync.packing import PartDigest, TarDigests, TarPlan, digest_tar
+from cctview_agent.sync.s3client import S3Client
 
 # An hour of one camera is ~75 MB: one PUT. Only much longer or larger periods go multipart,
 # so a camera-period costs two PUT requests (tar + manifest).

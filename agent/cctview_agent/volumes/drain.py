@@ -22,16 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.cameras import CAMERA_ID
 from cctview_agent.config import AgentConfig
-from cctview_agent.diskguard import disk_fields
 from cctview_agent.errors import DataVolumeError
 from cctview_agent.layout import DataLayout, frame_timestamp
 from cctview_agent.periods import Period
-from cctview_agent.receipts import SyncTarget, receipt_counts
-from cctview_agent.volumes import (
+from cctview_agent.storage.diskguard import disk_fields
+from cctview_agent.sync.receipts import SyncTarget, receipt_counts
+from cctview_agent.volumes import blockdevices
+from cctview_agent.volumes.switching import (
     FSTAB,
     VOLUME_ID,
     active_volume,

@@ -12,7 +12,8 @@ volume under ``volumes_root``, so a period split by a switch ends with a manifes
 
 A volume is retired only when it is not active and every period on it has a sync receipt (the
 syncer writes one only after it verified the object in S3). That rule lives here, on the node,
-so no operator tool can delete a volume whose frames are not safe (:mod:`cctview_agent.drain`).
+so no operator tool can delete a volume whose frames are not safe
+(:mod:`cctview_agent.volumes.drain`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError, DataVolumeError
-from cctview_agent.nofollow import chown_nofollow, ensure_dir, read_small
+from cctview_agent.storage.nofollow import chown_nofollow, ensure_dir, read_small
+from cctview_agent.volumes import blockdevices
 
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,32}$")
 FSTAB = Path("/etc/fstab")
@@ -132,8 +133,9 @@ def _own_like_active(config: AgentConfig, path: Path, volume_id: str) -> None:
 
     ``prepare`` runs as root (it formats and mounts), while the agent runs as an unprivileged user
     (``User=`` in its unit); without this the agent could not write a single frame after the
-    switch. The active volume's owner is the agent's user, whatever it is called. That user owns
-    these folders too, so none of them is followed if it is a link (:mod:`cctview_agent.nofollow`).
+    switch. The active volume's owner is the agent's user, whatever it is called. That user
+    owns these folders too, so none of them is followed if it is a link
+    (:mod:`cctview_agent.storage.nofollow`).
     """
     if os.geteuid() != 0:
         return

@@ -3,8 +3,9 @@
 The recorder (:mod:`cctview_agent.awscalls`) says who made a call: ``node`` (the agent, under the
 node role), ``operator`` (the CLI, under the operator policy) or ``deployer`` (the local fleet
 standing in for ``pulumi up``, whose rights are the deployer's, not this project's: skipped).
-Each call becomes its IAM requests (:mod:`cctview_infra.iamrequests`), and each request is
-evaluated (:mod:`cctview_infra.iameval`) against the identity's policy together with the bucket
+Each call becomes its IAM requests (:mod:`cctview_infra.iam.requests`), and each request is
+evaluated (:mod:`cctview_infra.iam.evaluator`) against the identity's policy together with the
+bucket
 policy, both instantiated for the call's bucket and the prefix the caller was configured with.
 A call of an unknown principal or an unmapped operation is a finding too, never a pass.
 """
@@ -16,14 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cctview_agent.awscalls import DEPLOYER, NODE, OPERATOR, RecordedCall
-from cctview_infra.iamdocuments import (
+from cctview_infra.iam.documents import (
     bucket_arn_of,
     bucket_policy_document,
     node_policy_document,
     operator_policy_document,
 )
-from cctview_infra.iameval import Request, Verdict, evaluate
-from cctview_infra.iamrequests import UnmappedOperationError, partition_for, requests_for
+from cctview_infra.iam.evaluator import Request, Verdict, evaluate
+from cctview_infra.iam.requests import UnmappedOperationError, partition_for, requests_for
 
 DEFAULT_PREFIX = "cctview"  # the stack's default bucketPrefix
 PRINCIPAL_ARNS = {
@@ -92,7 +93,7 @@ def check_call(call: RecordedCall, *, loopback_is_tls: bool = True) -> list[Find
         return [
             Finding(
                 call,
-                f"{exc} is not mapped to IAM actions; add it to cctview_infra/iamrequests.py "
+                f"{exc} is not mapped to IAM actions; add it to cctview_infra/iam/requests.py "
                 "(and its permission to the policy in iamdocuments.py)",
             )
         ]

@@ -1,7 +1,7 @@
 """The nodes' IAM role: conditional writes under the fleet's frames prefix and nothing else.
 
 What a node does with AWS, and the actions that allows (the document itself, and why each
-statement is shaped as it is, lives in :mod:`cctview_infra.iamdocuments`, the one source the
+statement is shaped as it is, lives in :mod:`cctview_infra.iam.documents`, the one source the
 docs and the IAM tests share):
 
 - ``cctview-agent sync`` uploads packed periods and manifests under ``<prefix>/frames/`` and
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_aws import iam
 
-from cctview_infra.iamdocuments import node_policy_document
+from cctview_infra.iam.documents import node_policy_document
 
 EC2_TRUST = {
     "Version": "2012-10-17",

@@ -1,10 +1,12 @@
-"""Print the operator's least-privilege policy: ``python -m cctview_infra.operatorpolicy BUCKET``.
+"""Print the operator's least-privilege policy.
 
-The document comes from :func:`cctview_infra.iamdocuments.operator_policy_document`, the same code
+    python -m cctview_infra.iam.operatorpolicy BUCKET
+
+The document comes from :func:`cctview_infra.iam.documents.operator_policy_document`, the same code
 the IAM tests judge the CLI's calls by; ``docs/operator-policy.json`` is its output for a
 placeholder bucket (a test keeps the two equal). Attach it to the operator's IAM user or role::
 
-    python -m cctview_infra.operatorpolicy my-cctview-frames --prefix cctview > operator.json
+    python -m cctview_infra.iam.operatorpolicy my-cctview-frames --prefix cctview > operator.json
     aws iam put-user-policy --user-name me --policy-name cctview-operator \\
         --policy-document file://operator.json
 """
@@ -15,7 +17,7 @@ import argparse
 import json
 import sys
 
-from cctview_infra.iamdocuments import bucket_arn_of, operator_policy_document
+from cctview_infra.iam.documents import bucket_arn_of, operator_policy_document
 
 PLACEHOLDER_BUCKET = "YOUR-FLEET-BUCKET"
 
@@ -31,7 +33,7 @@ def render(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cctview_infra.operatorpolicy",
+        prog="python -m cctview_infra.iam.operatorpolicy",
         description="Print the IAM policy cctview-fleet needs for one fleet's bucket.",
     )
     parser.add_argument("bucket", help="the fleet's bucket (stack output `bucket`)")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cctview_agent.awscalls import RecordedCall
-from cctview_infra.iameval import ContextValue, Request
+from cctview_infra.iam.evaluator import ContextValue, Request
 
 EMULATOR_ACCOUNT = "123456789012"  # moto's account id; any account would do
 

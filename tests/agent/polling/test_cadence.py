@@ -7,10 +7,10 @@ import asyncio
 import random
 import time
 
-from cctview_agent.budget import FORBIDDEN_SHARE, RequestBudget
-from cctview_agent.cadence import Cadence, Mode
-from cctview_agent.fetch import retry_after_seconds
-from cctview_agent.pictures import can_compare_pictures, is_png, same_picture, thumbnail
+from cctview_agent.polling.budget import FORBIDDEN_SHARE, RequestBudget
+from cctview_agent.polling.cadence import Cadence, Mode
+from cctview_agent.polling.fetch import retry_after_seconds
+from cctview_agent.polling.pictures import can_compare_pictures, is_png, same_picture, thumbnail
 from cctview_camsim.catalog import synthetic_cameras
 from cctview_camsim.clocks import FrameClock, PictureClock
 from cctview_camsim.frames import FrameRenderer
@@ -132,7 +132,7 @@ def test_a_ticking_clock_is_the_same_picture_and_traffic_is_not():
 
 
 def test_changed_blocks_matches_a_pixel_by_pixel_comparison():
-    from cctview_agent.pictures import CHANGED_LEVEL, changed_blocks
+    from cctview_agent.polling.pictures import CHANGED_LEVEL, changed_blocks
 
     rng = random.Random(3)
     for count in (1, 7, 1320, 5400):

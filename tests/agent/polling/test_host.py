@@ -16,18 +16,18 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from cctview_agent.budget import RequestBudget
 from cctview_agent.cameras import Camera
-from cctview_agent.closer import PeriodCloser
 from cctview_agent.config import AgentConfig
-from cctview_agent.diskguard import DiskGuard
-from cctview_agent.fetch import open_session
 from cctview_agent.layout import DataLayout
-from cctview_agent.placeholders import PlaceholderRegistry
-from cctview_agent.poller import CameraPoller
-from cctview_agent.pollerhost import PollerHost
-from cctview_agent.scheduler import LearningSlots, ScheduleStats
-from cctview_agent.storage import FrameStore
+from cctview_agent.polling.budget import RequestBudget
+from cctview_agent.polling.fetch import open_session
+from cctview_agent.polling.host import PollerHost
+from cctview_agent.polling.placeholders import PlaceholderRegistry
+from cctview_agent.polling.poller import CameraPoller
+from cctview_agent.polling.scheduler import LearningSlots, ScheduleStats
+from cctview_agent.storage.closer import PeriodCloser
+from cctview_agent.storage.diskguard import DiskGuard
+from cctview_agent.storage.frames import FrameStore
 from tests.agent.agentproc import RecordingLog
 
 

@@ -18,8 +18,8 @@ from cctview_agent.config import AgentConfig
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.periods import Period
-from cctview_agent.poller import CameraPoller
-from cctview_agent.runner import Agent
+from cctview_agent.polling.poller import CameraPoller
+from cctview_agent.service.runner import Agent
 from tests.agent.agentproc import RecordingLog, check_data_tree
 
 

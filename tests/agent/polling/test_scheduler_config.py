@@ -6,8 +6,8 @@ import pytest
 
 from cctview_agent.config import AgentConfig, config_from_mapping
 from cctview_agent.errors import ConfigError
-from cctview_agent.runner import user_agent
-from cctview_agent.scheduler import Polling
+from cctview_agent.polling.scheduler import Polling
+from cctview_agent.service.runner import user_agent
 
 
 def test_defaults_fit_the_real_service() -> None:

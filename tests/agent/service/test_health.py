@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from cctview_agent import health
 from cctview_agent.config import load_config
-from cctview_agent.status import read_status
+from cctview_agent.service import health
+from cctview_agent.service.status import read_status
 from cctview_fleet.inventory import Node
 from cctview_fleet.nodestatus import NodeStatus, parse_status
 from tests.agent.agentproc import (

@@ -83,7 +83,7 @@ def test_sighup_while_starting_is_not_fatal_and_applies(camsim, tmp_path) -> Non
     import signal
 
     from cctview_agent.config import load_config
-    from cctview_agent.pidfile import running_pid
+    from cctview_agent.service.pidfile import running_pid
 
     sim = camsim(cameras=2)
     first, second = sim.camera_ids

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cctview_agent.config import load_config
-from cctview_agent.diskguard import disk_usage
-from cctview_agent.status import read_status
+from cctview_agent.service.status import read_status
+from cctview_agent.storage.diskguard import disk_usage
 from tests.agent.agentproc import write_config
 
 

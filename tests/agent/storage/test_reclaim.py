@@ -18,12 +18,12 @@ import pytest
 
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig
-from cctview_agent.diskguard import DiskGuard, disk_usage
 from cctview_agent.layout import DataLayout, frame_name
 from cctview_agent.manifests import FrameRecord, Manifest, frame_digest
 from cctview_agent.periods import Period
-from cctview_agent.receipts import SyncTarget
-from cctview_agent.reclaim import Reclaimer, verified_periods
+from cctview_agent.storage.diskguard import DiskGuard, disk_usage
+from cctview_agent.storage.reclaim import Reclaimer, verified_periods
+from cctview_agent.sync.receipts import SyncTarget
 from tests.agent.agentproc import (
     log_events,
     running_agent,

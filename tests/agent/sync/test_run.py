@@ -20,13 +20,13 @@ from cctview_agent.config import AgentConfig
 from cctview_agent.errors import SyncError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
-from cctview_agent.packing import TarReader, digest_tar, plan_tar, tar_size
 from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key
 from cctview_agent.samples import SampleMetadata
-from cctview_agent.sync import SyncOptions, run_sync
-from cctview_agent.synclock import sync_lock
-from cctview_agent.uploader import parse_rate
+from cctview_agent.sync.lock import sync_lock
+from cctview_agent.sync.packing import TarReader, digest_tar, plan_tar, tar_size
+from cctview_agent.sync.run import SyncOptions, run_sync
+from cctview_agent.sync.uploader import parse_rate
 from tests.fixtures.s3 import FaultyProxy, MotoServer, stored_frames, write_period
 
 PERIOD = Period(1743771600, 60)  # 2025-04-04T13:00:00Z, one minute (tests use short periods)

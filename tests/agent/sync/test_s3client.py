@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import inspect
 
-from cctview_agent.s3client import S3Client
-from cctview_agent.uploader import make_client
+from cctview_agent.sync.s3client import S3Client
+from cctview_agent.sync.uploader import make_client
 
 
 def protocol_members() -> list[str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.periods import Period
-from cctview_agent.syncretention import apply_retention
-from cctview_agent.syncsummary import PeriodOutcome, PeriodStatus, SyncSummary, summarize
+from cctview_agent.sync.retention import apply_retention
+from cctview_agent.sync.summary import PeriodOutcome, PeriodStatus, SyncSummary, summarize
 
 OUTCOMES = (
     PeriodOutcome("cam-a", "p1", PeriodStatus.UPLOADED, frames=10, bytes=1000, deleted=True),

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from cctview_agent import blockdevices
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.config import AgentConfig, config_from_mapping
-from cctview_agent.drain import drain_status, list_volumes, retire_volume
 from cctview_agent.errors import ConfigError, DataVolumeError
 from cctview_agent.layout import DataLayout, frame_name
 from cctview_agent.main import main
 from cctview_agent.manifests import FrameRecord, Manifest, frame_digest
 from cctview_agent.periods import Period
-from cctview_agent.volumes import MARKER, active_volume, prepare_volume, switch_volume
+from cctview_agent.volumes import blockdevices
+from cctview_agent.volumes.drain import drain_status, list_volumes, retire_volume
+from cctview_agent.volumes.switching import MARKER, active_volume, prepare_volume, switch_volume
 
 OLD = "vol-0aaaaaaaaaaaaaaa1"
 NEW = "vol-0bbbbbbbbbbbbbbb2"

@@ -1,4 +1,4 @@
-"""What each identity may do, judged call by call (cctview_infra/iamdocuments.py).
+"""What each identity may do, judged call by call (cctview_infra/iam/documents.py).
 
 Calls are written as the recorder records them (cctview_agent/awscalls.py), mapped to IAM
 requests (iamrequests.py) and evaluated (iameval.py) against the identity's policy and the bucket
@@ -18,19 +18,19 @@ from cctview_agent.awscalls import NODE, OPERATOR, RecordedCall
 from cctview_agent.s3layout import frames_prefix
 from cctview_fleet.assignstore import assignments_prefix
 from cctview_fleet.stacks import Stack
-from cctview_infra.iamcheck import check_call
-from cctview_infra.iamdocuments import (
+from cctview_infra.iam.check import check_call
+from cctview_infra.iam.documents import (
     bucket_policy_document,
     node_policy_document,
     operator_policy_document,
 )
-from cctview_infra.iameval import Decision, evaluate
-from cctview_infra.iamrequests import UnmappedOperationError, requests_for
+from cctview_infra.iam.evaluator import Decision, evaluate
+from cctview_infra.iam.requests import UnmappedOperationError, requests_for
 
 BUCKET = "fleet-bucket"
 TAR = "cctview/frames/date=2026-12-01/hour=13/camera=c1/20261201T130000Z-3600s.node-01.0.tar"
 ARN = f"arn:aws:s3:::{BUCKET}"
-OPERATOR_POLICY_FILE = Path(__file__).parents[2] / "docs" / "operator-policy.json"
+OPERATOR_POLICY_FILE = Path(__file__).parents[3] / "docs" / "operator-policy.json"
 
 
 def call(
@@ -265,9 +265,9 @@ def test_an_s3_call_without_its_permission_or_mapping_fails() -> None:
 
 
 def test_operator_policy_file_is_generated_from_the_code() -> None:
-    """docs/operator-policy.json is what `python -m cctview_infra.operatorpolicy` prints for a
+    """docs/operator-policy.json is what `python -m cctview_infra.iam.operatorpolicy` prints for a
     placeholder bucket; regenerate it when the policy changes."""
-    from cctview_infra.operatorpolicy import PLACEHOLDER_BUCKET, render
+    from cctview_infra.iam.operatorpolicy import PLACEHOLDER_BUCKET, render
 
     assert OPERATOR_POLICY_FILE.read_text() == render(PLACEHOLDER_BUCKET, "cctview")
     document = json.loads(OPERATOR_POLICY_FILE.read_text())

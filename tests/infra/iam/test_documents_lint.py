@@ -13,7 +13,7 @@ from typing import Any
 import parliament
 import pytest
 
-from cctview_infra.iamdocuments import (
+from cctview_infra.iam.documents import (
     bucket_policy_document,
     node_policy_document,
     operator_policy_document,

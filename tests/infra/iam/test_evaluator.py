@@ -1,4 +1,4 @@
-"""The IAM evaluator follows AWS's documented evaluation logic (cctview_infra/iameval.py)."""
+"""The IAM evaluator follows AWS's documented evaluation logic (cctview_infra/iam/evaluator.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cctview_infra.iameval import (
+from cctview_infra.iam.evaluator import (
     Decision,
     Request,
     UnsupportedPolicyError,

@@ -1,4 +1,4 @@
-"""The operation -> IAM request mapping (cctview_infra/iamrequests.py) agrees with AWS's Service
+"""The operation -> IAM request mapping (cctview_infra/iam/requests.py) agrees with AWS's Service
 Authorization Reference, as parliament bundles it: each action exists, each resource ARN has the
 format of one of the action's resource types, and each service condition key put in a request's
 context is one that action has. A key the action lacks (the node role's old s3:prefix on
@@ -13,7 +13,7 @@ import parliament
 import pytest
 
 from cctview_agent.awscalls import NODE, RecordedCall
-from cctview_infra.iamrequests import mapped_operations, requests_for
+from cctview_infra.iam.requests import mapped_operations, requests_for
 
 KEY = "cctview/frames/date=2026-12-01/hour=13/camera=c1/x.tar"
 TAGS = [{"ResourceType": "volume", "Tags": [{"Key": "cctview:fleet", "Value": "dev"}]}]
