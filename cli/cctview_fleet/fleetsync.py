@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cctview_agent.sync.run import SyncOptions, default_node, run_sync
+from cctview_agent.sync.options import SyncOptions, default_node
+from cctview_agent.sync.run import run_sync
 from cctview_agent.sync.summary import SyncSummary
 from cctview_fleet import aws
 from cctview_fleet.errors import CctviewError, ConfigError, NodeError, RemoteCommandError

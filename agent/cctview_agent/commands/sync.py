@@ -111,8 +111,10 @@ def _human(summary: SyncSummary) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from cctview_agent.sync.options import SyncOptions, default_node
+    from cctview_agent.sync.pending import data_roots
     from cctview_agent.sync.receipts import SyncTarget
-    from cctview_agent.sync.run import SyncOptions, data_roots, default_node, run_sync
+    from cctview_agent.sync.run import run_sync
 
     if args.data:
         roots = [path.expanduser().absolute() for path in args.data]

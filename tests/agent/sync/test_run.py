@@ -24,8 +24,9 @@ from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key
 from cctview_agent.samples import SampleMetadata
 from cctview_agent.sync.lock import sync_lock
+from cctview_agent.sync.options import SyncOptions
 from cctview_agent.sync.packing import TarReader, digest_tar, plan_tar, tar_size
-from cctview_agent.sync.run import SyncOptions, run_sync
+from cctview_agent.sync.run import run_sync
 from cctview_agent.sync.uploader import parse_rate
 from tests.fixtures.s3 import FaultyProxy, MotoServer, stored_frames, write_period
 
