@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cctview_agent.agentlog import close_log, open_log
 from cctview_agent.config import AgentConfig
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest, frame_digest
@@ -21,7 +22,6 @@ from cctview_agent.polling.placeholders import PlaceholderRegistry
 from cctview_agent.polling.poller import CameraPoller
 from cctview_agent.polling.scheduler import BACKOFF_CAP_S, PHASE_SLOTS, phase_of
 from cctview_agent.samples import SHARD_LAYOUT, Placement, lay_out, shard_placements
-from cctview_agent.service.agentlog import close_log, open_log
 from cctview_agent.storage.closer import PeriodCloser
 from cctview_agent.storage.diskguard import DiskGuard, DiskUsage
 from cctview_agent.storage.frames import FrameStore, journal_path

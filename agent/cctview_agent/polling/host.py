@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import aiohttp
 
+    from cctview_agent.agentlog import EventLog
     from cctview_agent.config import AgentConfig
     from cctview_agent.polling.budget import RequestBudget
     from cctview_agent.polling.placeholders import PlaceholderRegistry
     from cctview_agent.polling.poller import CameraPoller
     from cctview_agent.polling.scheduler import LearningSlots, ScheduleStats
-    from cctview_agent.service.agentlog import EventLog
     from cctview_agent.storage.closer import PeriodCloser
     from cctview_agent.storage.diskguard import DiskGuard
     from cctview_agent.storage.frames import FrameStore

@@ -1,1 +1,1 @@
-"""The long-running agent: its task group, status and pid files, log, event loop."""
+"""The long-running agent: its task group, status and pid files, health, event loop."""

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from cctview_agent import __version__
+from cctview_agent.agentlog import EventLog, close_log, open_log
 from cctview_agent.assignment import diff_assignment, load_assignment
 from cctview_agent.atomicfile import remove_temporaries
 from cctview_agent.cameras import Camera
@@ -42,7 +43,6 @@ from cctview_agent.polling.placeholders import PlaceholderRegistry
 from cctview_agent.polling.poller import CameraPoller
 from cctview_agent.polling.scheduler import LearningSlots, ScheduleStats
 from cctview_agent.service import eventloop
-from cctview_agent.service.agentlog import EventLog, close_log, open_log
 from cctview_agent.service.pidfile import acquire
 from cctview_agent.service.status import newest_receipt, write_status
 from cctview_agent.storage.closer import PeriodCloser, data_roots, remove_stale_journals

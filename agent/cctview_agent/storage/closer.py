@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cctview_agent import __version__
+from cctview_agent.agentlog import EventLog
 from cctview_agent.config import AgentConfig
 from cctview_agent.layout import DataLayout, frame_timestamp
 from cctview_agent.layout import data_roots as layout_roots
 from cctview_agent.manifests import FrameRecord, Manifest, find_gaps, frame_digest
 from cctview_agent.periods import Period
 from cctview_agent.samples import with_shard
-from cctview_agent.service.agentlog import EventLog
 from cctview_agent.storage.durability import make_durable
 from cctview_agent.storage.frames import JOURNAL_SUFFIX, FrameStore, journal_path, read_journal
 

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from cctview_agent.service.agentlog import EventLog
+from cctview_agent.agentlog import EventLog
 from cctview_agent.storage.reclaim import Reclaimer
 
 MIN_RESUME_MARGIN = 256 * 1024

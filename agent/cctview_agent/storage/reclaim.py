@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cctview_agent.agentlog import EventLog
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ManifestError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.periods import Period
-from cctview_agent.service.agentlog import EventLog
 from cctview_agent.sync.receipts import SyncTarget, delete_period, receipt_counts
 
 # Periods deleted per guard check at most: the guard runs in the agent's event loop, and an
