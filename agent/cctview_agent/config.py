@@ -59,8 +59,9 @@ class AgentConfig:
     # (``sync --bucket other``) is not the fleet's. Empty: no receipt counts, nothing is deleted.
     bucket: str = ""
     prefix: str = "cctview"
-    # How cameras are polled (scheduler.py): "adaptive" learns each camera's cadence and polls
-    # just often enough to see every picture; "grid" polls every camera every poll_interval.
+    # How cameras are polled (polling/scheduler.py): "adaptive" learns each camera's cadence
+    # and polls just often enough to see every picture; "grid" polls every camera
+    # every poll_interval.
     polling: Polling = Polling.ADAPTIVE
     # The node's request budget to the camera service: at most this many requests in any second.
     # 50 covers 21 cameras: ~0.45 requests/s each once learned, 1/s while waiting to learn and

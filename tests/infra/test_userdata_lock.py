@@ -95,7 +95,8 @@ def test_the_user_data_installs_only_from_hashed_locks(agent_wheel: AgentWheel, 
     script = render_user_data(spec_for(), agent_unit)
     assert heredoc(script, BOOTSTRAP_LOCK) == (LOCKS / "bootstrap.lock").read_text()
     installs = [line for line in script.splitlines() if " install " in line and "pip" in line]
-    retried = " --retries 5 --timeout 60"  # and each under `retry` (issue 12, test_first_boot.py)
+    # and each under `retry` (issue 12, test_userdata_first_boot.py)
+    retried = " --retries 5 --timeout 60"
     assert installs == [
         f"retry /opt/cctview/venv/bin/pip install -q --require-hashes -r {BOOTSTRAP_LOCK}{retried}",
         f"retry /opt/cctview/venv/bin/pip install -q --require-hashes -r {NODE_LOCK}{retried}",

@@ -1,10 +1,10 @@
 """The running agent: one asyncio process, one TaskGroup, one task per camera.
 
     Agent.main
-    ├── CameraPoller.run   x N   poll when due (scheduler.py), within the node's request
-    │                             budget (budget.py), classify and store frames (poller.py)
-    ├── closer loop               close camera-periods after end + grace (closer.py)
-    ├── disk guard loop           pause/resume frame writes on free space (diskguard.py)
+    ├── CameraPoller.run   x N   poll when due (polling/scheduler.py), within the node's request
+    │                             budget (polling/budget.py), classify and store (polling/poller.py)
+    ├── closer loop               close camera-periods after end + grace (storage/closer.py)
+    ├── disk guard loop           pause/resume frame writes on free space (storage/diskguard.py)
     └── status loop               rewrite the status file every ~2 s (status.py)
 
 Signals: SIGHUP re-reads the assignment (added cameras start, removed ones stop after their
@@ -67,7 +67,7 @@ class Agent:
             config.reserve_bytes,
             log,
             reserve_inodes=config.reserve_inodes,
-            reclaimer=Reclaimer(config, log),  # space-driven retention (reclaim.py)
+            reclaimer=Reclaimer(config, log),  # space-driven retention (storage/reclaim.py)
         )
         self.closer = PeriodCloser(config, self.store, log)
         self.placeholders = PlaceholderRegistry()

@@ -1,8 +1,8 @@
 """A sync run's retention step: which verified periods lose their local copy now.
 
-Only periods with a receipt for the fleet's bucket are ever deleted (sync.py checks the target
+Only periods with a receipt for the fleet's bucket are ever deleted (sync/run.py checks the target
 before the run starts); this step only decides which of them, and when. Space-driven deletion,
-when a disk fills before retention frees it, is reclaim.py's.
+when a disk fills before retention frees it, is storage/reclaim.py's.
 """
 
 from __future__ import annotations

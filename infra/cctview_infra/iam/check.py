@@ -94,7 +94,7 @@ def check_call(call: RecordedCall, *, loopback_is_tls: bool = True) -> list[Find
             Finding(
                 call,
                 f"{exc} is not mapped to IAM actions; add it to cctview_infra/iam/requests.py "
-                "(and its permission to the policy in iamdocuments.py)",
+                "(and its permission to the policy in iam/documents.py)",
             )
         ]
     findings = []

@@ -1,6 +1,6 @@
 """The last two steps of a sync run on their own: the summary's sums and the retention choice.
 
-The whole run against moto (shipping, receipts, retention deleting real frames) is test_sync.py.
+The whole run against moto (shipping, receipts, retention deleting real frames) is sync/test_run.py.
 """
 
 from __future__ import annotations

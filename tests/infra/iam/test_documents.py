@@ -1,9 +1,9 @@
 """What each identity may do, judged call by call (cctview_infra/iam/documents.py).
 
 Calls are written as the recorder records them (cctview_agent/awscalls.py), mapped to IAM
-requests (iamrequests.py) and evaluated (iameval.py) against the identity's policy and the bucket
-policy. The integration tests check the calls the code really makes (tests/fixtures/awscalls.py);
-these pin down the edges: what must be refused.
+requests (iam/requests.py) and evaluated (iam/evaluator.py) against the identity's policy and the
+bucket policy. The integration tests check the calls the code really makes
+(tests/fixtures/awscalls.py); these pin down the edges: what must be refused.
 """
 
 from __future__ import annotations
