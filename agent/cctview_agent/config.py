@@ -13,6 +13,7 @@ and call :meth:`AgentConfig.to_toml`, so the format is written in one place only
 
 from __future__ import annotations
 
+import enum
 import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -21,9 +22,16 @@ from typing import Any
 
 from cctview_agent.errors import ConfigError
 from cctview_agent.periods import validate_period_length
-from cctview_agent.polling.scheduler import Polling
 
 DEFAULT_ROOT = Path("/var/lib/cctview")
+
+
+class Polling(enum.StrEnum):
+    """How cameras are polled (``polling`` here; polling/scheduler.py does it): here, with the
+    setting, so the settings import nothing of the parts they configure."""
+
+    ADAPTIVE = "adaptive"
+    GRID = "grid"
 
 
 @dataclass(frozen=True, slots=True)

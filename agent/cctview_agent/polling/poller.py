@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cctview_agent.cameras import Camera
+from cctview_agent.config import Polling
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import frame_digest
 from cctview_agent.periods import Period
 from cctview_agent.polling.cadence import Cadence, Mode
 from cctview_agent.polling.fetch import FetchFailure, fetch_frame, poll_url
 from cctview_agent.polling.pictures import Thumbnail, is_png, same_picture, thumbnail
-from cctview_agent.polling.scheduler import Polling, backoff_s, grid_next, phase_of
+from cctview_agent.polling.scheduler import backoff_s, grid_next, phase_of
 from cctview_agent.storage.closer import PeriodTally
 from cctview_agent.storage.frames import DiskFullError, StoredFrame
 

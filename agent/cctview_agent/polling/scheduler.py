@@ -19,7 +19,6 @@ cameras do not retry in step, capped at :data:`BACKOFF_CAP_S`.
 
 from __future__ import annotations
 
-import enum
 import math
 import random
 import zlib
@@ -30,11 +29,6 @@ PHASE_SLOTS = 4
 LEARNING_RATE = 4.0  # requests a second of a camera learning its cadence (measured: 3-4)
 TRACKING_RATE = 0.5  # requests a second of a camera tracking it (0.34 pictures/s x 1.25)
 LEARNING_SHARE = 0.7  # learners may fill the budget up to this share of it
-
-
-class Polling(enum.StrEnum):
-    ADAPTIVE = "adaptive"
-    GRID = "grid"
 
 
 class ScheduleStats:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cctview_agent.config import AgentConfig, config_from_mapping
+from cctview_agent.config import AgentConfig, Polling, config_from_mapping
 from cctview_agent.errors import ConfigError
-from cctview_agent.polling.scheduler import Polling
 from cctview_agent.service.runner import user_agent
 
 
