@@ -14,8 +14,8 @@ import pytest
 
 from cctview_agent.config import load_config
 from cctview_agent.service.status import read_status
-from cctview_agent.storage.diskguard import disk_usage
-from tests.agent.agentproc import write_config
+from cctview_agent.storage.diskguard import DiskGuard, DiskUsage, disk_usage
+from tests.agent.agentproc import RecordingLog, write_config
 
 
 def df(path: Path) -> tuple[int, int, int]:
@@ -79,3 +79,29 @@ def test_reserved_blocks_are_not_used(ext4_with_reserved_blocks: Path, tmp_path:
     disk = read_status(load_config(config))["disk"]
     _used, avail, pcent = df(mount)
     assert (disk["used_percent"], disk["free_bytes"]) == (pcent, avail)
+
+
+def test_disk_guard_hysteresis(monkeypatch) -> None:
+    log = RecordingLog()
+    guard = DiskGuard(reserve_bytes=1_000_000, log=log)
+    free = {"value": 5_000_000}
+    monkeypatch.setattr(
+        "cctview_agent.storage.diskguard.disk_usage",
+        lambda _root: DiskUsage(10_000_000, free["value"]),
+    )
+    guard.check("/x")
+    assert not guard.paused
+    free["value"] = 900_000
+    guard.check("/x")
+    guard.check("/x")
+    assert guard.paused
+    free["value"] = 1_100_000  # above the reserve, below reserve + margin: stay paused
+    guard.check("/x")
+    assert guard.paused
+    free["value"] = 2_000_000
+    guard.check("/x")
+    assert not guard.paused
+    guard.disk_full("/x")
+    assert guard.paused
+    events = [event for event, _ in log.lines]
+    assert events == ["disk_writing_paused", "disk_writing_resumed", "disk_writing_paused"]
