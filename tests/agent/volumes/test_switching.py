@@ -1,4 +1,4 @@
-"""Data volumes on a node: prepare, atomic link switching, drain status and the retire refusal.
+"""Data volumes on a node: prepare and atomic link switching (drain.py's tests: test_drain.py).
 
 Folder mode runs everywhere; the block-mode test loop-mounts a real ext4 file system and needs
 root and a free loop device (CI is root).
@@ -6,80 +6,31 @@ root and a free loop device (CI is root).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import threading
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from cctview_agent.atomicfile import write_atomic
-from cctview_agent.config import AgentConfig, config_from_mapping
+from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError, DataVolumeError
-from cctview_agent.layout import DataLayout, frame_name
-from cctview_agent.main import main
-from cctview_agent.manifests import FrameRecord, Manifest, frame_digest
-from cctview_agent.periods import Period
+from cctview_agent.layout import DataLayout
 from cctview_agent.volumes import blockdevices
-from cctview_agent.volumes.drain import drain_status, list_volumes, retire_volume
+from cctview_agent.volumes.drain import list_volumes, retire_volume
 from cctview_agent.volumes.switching import MARKER, active_volume, prepare_volume, switch_volume
-
-OLD = "vol-0aaaaaaaaaaaaaaa1"
-NEW = "vol-0bbbbbbbbbbbbbbb2"
-PERIOD = 10
-CAMERA = "cam-1"
-FLEET_BUCKET = "fleet-frames"
-
-
-def make_node(tmp_path: Path, *, mode: str = "folder") -> AgentConfig:
-    """A node folder like the local fleet's: data -> volumes/OLD, with frames/ on OLD."""
-    (tmp_path / "volumes" / OLD / "frames").mkdir(parents=True)
-    os.symlink(f"volumes/{OLD}", tmp_path / "data")
-    return AgentConfig(
-        data_dir=tmp_path / "data",
-        volumes_dir=tmp_path / "volumes",
-        period=PERIOD,
-        grace=2.0,
-        volume_mode=mode,
-        bucket=FLEET_BUCKET,
-    )
-
-
-def store_frames(root: Path, period: Period, count: int, camera: str = CAMERA) -> list[Path]:
-    layout = DataLayout(root)
-    paths = []
-    for i in range(count):
-        path = layout.frame_path(camera, period.start_ms + 1000 * i)
-        write_atomic(path, f"frame {i}".encode())
-        paths.append(path)
-    return paths
-
-
-def close_period(root: Path, period: Period, camera: str = CAMERA) -> None:
-    layout = DataLayout(root)
-    frames = tuple(
-        FrameRecord(p.name, ts, p.stat().st_size, frame_digest(p.read_bytes()))
-        for ts, p in layout.frames_in(camera, period)
-    )
-    manifest = Manifest(camera_id=camera, period=period, frames=frames)
-    write_atomic(layout.manifest_path(camera, period), manifest.to_json())
-
-
-def write_receipt(
-    root: Path, period: Period, camera: str = CAMERA, bucket: str = FLEET_BUCKET
-) -> None:
-    """The receipt the syncer writes after verifying the period in ``bucket`` (prefix cctview)."""
-    receipt = {"version": 1, "bucket": bucket, "prefix": "cctview", "frames": 1}
-    write_atomic(DataLayout(root).receipt_path(camera, period), json.dumps(receipt).encode())
-
-
-def old_period() -> Period:
-    return Period.containing(int((time.time() - 3 * PERIOD) * 1000), PERIOD)
-
+from tests.agent.volumes.volumenode import (
+    CAMERA,
+    NEW,
+    OLD,
+    close_period,
+    make_node,
+    old_period,
+    store_frames,
+    write_receipt,
+)
 
 # -- prepare and switch ----------------------------------------------------------------------
 
@@ -164,208 +115,6 @@ def test_bad_volume_id_is_one_line(tmp_path: Path) -> None:
     config = make_node(tmp_path)
     with pytest.raises(ConfigError, match="not an EBS volume id"):
         switch_volume(config, "../etc")
-
-
-# -- drain and retire ------------------------------------------------------------------------
-
-
-def test_drain_status_counts_verified_unverified_and_open(tmp_path: Path) -> None:
-    config = make_node(tmp_path)
-    old = tmp_path / "volumes" / OLD
-    done, pending = old_period(), old_period().next()
-    current = Period.current(PERIOD)
-    for period in (done, pending, current):
-        store_frames(old, period, 3)
-    close_period(old, done)
-    write_receipt(old, done)
-    close_period(old, pending)
-    status = drain_status(config, OLD)
-    assert status.active and not status.drained
-    assert status.verified == 1
-    assert status.unverified == (f"{CAMERA}/{pending.key}",)
-    assert [(p.period, p.frames) for p in status.open] == [(current, 3)]
-    assert status.next_closable_at == current.end + config.grace
-    assert status.to_dict()["open_frames"] == 3
-
-
-def test_retire_refuses_until_inactive_and_every_period_verified(tmp_path: Path) -> None:
-    config = make_node(tmp_path)
-    old = tmp_path / "volumes" / OLD
-    period = old_period()
-    frames = store_frames(old, period, 4)
-    with pytest.raises(DataVolumeError, match="it is the active volume"):
-        retire_volume(config, OLD)
-    prepare_volume(config, NEW)
-    switch_volume(config, NEW)
-    with pytest.raises(DataVolumeError, match="1 periods are still open"):
-        retire_volume(config, OLD)
-    close_period(old, period)
-    with pytest.raises(
-        DataVolumeError,
-        match="1 complete periods are not yet verified in s3://fleet-frames/cctview",
-    ):
-        retire_volume(config, OLD)
-    assert all(p.exists() for p in frames)  # every refusal kept every frame
-    write_receipt(old, period)
-    result = retire_volume(config, OLD)
-    assert (result.mode, result.verified, result.already) == ("folder", 1, False)
-    assert not old.exists()
-    assert retire_volume(config, OLD).already  # idempotent
-    with pytest.raises(DataVolumeError, match="was retired"):
-        prepare_volume(config, OLD)
-
-
-def test_a_frame_outside_the_layout_keeps_the_volume_from_draining(tmp_path: Path) -> None:
-    """Files are counted, not known periods: a frame one level deeper (what a camera id with a
-    '/' would have written) or any other stray file is never shipped, so the volume stays."""
-    config = make_node(tmp_path)
-    old = tmp_path / "volumes" / OLD
-    period = old_period()
-    store_frames(old, period, 2)
-    close_period(old, period)
-    write_receipt(old, period)
-    prepare_volume(config, NEW)
-    switch_volume(config, NEW)
-    nested = DataLayout(old).frame_path("a/b", period.start_ms)  # frames/a/b/<day>/<hour>/..
-    write_atomic(nested, b"an unsynced frame")
-    status = drain_status(config, OLD)
-    assert not status.drained
-    assert status.stray_count == 1 and status.stray == (str(nested.relative_to(old / "frames")),)
-    assert "1 files under frames/ are outside the layout" in status.reason()
-    with pytest.raises(DataVolumeError, match="outside the layout"):
-        retire_volume(config, OLD)
-    assert nested.exists()
-    nested.unlink()
-    assert drain_status(config, OLD).drained
-    # a link is never followed and never a frame: it counts as a stray too
-    (old / "frames" / "cam-2").symlink_to(tmp_path)
-    assert drain_status(config, OLD).stray == ("cam-2",)
-    (old / "frames" / "cam-2").unlink()
-    misplaced = DataLayout(old).period_dir(CAMERA, period) / frame_name(period.start_ms - 3_600_000)
-    misplaced.write_bytes(b"a frame of another hour")  # no manifest would ever list it
-    assert drain_status(config, OLD).stray_count == 1
-
-
-def test_only_a_receipt_for_the_fleets_bucket_drains_a_volume(tmp_path: Path) -> None:
-    config = make_node(tmp_path)
-    old = tmp_path / "volumes" / OLD
-    period = old_period()
-    store_frames(old, period, 2)
-    close_period(old, period)
-    write_receipt(old, period, bucket="somebody-elses-bucket")  # `sync --bucket other`
-    prepare_volume(config, NEW)
-    switch_volume(config, NEW)
-    status = drain_status(config, OLD)
-    assert not status.drained and status.verified == 0
-    assert status.unverified == (f"{CAMERA}/{period.key}",)
-    with pytest.raises(DataVolumeError, match="not yet verified in s3://fleet-frames/cctview"):
-        retire_volume(config, OLD)
-    unconfigured = replace(config, bucket="")  # no fleet bucket known: no receipt counts
-    write_receipt(old, period)
-    assert "the agent config names no bucket" in drain_status(unconfigured, OLD).reason()
-    assert drain_status(config, OLD).drained
-
-
-def test_retire_of_an_unmounted_block_volume_is_refused(tmp_path: Path) -> None:
-    config = make_node(tmp_path, mode="block")
-    (tmp_path / "volumes" / NEW).mkdir()  # an empty mount point: the device is not mounted
-    with pytest.raises(DataVolumeError, match="does not exist"):
-        retire_volume(config, NEW)
-
-
-# -- the command line ------------------------------------------------------------------------
-
-
-def write_config(tmp_path: Path, config: AgentConfig) -> Path:
-    path = tmp_path / "agent.toml"
-    path.write_text(config.to_toml())
-    assert config_from_mapping({"volume_mode": config.volume_mode}).volume_mode == "folder"
-    return path
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_cli_rotation_steps_print_json_and_refuse_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = make_node(tmp_path)
-    cfg = str(write_config(tmp_path, config))
-    store_frames(tmp_path / "volumes" / OLD, old_period(), 2)
-    code, out, _ = run_cli(capsys, "--config", cfg, "volume", "prepare", "--volume-id", NEW)
-    assert code == 0 and json.loads(out)["mode"] == "folder"
-    code, out, _ = run_cli(capsys, "--config", cfg, "volume", "switch", "--volume-id", NEW)
-    assert code == 0 and json.loads(out) == {"volume_id": NEW, "previous": OLD, "changed": True}
-    code, out, _ = run_cli(
-        capsys, "--config", cfg, "volume", "drain-status", "--volume-id", OLD, "--json"
-    )
-    drained = json.loads(out)
-    assert code == 0 and not drained["drained"] and len(drained["open"]) == 1
-    code, out, err = run_cli(capsys, "--config", cfg, "volume", "retire", "--volume-id", OLD)
-    assert code == 1 and out == ""
-    assert err.count("\n") == 1 and err.startswith(f"error: refusing to retire {OLD}: ")
-    code, out, _ = run_cli(capsys, "--config", cfg, "volume", "list", "--json")
-    rows = {row["volume_id"]: row for row in json.loads(out)}
-    assert rows[NEW]["active"] and not rows[OLD]["active"]
-    assert 0 <= rows[NEW]["disk"]["used_percent"] <= 100
-
-
-def test_cli_bad_volume_id_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = str(write_config(tmp_path, make_node(tmp_path)))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--config", cfg, "volume", "switch", "--volume-id", "sdf"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "'sdf' is not an EBS volume id" in err
-
-
-def test_config_refuses_an_unknown_volume_mode() -> None:
-    with pytest.raises(ConfigError, match="volume_mode must be one of auto, block, folder"):
-        config_from_mapping({"volume_mode": "lvm"})
-
-
-# -- finding an EBS device by its id (a fake /sys) ----------------------------------------------
-
-
-def fake_block(sys_root: Path, name: str, **files: str) -> None:
-    folder = sys_root / "block" / name
-    (folder / "device").mkdir(parents=True)
-    for key, value in files.items():
-        target = folder / "size" if key == "size" else folder / "device" / key
-        target.write_text(value + "\n")
-
-
-def test_nitro_device_is_found_by_the_nvme_serial_without_udev(tmp_path: Path) -> None:
-    sys_root = tmp_path / "sys"
-    fake_block(sys_root, "nvme0n1", model=blockdevices.NITRO_MODEL, serial="vol0aaaaaaaaaaaaaaa1")
-    fake_block(sys_root, "nvme1n1", model=blockdevices.NITRO_MODEL, serial="vol0bbbbbbbbbbbbbbb2")
-    assert blockdevices.has_ebs_devices(sys_root)
-    found = blockdevices.find_by_id(NEW, by_id_dir=tmp_path / "no-udev", sys_root=sys_root)
-    assert found == Path("/dev/nvme1n1")
-    assert (
-        blockdevices.find_by_id("vol-0ccccccccccccccc3", by_id_dir=tmp_path, sys_root=sys_root)
-        is None
-    )
-
-
-def test_xen_device_comes_from_the_attachment_record_only_when_the_size_matches(
-    tmp_path: Path,
-) -> None:
-    sys_root = tmp_path / "sys"
-    fake_block(sys_root, "xvda", size=str(8 * 1024**3 // 512))
-    fake_block(sys_root, "xvdf", size=str(16 * 1024**3 // 512))
-    assert blockdevices.has_ebs_devices(sys_root)
-    assert blockdevices.find_xen_attachment("/dev/sdf", 16, sys_root=sys_root) == Path("/dev/xvdf")
-    assert blockdevices.find_xen_attachment("/dev/sdf", 8, sys_root=sys_root) is None
-    assert blockdevices.find_xen_attachment("/dev/sdg", 16, sys_root=sys_root) is None
-    assert not blockdevices.has_ebs_devices(tmp_path / "laptop")
-
-
-def test_volume_label_fits_ext4() -> None:
-    assert blockdevices.volume_label("vol-0123456789abcdef0") == "cv3456789abcdef0"  # 16 bytes
 
 
 # -- block mode on a loop device -------------------------------------------------------------
