@@ -3,13 +3,11 @@ a dropped link, two halves of a reassigned camera, and that nothing local is los
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,12 @@ from cctview_agent.errors import SyncError
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.periods import Period
-from cctview_agent.s3layout import PeriodObject, frames_prefix, parse_key
+from cctview_agent.s3layout import PeriodObject, parse_key
 from cctview_agent.samples import SampleMetadata
 from cctview_agent.sync.lock import sync_lock
 from cctview_agent.sync.options import SyncOptions
-from cctview_agent.sync.packing import TarReader, digest_tar, plan_tar, tar_size
 from cctview_agent.sync.run import run_sync
-from cctview_agent.sync.uploader import parse_rate
-from tests.fixtures.s3 import FaultyProxy, MotoServer, stored_frames, write_period
+from tests.fixtures.s3 import FaultyProxy, MotoServer, frames_in_tar, stored_frames, write_period
 
 PERIOD = Period(1743771600, 60)  # 2025-04-04T13:00:00Z, one minute (tests use short periods)
 CAM_A = "0bcfbc92-d455-4f62-846a-32afbefa3b4b"
@@ -59,55 +55,10 @@ def _body(client: Any, bucket: str, key: str) -> bytes:
     return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def frames_in_tar(data: bytes, suffix: str = ".jpg") -> dict[int, bytes]:
-    """``{ts_ms: bytes}`` of the tar's members with ``suffix`` (frames, or their metadata)."""
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        result = {}
-        for member in archive.getmembers():
-            if not member.name.endswith(suffix):
-                continue
-            extracted = archive.extractfile(member)
-            assert extracted is not None
-            result[int(Path(member.name).stem)] = extracted.read()
-        return result
-
-
 def summary_of(stdout: str) -> dict[str, Any]:
     events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
     assert events[-1]["event"] == "summary", events[-1]
     return events[-1]
-
-
-# --- keys and packing (no server)
-
-
-def test_keys_are_partitioned_and_parse_back() -> None:
-    target = PeriodObject(CAM_A, PERIOD, "node.01", 1743771600123)
-    key = target.tar_key("/data/")
-    assert key == (
-        f"data/frames/date=2025-04-04/hour=13/camera={CAM_A}/"
-        "20250404T130000Z-60s.node-01.1743771600123.tar"
-    )
-    assert parse_key(key) == (PeriodObject(CAM_A, PERIOD, "node-01", 1743771600123), "tar")
-    assert parse_key(target.manifest_key("data"))[1] == "manifest"  # type: ignore[index]
-    assert parse_key("data/frames/something-else.tar") is None
-    assert frames_prefix("p", date="2025-04-04", hour="13") == "p/frames/date=2025-04-04/hour=13/"
-
-
-def test_tar_streams_frames_in_time_order_and_seeks(tmp_path: Path) -> None:
-    manifest = write_period(tmp_path, CAM_A, PERIOD, 12, step_ms=3000)
-    plan = plan_tar(DataLayout(tmp_path), manifest)
-    whole = plan.open().read()
-    assert len(whole) == plan.size
-    assert frames_in_tar(whole) == stored_frames(tmp_path, CAM_A, PERIOD)
-    with tarfile.open(fileobj=io.BytesIO(whole)) as archive:
-        names = archive.getnames()
-    assert names == sorted(names) and names[0] == f"{CAM_A}/{PERIOD.start_ms}.jpg"
-    reader: TarReader = plan.open(start=1000, end=50_000)
-    reader.seek(500)
-    assert reader.read(7000) == whole[1500:8500]
-    digests = digest_tar(plan, part_size=64 * 1024)
-    assert [p.size for p in digests.parts][:-1] == [64 * 1024] * (len(digests.parts) - 1)
 
 
 # --- against moto
@@ -478,28 +429,6 @@ def test_config_syncs_the_data_folder_and_older_volumes(
     assert (summary["uploaded"], summary["node"]) == (2, "node-07")
     assert DataLayout(volumes / "vol-old").receipt_path(CAM_A, PERIOD).exists()
     assert DataLayout(volumes / "vol-new").receipt_path(CAM_A, PERIOD.next()).exists()
-
-
-def test_tar_size_matches_the_layout_also_for_long_camera_ids(tmp_path: Path) -> None:
-    for camera in (CAM_A, "c" * 120):
-        manifest = write_period(tmp_path, camera, PERIOD, 5)
-        plan = plan_tar(DataLayout(tmp_path), manifest)
-        assert tar_size(manifest) == plan.size == len(plan.open().read())
-        with tarfile.open(fileobj=io.BytesIO(plan.open().read())) as archive:
-            assert archive.getnames()[0] == f"{camera}/{manifest.frames[0].name}"
-
-
-def test_bwlimit_rates_parse() -> None:
-    assert [parse_rate(t) for t in ("0", "500K", "2M", "1.5MB", "1g", "800kib/s")] == [
-        0.0,
-        500 * 1024,
-        2 * 1024**2,
-        1.5 * 1024**2,
-        1024**3,
-        800 * 1024,
-    ]
-    with pytest.raises(ValueError, match="not a rate"):
-        parse_rate("fast")
 
 
 def test_retention_deletes_only_verified_periods_older_than_it(
