@@ -27,6 +27,13 @@ from tests.agent.volumes.volumenode import (
 )
 
 
+def test_retire_of_an_unmounted_block_volume_is_refused(tmp_path: Path) -> None:
+    config = make_node(tmp_path, mode="block")
+    (tmp_path / "volumes" / NEW).mkdir()  # an empty mount point: the device is not mounted
+    with pytest.raises(DataVolumeError, match="does not exist"):
+        retire_volume(config, NEW)
+
+
 def test_drain_status_counts_verified_unverified_and_open(tmp_path: Path) -> None:
     config = make_node(tmp_path)
     old = tmp_path / "volumes" / OLD
@@ -122,10 +129,3 @@ def test_only_a_receipt_for_the_fleets_bucket_drains_a_volume(tmp_path: Path) ->
     write_receipt(old, period)
     assert "the agent config names no bucket" in drain_status(unconfigured, OLD).reason()
     assert drain_status(config, OLD).drained
-
-
-def test_retire_of_an_unmounted_block_volume_is_refused(tmp_path: Path) -> None:
-    config = make_node(tmp_path, mode="block")
-    (tmp_path / "volumes" / NEW).mkdir()  # an empty mount point: the device is not mounted
-    with pytest.raises(DataVolumeError, match="does not exist"):
-        retire_volume(config, NEW)
