@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--cameras", type=int, default=250)
     parser.add_argument("--duration", type=float, default=30.0)
     args = parser.parse_args()
-    from cctview_agent.runner import run_agent
+    from cctview_agent.service.runner import run_agent
 
     with tempfile.TemporaryDirectory(prefix="agent-profile-") as tmp:
         work = Path(tmp)

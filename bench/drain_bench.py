@@ -4,7 +4,8 @@
         [--hours 6] [--runs 5] [--data-root /dev/shm]
 
 ``drain_status`` decides whether a volume may be retired. Since the hardening (issue 11, finding
-1) it counts every file under ``frames/`` (:func:`cctview_agent.drain._frame_files`), so a frame
+1) it counts every file under ``frames/`` (:func:`cctview_agent.volumes.drain._frame_files`), so a
+frame
 outside the layout keeps the volume. The baseline is the walk before it (main at e5426fa, copied
 below as ``baseline_open_periods``): it listed only ``<camera>/<day>/<hour>`` folders and skipped
 hours whose periods all had a manifest or a receipt, without listing them.
@@ -32,9 +33,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cctview_agent.drain import _frame_files  # noqa: E402
 from cctview_agent.layout import DataLayout, frame_timestamp  # noqa: E402
 from cctview_agent.periods import HOUR, Period  # noqa: E402
+from cctview_agent.volumes.drain import _frame_files  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "drain_bench.json"
 START_MS = 1_743_768_000_000  # 2025-04-04 12:00 UTC

@@ -1,7 +1,7 @@
 """What comparing pictures (not bytes) costs the agent: decode and compare, per frame.
 
 The agent decides "same picture" (a frozen feed's ticking clock) on every frame whose bytes are
-new (agent/cctview_agent/pictures.py). This measures, side by side on the same frames of the
+new (agent/cctview_agent/polling/pictures.py). This measures, side by side on the same frames of the
 simulator's real-service profile (352x240 city and 720x480 highway cameras), the CPU per frame of:
 
 - ``turbojpeg-1/8``: what the agent does: libturbojpeg through ctypes, grey, 1/8 DCT scaling;
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cctview_agent.cameras import Camera  # noqa: E402
-from cctview_agent.pictures import same_picture, thumbnail  # noqa: E402
+from cctview_agent.polling.pictures import same_picture, thumbnail  # noqa: E402
 from cctview_camsim.catalog import synthetic_cameras  # noqa: E402
 from cctview_camsim.clocks import FrameClock  # noqa: E402
 from cctview_camsim.frames import FrameRenderer  # noqa: E402

@@ -7,7 +7,8 @@ operator policy does not allow would pass every test and fail on AWS. With
 ``node`` for the agent, ``operator`` for the CLI), the service and operation, the region, whether
 the request went over TLS and to which host, the request's parameters (bodies left out) and the
 HTTP headers that IAM condition keys are read from (``If-None-Match``...). The test suite turns
-this into IAM requests and evaluates them (``cctview_infra.iamrequests``, ``iameval``).
+this into IAM requests and evaluates them (``cctview_infra.iam.requests``,
+``cctview_infra.iam.evaluator``).
 
 The hooks are botocore's own events on the client: ``provide-client-params`` sees the caller's
 parameters, ``before-call`` the serialized request (URL and headers) just before it is signed

@@ -13,6 +13,7 @@ and call :meth:`AgentConfig.to_toml`, so the format is written in one place only
 
 from __future__ import annotations
 
+import enum
 import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -21,9 +22,16 @@ from typing import Any
 
 from cctview_agent.errors import ConfigError
 from cctview_agent.periods import validate_period_length
-from cctview_agent.scheduler import Polling
 
 DEFAULT_ROOT = Path("/var/lib/cctview")
+
+
+class Polling(enum.StrEnum):
+    """How cameras are polled (``polling`` here; polling/scheduler.py does it): here, with the
+    setting, so the settings import nothing of the parts they configure."""
+
+    ADAPTIVE = "adaptive"
+    GRID = "grid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +67,9 @@ class AgentConfig:
     # (``sync --bucket other``) is not the fleet's. Empty: no receipt counts, nothing is deleted.
     bucket: str = ""
     prefix: str = "cctview"
-    # How cameras are polled (scheduler.py): "adaptive" learns each camera's cadence and polls
-    # just often enough to see every picture; "grid" polls every camera every poll_interval.
+    # How cameras are polled (polling/scheduler.py): "adaptive" learns each camera's cadence
+    # and polls just often enough to see every picture; "grid" polls every camera
+    # every poll_interval.
     polling: Polling = Polling.ADAPTIVE
     # The node's request budget to the camera service: at most this many requests in any second.
     # 50 covers 21 cameras: ~0.45 requests/s each once learned, 1/s while waiting to learn and

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from cctview_agent import __version__
-from cctview_agent.commands import assign_cmd, reload_cmd, run_cmd, status_cmd, sync_cmd, volume_cmd
+from cctview_agent.commands import assign, reload, run, status, sync, volume
 from cctview_agent.errors import CctviewError
 
 DEFAULT_CONFIG = Path("/etc/cctview/agent.toml")
@@ -29,12 +29,12 @@ CONFIG_ENV = "CCTVIEW_AGENT_CONFIG"
 
 # Register subcommands here: one module per subcommand, each with add_parser(subparsers).
 SUBCOMMANDS: list[ModuleType] = [
-    run_cmd,
-    status_cmd,
-    reload_cmd,
-    assign_cmd,
-    volume_cmd,
-    sync_cmd,
+    run,
+    status,
+    reload,
+    assign,
+    volume,
+    sync,
 ]
 
 

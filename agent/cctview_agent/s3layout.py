@@ -20,7 +20,7 @@ in more than one place. A camera reassigned mid-hour leaves a first half on the 
 second half on the new one; a volume rotated mid-hour leaves two halves on one node, one per
 volume. Each half is a different object, so nothing a node uploads can ever replace another
 half: both are kept, and a reader merges them by frame time. Uploads are also made with
-``If-None-Match: *``, so even an equal key is never overwritten (see :mod:`cctview_agent.sync`).
+``If-None-Match: *``, so even an equal key is never overwritten (see :mod:`cctview_agent.sync.run`).
 The manifest is uploaded after the tar: a manifest in S3, like a manifest on disk, means the
 period is complete.
 """

@@ -7,7 +7,7 @@ as the node's :class:`SyncSummary`. A node whose sync fails, or finishes with fa
 failure in the :class:`FleetResult` with the agent's own one-line reason; the others carry on.
 
 ``--from DIR`` (a single machine without a fleet) runs the very same library code in-process,
-:func:`cctview_agent.sync.run_sync`, and reports through the same events and result type.
+:func:`cctview_agent.sync.run.run_sync`, and reports through the same events and result type.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cctview_agent.sync import SyncOptions, default_node, run_sync
-from cctview_agent.syncsummary import SyncSummary
+from cctview_agent.sync.options import SyncOptions, default_node
+from cctview_agent.sync.run import run_sync
+from cctview_agent.sync.summary import SyncSummary
 from cctview_fleet import aws
 from cctview_fleet.errors import CctviewError, ConfigError, NodeError, RemoteCommandError
 from cctview_fleet.fleetops import run_on_nodes
@@ -137,7 +138,7 @@ def sync_folder(
 ) -> FleetResult[SyncSummary]:
     """Sync a local data folder (``--from DIR``) with the agent's own code, no SSH."""
     from cctview_agent.awscalls import OPERATOR
-    from cctview_agent.uploader import make_client, parse_rate
+    from cctview_agent.sync.uploader import make_client, parse_rate
 
     if not (folder / "manifests").is_dir() and not (folder / "frames").is_dir():
         raise ConfigError(

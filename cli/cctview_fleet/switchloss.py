@@ -1,13 +1,13 @@
 """The frames a node's agent restart cost, per camera, from what the restarted agent reports.
 
-The agent records each camera's gap across its own start (``cameras[].restart`` in its status:
-the previous run's last stored frame, this run's first, the camera's usual interval between
-pictures; agent/cctview_agent/restartgap.py). A camera whose pictures change every ``interval``
-seconds and whose frames stopped for ``gap`` seconds missed ``round(gap / interval) - 1``
-pictures (a gap of one interval is no loss). ``upgrade`` counts them for the cameras that were
-collecting before its switch, once each has stored its first frame again (or the wait ran out:
-those cameras are listed as ``waiting``), and reports the node's worst and median camera against
-the target of at most one lost frame per camera (:data:`TARGET_FRAMES_LOST`).
+The agent records each camera's gap across its own start (``cameras[].restart`` in its status: the
+previous run's last stored frame, this run's first, the camera's usual interval between pictures;
+agent/cctview_agent/polling/restartgap.py). A camera whose pictures change every ``interval``
+seconds and whose frames stopped for ``gap`` seconds missed ``round(gap / interval) - 1`` pictures
+(a gap of one interval is no loss). ``upgrade`` counts them for the cameras that were collecting
+before its switch, once each has stored its first frame again (or the wait ran out: those cameras
+are listed as ``waiting``), and reports the node's worst and median camera against the target of at
+most one lost frame per camera (:data:`TARGET_FRAMES_LOST`).
 
 Pure functions and one bounded wait; the looks at the node are the caller's.
 """

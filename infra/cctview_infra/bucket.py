@@ -6,7 +6,7 @@ encrypted at rest by default; and a multipart upload a node abandoned (a crash, 
 is aborted after a day instead of costing storage forever. Expiring frames is optional
 (``lifecycleDays``); by default the data set is kept. The bucket's policy denies every request
 made without TLS and every write that could overwrite a frame, whoever makes it
-(:func:`cctview_infra.iamdocuments.bucket_policy_document`).
+(:func:`cctview_infra.iam.documents.bucket_policy_document`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_aws import s3
 
-from cctview_infra.iamdocuments import bucket_policy_document
+from cctview_infra.iam.documents import bucket_policy_document
 
 ABORT_MULTIPART_DAYS = 1
 

@@ -14,7 +14,7 @@ import pulumi
 from cctview_infra import tags
 from cctview_infra.agentpackage import AgentPackage, AgentPackageArgs, AgentWheel
 from cctview_infra.bucket import DataBucket, DataBucketArgs
-from cctview_infra.iam import NodeRole, NodeRoleArgs
+from cctview_infra.iam.noderole import NodeRole, NodeRoleArgs
 from cctview_infra.lookups import NodeVolumes
 from cctview_infra.network import SshAccess, SshAccessArgs
 from cctview_infra.node import Node, NodeArgs

@@ -49,10 +49,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from cctview_agent.blockdevices import LABEL_PREFIX
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError
 from cctview_agent.fleetconstants import DATA_VOLUME_DEVICE, NODE_LOCK_MEMBER
+from cctview_agent.volumes.blockdevices import LABEL_PREFIX
 from cctview_fleet import bootoutcome
 from cctview_fleet.agentwheels import AGENT_KEY_PREFIX
 from cctview_infra import tags

@@ -14,9 +14,9 @@ import pytest
 
 from cctview_agent.awscalls import DEPLOYER, NODE, RECORD_ENV, acting_as, read_calls
 from cctview_agent.periods import Period
-from cctview_agent.uploader import make_client
-from cctview_infra.iamcheck import check_calls
-from cctview_infra.iameval import Decision
+from cctview_agent.sync.uploader import make_client
+from cctview_infra.iam.check import check_calls
+from cctview_infra.iam.evaluator import Decision
 from tests.fixtures.s3 import MotoServer, write_period
 
 PERIOD = Period(1743771600, 60)

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from cctview_agent.layout import DataLayout
 from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject
-from cctview_agent.sync import SyncOptions, run_sync
+from cctview_agent.sync.options import SyncOptions
+from cctview_agent.sync.run import run_sync
 from cctview_fleet.app import app
 from cctview_fleet.dataset import Dataset, extract, iter_frames, list_periods
 from cctview_fleet.errors import ManifestError

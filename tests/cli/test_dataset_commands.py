@@ -17,11 +17,12 @@ from typer.testing import CliRunner
 
 from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
-from cctview_agent.packing import plan_tar
 from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject
 from cctview_agent.samples import SampleMetadata
-from cctview_agent.sync import SyncOptions, run_sync
+from cctview_agent.sync.options import SyncOptions
+from cctview_agent.sync.packing import plan_tar
+from cctview_agent.sync.run import run_sync
 from cctview_fleet.app import app
 from cctview_fleet.dataset import Dataset
 from cctview_fleet.sampleindex import SampleIndex

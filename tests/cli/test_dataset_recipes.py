@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from cctview_agent.periods import Period
-from cctview_agent.sync import SyncOptions, run_sync
+from cctview_agent.sync.options import SyncOptions
+from cctview_agent.sync.run import run_sync
 from cctview_fleet.stacks import HOME_ENV, Stack, save_stack
 from tests.fixtures.s3 import MotoServer, write_period
 

@@ -41,5 +41,5 @@ def test_the_operations_layer_imports_no_rich() -> None:
 
 
 def test_a_poller_knows_the_agent_only_through_its_protocol() -> None:
-    imported = _imports(AGENT / "poller.py") | _imports(AGENT / "pollerhost.py")
-    assert not {n for n in imported if n.startswith("cctview_agent.runner")}
+    imported = _imports(AGENT / "polling" / "poller.py") | _imports(AGENT / "polling" / "host.py")
+    assert not {n for n in imported if n.startswith("cctview_agent.service.runner")}

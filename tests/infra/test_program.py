@@ -10,7 +10,7 @@ import pytest
 
 from cctview_fleet.stacks import stack_from_outputs
 from cctview_infra.agentpackage import AgentWheel
-from cctview_infra.iamdocuments import bucket_policy_document, node_policy_document
+from cctview_infra.iam.documents import bucket_policy_document, node_policy_document
 from tests.infra.mocks import (
     ATTACHMENT,
     BUCKET,
@@ -147,7 +147,7 @@ def test_security_group_opens_only_ssh_from_the_allowed_cidrs(
 def test_role_policy_is_the_node_document_for_the_buckets_arn(
     dev_fleet: tuple[FleetMocks, dict[str, Any]],
 ) -> None:
-    """What each statement allows is tested in test_iam_policies.py; here: the role carries that
+    """What each statement allows is tested in iam/test_documents.py; here: the role carries that
     one document, built from the bucket's ARN (not its name), and trusts EC2 only."""
     mocks, outputs = dev_fleet
     (role,) = mocks.of_type(ROLE)

@@ -39,8 +39,8 @@ def main_program_imports() -> list[str]:
 def test_the_pulumi_program_imports_no_cli_machinery() -> None:
     code = (
         "import importlib, pkgutil, cctview_infra\n"
-        "for m in pkgutil.iter_modules(cctview_infra.__path__):\n"
-        "    importlib.import_module('cctview_infra.' + m.name)\n"
+        "for m in pkgutil.walk_packages(cctview_infra.__path__, 'cctview_infra.'):\n"
+        "    importlib.import_module(m.name)\n"
         f"for name in {main_program_imports()!r}:\n"
         "    importlib.import_module(name)\n"
     )

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from cctview_agent import __version__ as agent_version
-from cctview_agent.blockdevices import volume_label
 from cctview_agent.config import config_from_mapping
 from cctview_agent.errors import ConfigError
+from cctview_agent.volumes.blockdevices import volume_label
 from cctview_infra.agentpackage import AgentWheel, build_agent_wheel, sha256_file
 from cctview_infra.userdata import USER_DATA_LIMIT, UserDataSpec, render_user_data
 from tests.infra.mocks import REPO

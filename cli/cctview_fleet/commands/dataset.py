@@ -192,7 +192,7 @@ def build_command(
     """Write training shards that mix cameras and hours, with index.parquet and a dataset card."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cctview_agent.uploader import parse_rate
+    from cctview_agent.sync.uploader import parse_rate
     from cctview_fleet.render import console, err_console, print_json
     from cctview_fleet.trainingset import build, check_build
 

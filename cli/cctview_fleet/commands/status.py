@@ -70,7 +70,7 @@ def _row(status: NodeStatus) -> list[Text]:
     """Every value is the node's own text (shown literally); only the styling is markup."""
     from rich.text import Text
 
-    from cctview_agent.status import format_age
+    from cctview_agent.service.status import format_age
 
     disk = Text("-" if status.disk_used_percent is None else f"{status.disk_used_percent:.0f}%")
     if status.writing_paused:
@@ -96,7 +96,7 @@ def _row(status: NodeStatus) -> list[Text]:
 
 def _offline_frozen(offline: int, offline_s: float, frozen: int) -> str:
     """``2 (41m) / 1``: cameras offline now (their offline time so far) / cameras frozen now."""
-    from cctview_agent.status import format_age
+    from cctview_agent.service.status import format_age
 
     return f"{offline} ({format_age(offline_s)}) / {frozen}"
 
@@ -108,7 +108,7 @@ def status_table(
     from rich.table import Table
     from rich.text import Text
 
-    from cctview_agent.status import format_age
+    from cctview_agent.service.status import format_age
     from cctview_fleet.render import add_columns, styled
 
     table = Table(title=title)

@@ -1,0 +1,1 @@
+"""The long-running agent: its task group, status and pid files, health, event loop."""

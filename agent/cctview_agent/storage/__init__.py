@@ -1,0 +1,1 @@
+"""Frames on the data volume: writing, closing periods, durability, the disk guard."""

@@ -1,0 +1,1 @@
+"""Shipping complete periods to S3, verified; receipts, and the retention they allow."""

@@ -1,0 +1,1 @@
+"""A node's data volumes: find and mount, prepare and switch, drain and retire."""
