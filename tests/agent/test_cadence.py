@@ -12,63 +12,27 @@ from cctview_agent.cadence import Cadence, Mode
 from cctview_agent.fetch import retry_after_seconds
 from cctview_agent.pictures import can_compare_pictures, is_png, same_picture, thumbnail
 from cctview_camsim.catalog import synthetic_cameras
-from cctview_camsim.clocks import FrameClock, PictureClock
+from cctview_camsim.clocks import FrameClock
 from cctview_camsim.frames import FrameRenderer
 from cctview_camsim.placeholder import offline_placeholder
-from cctview_camsim.profiles import ProfileName, service_profile
-
-REAL = service_profile(ProfileName.REAL)
-
-
-def _poll_one(
-    camera_id: str, clock: PictureClock, rng: random.Random, seconds: float, overhead: float
-) -> tuple[set[int], int, float | None]:
-    """Drive one Cadence against a camera's timeline with 150-470 ms requests (one in flight, as
-    the agent) plus up to ``overhead`` seconds of the collector's own delay (a busy CPU).
-    Returns the versions seen and the requests made once tracking, and when tracking began."""
-    cadence = Cadence(learn_step=0.25)
-    at = rng.uniform(0, 1)
-    last = None
-    seen: set[int] = set()
-    requests = 0
-    learned_at: float | None = None
-    while at < seconds:
-        latency = rng.uniform(0.15, 0.47) + rng.uniform(0, overhead)
-        middle = at + latency / 2
-        version = clock.version_at(camera_id, middle)
-        if cadence.mode is Mode.TRACKING:
-            seen.add(version)
-            requests += 1
-        cadence.observe(middle, changed=last is not None and version != last)
-        if learned_at is None and cadence.mode is Mode.TRACKING:
-            learned_at = middle
-        last = version
-        at = max(at + latency, cadence.next_poll(middle))
-    return seen, requests, learned_at
-
-
-def _real_cameras(cameras: int) -> tuple[list[str], dict[str, float], PictureClock]:
-    catalog = synthetic_cameras(cameras, 11)
-    profiles = {camera.id: REAL.camera(camera, 11) for camera in catalog}
-    periods = {camera_id: profile.period for camera_id, profile in profiles.items()}
-    return list(profiles), periods, PictureClock(profiles.__getitem__, seed=11, epoch=0.0)
+from tests.fixtures.cadencesim import poll_one, real_cameras
 
 
 def _poll_like_the_agent(cameras: int, seconds: float) -> tuple[int, int, int, int]:
     """Every camera of the real profile polled as the agent does. Returns (seen, missed,
     requests, tracking cameras) counted after each camera finished learning."""
-    ids, _periods, clock = _real_cameras(cameras)
+    real = real_cameras(cameras)
     rng = random.Random(5)
     seen_total = missed_total = requests_total = tracking = 0
-    for camera_id in ids:
-        seen, requests, _learned_at = _poll_one(camera_id, clock, rng, seconds, 0.0)
-        if len(seen) < 2:
+    for camera_id in real.ids:
+        run = poll_one(camera_id, real.clock, rng, seconds)
+        if len(run.seen) < 2:
             continue
         tracking += 1
-        span = max(seen) - min(seen) + 1
-        seen_total += len(seen)
-        missed_total += span - len(seen)
-        requests_total += requests
+        span = max(run.seen) - min(run.seen) + 1
+        seen_total += len(run.seen)
+        missed_total += span - len(run.seen)
+        requests_total += run.requests
     return seen_total, missed_total, requests_total, tracking
 
 
@@ -83,16 +47,17 @@ def test_adaptive_cadence_captures_99_percent_with_at_most_1_3_requests_a_pictur
 def test_a_fast_camera_learns_within_twelve_of_its_intervals_and_a_busy_cpu_does_not_slow_it():
     """Learning must not start over: skipping ahead from the late edge of the last change's
     window jumped over the next change of a 1-2.5 s camera (its window is up to 0.6 s wide), which
-    cleared the samples; such cameras took ~4 minutes, and twice that with a busy CPU."""
+    cleared the samples; such cameras took ~4 minutes, and twice that with a busy CPU
+    (bench/cadence_bench.py)."""
     for overhead in (0.0, 0.2):
-        ids, periods, clock = _real_cameras(120)  # a clock only moves forward: one per pass
+        real = real_cameras(120)
         rng = random.Random(5)
         took = {}
-        for camera_id in ids:
-            if periods[camera_id] < 5:
-                took[camera_id] = _poll_one(camera_id, clock, rng, 150, overhead)[2]
+        for camera_id, period in real.periods.items():
+            if period < 5:
+                took[camera_id] = poll_one(camera_id, real.clock, rng, 150, overhead).learned_at
         assert None not in took.values(), (overhead, took)
-        ratios = sorted(t / periods[c] for c, t in took.items() if t is not None)
+        ratios = sorted(t / real.periods[c] for c, t in took.items() if t is not None)
         # 12 samples, plus the intervals lost to the odd imprecise window or held picture.
         assert ratios[len(ratios) // 2] <= 20, (overhead, ratios)
         assert ratios[-1] <= 60, (overhead, ratios)
