@@ -7,7 +7,7 @@ Network-free (tests/fixtures/cadencesim.py: the agent's :class:`Cadence` against
 own picture timelines, 150-470 ms a request, one request in flight), so it runs in seconds and
 is the same on every machine; ``overhead`` adds up to that many seconds of the collector's own
 delay to each request, a busy CPU. The baseline is the skip-ahead before the fix (main at
-d7767a0, copied below as :class:`BaselineCadence`): it counted from the *late* edge of the last
+d7767a0, :class:`BaselineCadence` below): it counted from the *late* edge of the last
 change's window, so a fast camera's skip jumped over the next change and started its samples
 again. Reports, per rule, the median, 90th percentile and longest time to tracking of the
 cameras of a 1-4 s period, the medians by period band, and how often learning started over.
@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cctview_agent.cadence import SKIP_AHEAD, Cadence, Mode  # noqa: E402
+from cctview_agent.cadence import Cadence  # noqa: E402
 from tests.fixtures.cadencesim import poll_one, real_cameras  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "cadence_bench.json"
@@ -38,16 +38,9 @@ BANDS = ((1.0, 1.5), (1.5, 2.0), (2.0, 2.5), (2.5, 3.0), (3.0, 4.0), (13.0, 17.0
 class BaselineCadence(Cadence):
     """The skip-ahead of main at d7767a0: from the late edge of the change's window."""
 
-    def next_poll(self, at: float) -> float:
-        self._skipped = False
-        if self.mode is Mode.TRACKING:
-            return at + self.spacing
-        if self.period is not None and self._last_change is not None:
-            quiet_until = self._last_change[1] + SKIP_AHEAD * min(self.intervals)
-            if at < quiet_until:
-                self._skipped = True
-                return quiet_until
-        return at + self._step()
+    @staticmethod
+    def _changed_after(window: tuple[float, float]) -> float:
+        return window[1]
 
 
 def measure(rule: type[Cadence], cameras: int, seconds: float, overhead: float) -> dict[str, Any]:
