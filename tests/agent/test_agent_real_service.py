@@ -86,9 +86,17 @@ def test_retry_after_is_honoured_per_camera(camsim, tmp_path):
     config = write_config(
         tmp_path, timeout=3.0, ca_file=str(sim.cert_path), contact="ops@example.org"
     )
-    with running_agent(config) as agent:
-        time.sleep(12)
+
+    def three_frames_between_waits(agent) -> dict | None:
+        """The camera's status once it said 429, a frame was stored and the simulator served
+        three frames (one per 3 s window: two Retry-After waits honoured in between)."""
         camera = agent.camera(limited)
+        served = sim.stats()["cameras"][limited]
+        done = served["new"] + served["repeat"] >= 3 and camera["frames_stored"] >= 1
+        return camera if done and camera["failures"].get("http_429", 0) >= 1 else None
+
+    with running_agent(config) as agent:  # ~8 s; it slept 12 s before polling for this
+        camera = wait_for(lambda: three_frames_between_waits(agent), 40, "three windows", 0.5)
         agent.terminate()
     stats = sim.stats()
     assert stats["cameras"][limited]["faults"].get("429", 0) >= 1, "the camera did say 429"
