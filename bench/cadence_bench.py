@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cctview_agent.cadence import Cadence  # noqa: E402
+from cctview_agent.polling.cadence import Cadence  # noqa: E402
 from tests.fixtures.cadencesim import poll_one, real_cameras  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "cadence_bench.json"
