@@ -313,6 +313,12 @@ class CameraPoller:
             self.consecutive_failures += 1  # the grid's historical backoff for offline cameras
         self._set_state("offline")
 
+    def continue_from(self, body: bytes) -> None:
+        """Take the previous run's newest stored frame as the last one seen, so a picture that
+        has not changed across a restart is a duplicate, not stored twice."""
+        self.last_digest = frame_digest(body)
+        self.last_picture = thumbnail(body)
+
     def take_back_placeholder(self, digest: str) -> None:
         """Another camera served our last stored frame: it was a placeholder; un-store it, unless
         its period is closed (its manifest lists it: then it stays, see placeholders.py)."""

@@ -84,6 +84,23 @@ def previous_frames(
     return PreviousFrames(times[-1], learnt_interval_s or median_gap_s(recent))
 
 
+def previous_frame_body(
+    root: Path | str, camera_id: str, previous: PreviousFrames | None, max_bytes: int
+) -> bytes | None:
+    """The bytes of the previous run's newest stored frame (a frame is visible only whole), or
+    None when there is none, it cannot be read, or it is over ``max_bytes`` (the fetcher's cap:
+    never a frame it stored)."""
+    if previous is None:
+        return None
+    path = DataLayout(Path(root)).frame_path(camera_id, previous.last_ms)
+    try:
+        with path.open("rb") as file:
+            body = file.read(max_bytes + 1)
+    except OSError:
+        return None
+    return body if len(body) <= max_bytes else None
+
+
 def learnt_intervals(status_file: Path) -> dict[str, float]:
     """Each camera's learnt picture period from the previous run's status file (tracking
     cameras only); empty when there is no readable file."""

@@ -42,7 +42,12 @@ from cctview_agent.polling.fetch import open_session
 from cctview_agent.polling.pictures import can_compare_pictures
 from cctview_agent.polling.placeholders import PlaceholderRegistry
 from cctview_agent.polling.poller import CameraPoller
-from cctview_agent.polling.restartgap import RestartGap, learnt_intervals, previous_frames
+from cctview_agent.polling.restartgap import (
+    RestartGap,
+    learnt_intervals,
+    previous_frame_body,
+    previous_frames,
+)
 from cctview_agent.polling.scheduler import LearningSlots, ScheduleStats
 from cctview_agent.service import eventloop
 from cctview_agent.service.pidfile import acquire
@@ -183,6 +188,11 @@ class Agent:
                 DataLayout(Path(self.store.current_root)), camera.id, self.learnt.get(camera.id)
             )
             poller.restart = RestartGap(previous) if previous else None
+            newest = previous_frame_body(
+                self.store.current_root, camera.id, previous, self.config.max_frame_bytes
+            )
+            if newest is not None:
+                poller.continue_from(newest)
         self.pollers[camera.id] = poller
         poller.task = self._group.create_task(poller.run(), name=f"camera-{camera.id}")
         poller.task.add_done_callback(lambda _task: self._ended(camera.id, poller))

@@ -106,3 +106,21 @@ def test_a_restarted_agent_reports_each_cameras_gap(camsim, tmp_path: Path) -> N
             assert restart["first_frame_ms"] == after
             assert restart["gap_s"] == round((after - before) / 1000, 3)
             assert restart["interval_s"] is not None and 0 < restart["interval_s"] < 5, restart
+
+
+def test_a_picture_unchanged_across_a_restart_is_not_stored_twice(camsim, tmp_path: Path) -> None:
+    """The restarted agent takes its previous run's newest frame as the last one seen: the same
+    picture served again right after the restart is a duplicate, not a second file."""
+    sim = camsim(cameras=3, refresh=120)  # one picture a camera for the whole test
+    ids = write_assignment_from(sim, tmp_path / "assignment.json")
+    config = write_config(tmp_path, period=60)
+    layout = DataLayout(tmp_path / "data")
+    with running_agent(config) as agent:
+        wait_for(lambda: all(agent.camera(i)["frames_stored"] >= 1 for i in ids), 60, "frames")
+        agent.terminate()
+    with running_agent(config) as agent:
+        wait_for(lambda: all(agent.camera(i)["duplicates"] >= 2 for i in ids), 60, "re-polls")
+        for camera in ids:
+            assert agent.camera(camera)["frames_stored"] == 0, agent.camera(camera)
+            bodies = [p.read_bytes() for p in layout.camera_dir(camera).glob("*/*/*.jpg")]
+            assert len(bodies) == len(set(bodies)) >= 1, f"{camera}: a picture stored twice"
