@@ -335,7 +335,8 @@ def test_ctrl_c_during_up_stops_everything_it_started(tmp_path, monkeypatch):
     require_sshd()
     monkeypatch.setenv("CCTVIEW_HOME", str(tmp_path))
     mark = str((tmp_path / "local").absolute())
-    up = _start_up_and_wait(tmp_path, processes=4)
+    # early (emulator and simulator up, nodes still to come), so Ctrl-C lands before `up` ends
+    up = _start_up_and_wait(tmp_path, processes=2)
     up.send_signal(signal.SIGINT)
     _, err = up.communicate(timeout=60)
     assert up.returncode == 130
