@@ -99,7 +99,9 @@ class FleetSettings:
     availability_zone: str | None = None  # None: the first zone that offers instance_type
     vpc_id: str | None = None  # None: the subnets' VPC, else the region's default VPC
     subnet_ids: tuple[str, ...] = ()  # none: the VPC's default subnet in the zone
-    free_tier: str = "legacy"  # which free tier the account has (cctview_fleet.costs.FreeTier)
+    free_tier: str = (
+        "legacy"  # which free tier the account has (cctview_fleet.planning.costs.FreeTier)
+    )
     max_disrupted_nodes: int = 1  # running nodes one `up` may replace or stop (disruption.py)
     agent_period: int = DEFAULT_PERIOD_S
     # Whom the camera service's operators can reach: every agent's User-Agent names it.

@@ -52,8 +52,8 @@ from pathlib import Path
 from cctview_agent.blockdevices import LABEL_PREFIX
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError
-from cctview_fleet import bootoutcome
-from cctview_fleet.agentwheels import AGENT_KEY_PREFIX
+from cctview_fleet.nodes import bootoutcome
+from cctview_fleet.rollout.wheels import AGENT_KEY_PREFIX
 from cctview_infra import tags
 
 CONFIG_PATH = Path("/etc/cctview/agent.toml")

@@ -9,9 +9,9 @@ import typer
 from typer.testing import CliRunner
 
 from cctview_fleet.app import CliGroup
+from cctview_fleet.cloud.stacks import Stack, load_stack, save_stack, stack_name
 from cctview_fleet.errors import ConfigError, FleetError, NodeError, RemoteCommandError
 from cctview_fleet.results import FleetResult, NodeResult
-from cctview_fleet.stacks import Stack, load_stack, save_stack, stack_name
 
 
 def _app_raising(error: Exception) -> typer.Typer:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cctview_agent.cameras import Camera
-from cctview_fleet.assign import Assignment
+from cctview_fleet.assignment.planner import Assignment
 from cctview_fleet.errors import ConfigError
 
 

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cctview_fleet.cloud.stacks import LOCAL_STACK, Stack
 from cctview_fleet.errors import SelectionError
-from cctview_fleet.stacks import LOCAL_STACK, Stack
 
 if TYPE_CHECKING:
     from cctview_agent.cameras import Camera
-    from cctview_fleet.assign import Plan
-    from cctview_fleet.inventory import Node
+    from cctview_fleet.assignment.planner import Plan
+    from cctview_fleet.assignment.selection import Selection
+    from cctview_fleet.cloud.inventory import Node
+    from cctview_fleet.remote.ssh import Connections
     from cctview_fleet.results import FleetResult
-    from cctview_fleet.selection import Selection
-    from cctview_fleet.ssh import Connections
 
 
 def select_for_stack(
@@ -34,8 +34,8 @@ def select_for_stack(
     warn: Callable[[str], None],
 ) -> Selection:
     """The selection, from ``--catalog`` or else the stack's own catalog (the local simulator)."""
-    from cctview_fleet.catalog import load_catalog
-    from cctview_fleet.selection import BBox, SelectionRequest, check_request, select
+    from cctview_fleet.assignment.selection import BBox, SelectionRequest, check_request, select
+    from cctview_fleet.cameras.catalog import load_catalog
 
     request = SelectionRequest(
         cameras=cameras.strip() if cameras and cameras.strip() else None,
@@ -86,15 +86,15 @@ def run_assign(
     dry_run: bool,
 ) -> AssignOutcome:
     """Read the current assignment, plan, and (unless dry-run) push and record."""
-    from cctview_fleet import assignstore
-    from cctview_fleet.assign import nodes_needed, plan
+    from cctview_fleet.assignment import store
+    from cctview_fleet.assignment.planner import nodes_needed, plan
 
     live = [node for node in nodes if node.running]
     skipped = {node.name: node.state for node in nodes if not node.running}
-    current_live = assignstore.read_from_nodes(live, connections, parallel=parallel)
+    current_live = store.read_from_nodes(live, connections, parallel=parallel)
     # The record fills in nodes that could not be read, and those that are gone from EC2.
-    record = assignstore.latest_record(stack) if stack.bucket else None
-    current = assignstore.merge_current(current_live, record)
+    record = store.latest_record(stack) if stack.bucket else None
+    current = store.merge_current(current_live, record)
     needed = nodes_needed(len(selection.cameras), cameras_per_node)
     new_plan = plan(
         selection.cameras,
@@ -107,13 +107,13 @@ def run_assign(
     outcome = AssignOutcome(selection, new_plan, cameras, dict(current.sources), skipped)
     if dry_run:
         return outcome
-    outcome.pushed = assignstore.push(live, connections, new_plan, cameras, parallel=parallel)
-    document = assignstore.record_document(
+    outcome.pushed = store.push(live, connections, new_plan, cameras, parallel=parallel)
+    document = store.record_document(
         stack,
         new_plan,
         cameras,
         selection=selection.request.describe(),
         pushed={name: result.ok for name, result in outcome.pushed.items()},
     )
-    outcome.record_key = assignstore.record(stack, document)
+    outcome.record_key = store.record(stack, document)
     return outcome

@@ -20,9 +20,9 @@ from cctview_agent.cameras import Camera, check_camera_id, parse_cameras
 from cctview_agent.errors import CatalogError
 from cctview_agent.geometry import Region
 from cctview_agent.presets import PRESETS, get_preset
-from cctview_fleet.catalog import Catalog
+from cctview_fleet.cameras.catalog import Catalog
+from cctview_fleet.cameras.geojson import region_from_geojson
 from cctview_fleet.errors import SelectionError
-from cctview_fleet.geojson import region_from_geojson
 
 BBOX_EXAMPLE = "-74.02,40.70,-73.97,40.75"
 PRESET_LIST = ", ".join(PRESETS)

@@ -18,14 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cctview_agent.cameras import Camera, dump_cameras, parse_cameras, parse_cameras_json
-from cctview_fleet import aws
-from cctview_fleet.assign import Assignment, Plan
+from cctview_fleet.assignment.planner import Assignment, Plan
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import CatalogError, NodeError, StorageServiceError
-from cctview_fleet.fleetops import DEFAULT_PARALLEL, run_on_nodes
-from cctview_fleet.inventory import Node
+from cctview_fleet.nodes.ops import DEFAULT_PARALLEL, run_on_nodes
+from cctview_fleet.remote.ssh import Connections
 from cctview_fleet.results import FleetResult
-from cctview_fleet.ssh import Connections
-from cctview_fleet.stacks import Stack
 
 RECORD_VERSION = 1
 

@@ -34,10 +34,10 @@ from pathlib import Path
 from cctview_agent.atomicfile import write_atomic
 from cctview_agent.cameras import Camera, load_cameras, parse_cameras_json
 from cctview_fleet import __version__
-from cctview_fleet.catalogsnapshot import packaged_snapshot
+from cctview_fleet.cameras.httpdeadline import Deadline
+from cctview_fleet.cameras.snapshot import packaged_snapshot
 from cctview_fleet.defaults import CATALOG_ENV, DEFAULT_CATALOG_URL
 from cctview_fleet.errors import CatalogError
-from cctview_fleet.httpdeadline import Deadline
 
 DEFAULT_TIMEOUT = 15.0  # each read
 DEFAULT_DEADLINE = 45.0  # the whole fetch: the real list is ~240 KB

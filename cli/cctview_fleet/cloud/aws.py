@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import botocore.exceptions  # light; boto3 and botocore.config load on the first client
 
 from cctview_agent import awscalls
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import (
     CredentialsError,
     FleetError,
     InventoryError,
     StorageServiceError,
 )
-from cctview_fleet.stacks import Stack
 
 if TYPE_CHECKING:
     import boto3.session

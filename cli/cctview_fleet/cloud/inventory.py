@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cctview_agent.fleetconstants import FLEET_TAG, NODE_TAG, SSH_HOST_TAG, SSH_PORT_TAG
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import InventoryError
-from cctview_fleet.stacks import Stack
 
 # States in which an instance can run the agent (or soon will).
 LIVE_STATES = frozenset({"pending", "running"})

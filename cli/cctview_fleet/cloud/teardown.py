@@ -33,10 +33,10 @@ from cctview_agent.fleetconstants import (
     RotationState,
 )
 from cctview_agent.s3layout import FRAMES_FOLDER
-from cctview_fleet import aws
-from cctview_fleet.ebsvolumes import DataVolume
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import FleetError
-from cctview_fleet.stacks import Stack
+from cctview_fleet.rotation.ebs import DataVolume
 
 # Rotation states in which the old volume's periods are verified in S3.
 DRAINED = (

@@ -1,7 +1,7 @@
 """`cctview-fleet roll [NODE]...`: apply the Pulumi program one node at a time, health-checked.
 
-Thin: the steps are :func:`cctview_fleet.rolling.roll`, the health check
-:func:`cctview_fleet.nodehealth.look`; this module parses, confirms and renders the steps.
+Thin: the steps are :func:`cctview_fleet.rollout.rolling.roll`, the health check
+:func:`cctview_fleet.nodes.health.look`; this module parses, confirms and renders the steps.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from cctview_fleet.cloud.stacks import load_stack
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     ConnectTimeoutOption,
@@ -21,7 +22,6 @@ from cctview_fleet.commands.fleetflags import (
     check_timeout,
 )
 from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
-from cctview_fleet.stacks import load_stack
 
 PulumiOption = Annotated[
     str | None,
@@ -51,9 +51,10 @@ def roll(
 ) -> None:
     """Run `pulumi up` one node at a time, waiting for each to be healthy (status) before the
     next; stops at the first unhealthy node. Run it again to resume."""
-    from cctview_fleet import nodehealth, rolling
-    from cctview_fleet.pulumicli import Pulumi, find_pulumi
+    from cctview_fleet.cloud.pulumicli import Pulumi, find_pulumi
+    from cctview_fleet.nodes import health as nodehealth
     from cctview_fleet.render import console, err_console, print_json, table
+    from cctview_fleet.rollout import rolling
 
     check_timeout(connect_timeout)
     fleet_stack = load_stack(stack)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cctview_fleet.cloud.stacks import Stack, load_stack
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
@@ -23,10 +24,9 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.stacks import Stack, load_stack
 
 if TYPE_CHECKING:
-    from cctview_fleet.fleetsync import SyncRequest, SyncSummary
+    from cctview_fleet.nodes.sync import SyncRequest, SyncSummary
     from cctview_fleet.results import NodeResult
 
 
@@ -99,7 +99,7 @@ class SyncDisplay:
 
 def _report(outcome: NodeResult[SyncSummary]) -> SyncSummary | None:
     """The node's numbers, also when it failed with some periods (the others went)."""
-    from cctview_fleet.fleetsync import PeriodsFailedError
+    from cctview_fleet.nodes.sync import PeriodsFailedError
 
     if outcome.value is not None:
         return outcome.value
@@ -135,7 +135,7 @@ COLUMNS = ("uploaded", "already in S3", "synced before", "failed", "MB verified"
 def _request(
     stack: Stack | None, bucket: str | None, prefix: str | None, **flags: Any
 ) -> SyncRequest:
-    from cctview_fleet.fleetsync import SyncRequest
+    from cctview_fleet.nodes.sync import SyncRequest
 
     bucket = bucket or (stack.bucket if stack else "")
     if not bucket:
@@ -184,8 +184,8 @@ def sync_s3(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Upload complete periods to S3 from every node (or the named ones), verified."""
-    from cctview_fleet.fleetsync import sync_fleet, sync_folder
-    from cctview_fleet.fleettables import result_table
+    from cctview_fleet.nodes.sync import sync_fleet, sync_folder
+    from cctview_fleet.nodes.tables import result_table
     from cctview_fleet.render import console, print_json
     from cctview_fleet.results import FleetResult
 

@@ -1,6 +1,7 @@
 """`cctview-fleet rotate-volumes`: swap in a fresh EBS volume where one fills, losing no frame.
 
-See :mod:`cctview_fleet.volumes` for the steps and docs/volumes.md for the tags and resume rules.
+See :mod:`cctview_fleet.rotation.states` for the steps and docs/volumes.md for the tags and
+resume rules.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cctview_fleet.errors import ConfigError
 
 if TYPE_CHECKING:
     from cctview_fleet.results import FleetResult
-    from cctview_fleet.volumes import Rotation
+    from cctview_fleet.rotation.states import Rotation
 
 COLUMNS = ("outcome", "disk used", "old volume", "new volume", "gen", "old volume now", "detail")
 
@@ -98,13 +99,13 @@ def rotate_volumes(
     """Swap in the next EBS data volume where one fills; resumes an interrupted rotation."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from cctview_fleet.ebsvolumes import Ec2Volumes
-    from cctview_fleet.fleetops import run_on_nodes
-    from cctview_fleet.fleettables import result_table
-    from cctview_fleet.inventory import Node
-    from cctview_fleet.nodevolumes import SshNodeVolumes
+    from cctview_fleet.cloud.inventory import Node
+    from cctview_fleet.nodes.ops import run_on_nodes
+    from cctview_fleet.nodes.tables import result_table
     from cctview_fleet.render import console, err_console, print_json
-    from cctview_fleet.volumes import NodeRotation, RotateOptions, check_threshold
+    from cctview_fleet.rotation.ebs import Ec2Volumes
+    from cctview_fleet.rotation.nodeside import SshNodeVolumes
+    from cctview_fleet.rotation.states import NodeRotation, RotateOptions, check_threshold
 
     check_threshold(threshold)
     if drain_timeout < 0:

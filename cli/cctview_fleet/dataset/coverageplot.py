@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from cctview_fleet.assignplot import check_plot_path
-from cctview_fleet.shardselect import SelectedShard
+from cctview_fleet.assignment.plot import check_plot_path
+from cctview_fleet.dataset.shardselect import SelectedShard
 
 
 def coverage_counts(shards: Iterable[SelectedShard]) -> Counter[tuple[str, str]]:

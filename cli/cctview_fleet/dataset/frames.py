@@ -1,6 +1,6 @@
 """Getting frames out of S3, for data-set code: list periods, iterate verified frames, extract.
 
-    from cctview_fleet.dataset import Dataset
+    from cctview_fleet.dataset.frames import Dataset
 
     ds = Dataset("my-bucket", "cctview")                 # or Dataset.for_stack(load_stack("dev"))
     for period in ds.periods(date="2025-04-04", hour=13):
@@ -18,8 +18,8 @@ What counts: a period is listed only when its manifest object exists (the upload
 after the tar, so a manifest means the tar is whole; a manifest without frames has no tar).
 Both key layouts are read: manifests under ``manifests/`` with shards of ``.jpg`` + ``.json``
 members, and the older one with the manifest beside a tar of ``.jpg`` members only. Objects are
-untrusted (:mod:`cctview_fleet.shardreader`): a manifest must agree with its key, every read is
-bounded, every frame is checked against the manifest's size and BLAKE2b digest before it is
+untrusted (:mod:`cctview_fleet.dataset.shardreader`): a manifest must agree with its key, every
+read is bounded, every frame is checked against the manifest's size and BLAKE2b digest before it is
 yielded, and a tar that lacks a listed frame or holds an unlisted or duplicated one is an error,
 never a silent gap. Output paths derive from the validated key and the frames' integer times.
 A camera that moved between nodes mid-period has one object per half; they are yielded in the
@@ -52,10 +52,15 @@ from cctview_agent.s3layout import (
     partition_prefix,
 )
 from cctview_agent.samples import SampleMetadata, lay_out
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import Stack
+from cctview_fleet.dataset.shardreader import (
+    MAX_MANIFEST_BYTES,
+    iter_shard,
+    parse_manifest,
+    read_bounded,
+)
 from cctview_fleet.errors import ConfigError, ManifestError
-from cctview_fleet.shardreader import MAX_MANIFEST_BYTES, iter_shard, parse_manifest, read_bounded
-from cctview_fleet.stacks import Stack
 
 
 @dataclass(frozen=True, slots=True)

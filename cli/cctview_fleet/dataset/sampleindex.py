@@ -15,7 +15,7 @@ would be too big to rewrite). An hour's file records which manifests it covers
 (``manifest_key``); an update lists a day's manifests once, and for each hour reads only the
 manifests not yet covered, then rewrites that hour's file. An hour with nothing new costs one
 GET of its file. Manifests
-are untrusted input, checked as :mod:`cctview_fleet.shardreader` checks them (key agreement,
+are untrusted input, checked as :mod:`cctview_fleet.dataset.shardreader` checks them (key agreement,
 bounded size); a manifest that fails is reported and left out, never half-indexed.
 """
 
@@ -36,7 +36,7 @@ from cctview_fleet.errors import ConfigError, ManifestError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from cctview_fleet.dataset import Dataset, StoredPeriod
+    from cctview_fleet.dataset.frames import Dataset, StoredPeriod
 
 INDEX_FOLDER = "index/samples"
 MAX_INDEX_BYTES = 512 * 1024 * 1024  # an hour of 1,000 cameras is ~0.1 GB; refuse the absurd
@@ -301,7 +301,7 @@ class SampleIndex:
 
 def check_dates(dates: Iterable[str]) -> list[str]:
     """``--date`` values, validated and sorted (a bad one fails before any request)."""
-    from cctview_fleet.dataset import check_filters
+    from cctview_fleet.dataset.frames import check_filters
 
     return sorted({check_filters(None, date, None)[1] or "" for date in dates})
 

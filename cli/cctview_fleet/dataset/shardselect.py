@@ -1,9 +1,10 @@
 """Choosing shards for training: by preset, camera, date and hour range, daylight; and their URLs.
 
-The selection runs on the sample index (:mod:`cctview_fleet.sampleindex`), never on a listing of
-the bucket: one GET per indexed hour answers "these cameras, these days, daylight only". A shard
-is one camera-period tar; "daylight" means the sun is up at the camera (its latitude and
-longitude, recorded in the manifest) at the middle of the period (:mod:`cctview_fleet.solar`).
+The selection runs on the sample index (:mod:`cctview_fleet.dataset.sampleindex`), never on a
+listing of the bucket: one GET per indexed hour answers "these cameras, these days, daylight
+only". A shard is one camera-period tar; "daylight" means the sun is up at the camera (its
+latitude and longitude, recorded in the manifest) at the middle of the period
+(:mod:`cctview_fleet.dataset.solar`).
 A shard whose camera has no recorded position (manifests closed before positions were recorded)
 is left out of a daylight selection: whether it is day there is unknown.
 
@@ -25,14 +26,14 @@ from cctview_agent.cameras import Camera
 from cctview_agent.periods import Period
 from cctview_agent.presets import get_preset
 from cctview_agent.s3layout import is_safe_camera_id
+from cctview_fleet.dataset.solar import is_daylight
 from cctview_fleet.defaults import URL_FORMS
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.solar import is_daylight
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from cctview_fleet.dataset import Dataset
+    from cctview_fleet.dataset.frames import Dataset
 
 UrlForm = Literal["s3", "https", "pipe"]
 

@@ -3,7 +3,7 @@
 The stored shards are one camera-period each: a loader that reads them in order sees an hour of
 one camera, then an hour of the next. A training run wants each shard to hold many cameras and
 many hours, so that a shuffle buffer of a few thousand samples already mixes them. ``build``
-reads the selected source shards (verified, through :class:`cctview_fleet.dataset.Dataset`),
+reads the selected source shards (verified, through :class:`cctview_fleet.dataset.frames.Dataset`),
 ``streams`` of them at a time, and takes each next sample from a randomly chosen open stream
 (seeded: the same selection and seed give the same shards). Memory holds one sample per open
 stream, never a whole source shard.
@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from cctview_agent.samples import BLOCK, END_OF_ARCHIVE, metadata_name, tar_header
-from cctview_fleet.dataset import Dataset, Frame, StoredPeriod
-from cctview_fleet.datasetcard import card
+from cctview_fleet.dataset.card import card
+from cctview_fleet.dataset.frames import Dataset, Frame, StoredPeriod
+from cctview_fleet.dataset.sampleindex import pyarrow_modules
+from cctview_fleet.dataset.shardselect import SelectedShard
 from cctview_fleet.defaults import DEFAULT_STREAMS
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.sampleindex import pyarrow_modules
-from cctview_fleet.shardselect import SelectedShard
 
 DEFAULT_TARGET_BYTES = 256 * 1024 * 1024
 MIN_TARGET_BYTES = 64 * 1024

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from cctview_agent import awscalls
 from cctview_agent.fleetconstants import SSH_PORT_TAG
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.devfleet import debianroot, emulator, firstboot, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, ProcessStartError
 from cctview_fleet.devfleet.noderoots import NodeRoot, mount_node_root
@@ -45,7 +46,6 @@ from cctview_fleet.devfleet.processes import (
     wait_for_port,
 )
 from cctview_fleet.devfleet.state import STATE_FILE, FleetState, NodeRecord, save_state
-from cctview_fleet.stacks import Stack
 
 if TYPE_CHECKING:
     from cctview_fleet.devfleet.fleet import UpOptions

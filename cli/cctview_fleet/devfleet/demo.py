@@ -33,13 +33,13 @@ from rich.table import Table
 
 from cctview_agent.cameras import parse_cameras_json
 from cctview_agent.layout import DataLayout
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV, load_stack
 from cctview_fleet.devfleet.noderoots import fleet_roots, mounts_below
 from cctview_fleet.devfleet.nodes import node_paths
 from cctview_fleet.devfleet.processes import ProcessRecord, is_alive
 from cctview_fleet.devfleet.state import FleetState, load_state
 from cctview_fleet.errors import CctviewError
-from cctview_fleet.stacks import HOME_ENV, STACK_ENV, load_stack
 
 PRESET = "lower-manhattan"
 console = Console()
@@ -195,7 +195,9 @@ def left_behind(records: Sequence[ProcessRecord]) -> list[ProcessRecord]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m cctview_fleet.demo", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m cctview_fleet.devfleet.demo", description=__doc__
+    )
     parser.add_argument("--nodes", type=int, default=3, help="local nodes (3)")
     parser.add_argument("--period", type=int, default=60, help="agent period in seconds (60)")
     parser.add_argument("--seconds", type=float, default=75, help="collection time (75)")

@@ -30,7 +30,7 @@ from types import FrameType
 from botocore.exceptions import ClientError
 
 from cctview_agent.blockdevices import BY_ID_PREFIX, ebs_serial
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
 from cctview_fleet.devfleet.errors import DevFleetError
 from cctview_fleet.devfleet.noderoots import loops_below, run_tool
 from cctview_fleet.devfleet.state import FleetState, load_state_file

@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.errors import CctviewError, ConfigError, NodeError, UnreachableError
-from cctview_fleet.inventory import Node
-from cctview_fleet.nodestatus import node_status
-from cctview_fleet.ssh import Connections, quote
+from cctview_fleet.nodes.status import node_status
+from cctview_fleet.remote.ssh import Connections, quote
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.defaults import DEFAULT_PARALLEL
 from cctview_fleet.errors import CctviewError, ConfigError
-from cctview_fleet.inventory import Node
 from cctview_fleet.results import FleetResult, NodeResult
 
 T = TypeVar("T")

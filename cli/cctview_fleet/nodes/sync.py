@@ -21,13 +21,13 @@ from typing import Any
 
 from cctview_agent.sync import SyncOptions, default_node, run_sync
 from cctview_agent.syncsummary import SyncSummary
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import CctviewError, ConfigError, NodeError, RemoteCommandError
-from cctview_fleet.fleetops import run_on_nodes
-from cctview_fleet.inventory import Node
+from cctview_fleet.nodes.ops import run_on_nodes
+from cctview_fleet.remote.ssh import Connections
 from cctview_fleet.results import FleetResult, NodeResult
-from cctview_fleet.ssh import Connections
-from cctview_fleet.stacks import Stack
 
 LOCAL_NODE = "local"
 OnEvent = Callable[[str, dict[str, Any]], None]

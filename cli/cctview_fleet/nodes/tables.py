@@ -1,6 +1,6 @@
 """The table of a fleet operation: one row per node, its value or its error, and its time.
 
-Kept apart from :mod:`cctview_fleet.fleetops` so that the operations layer imports no rich:
+Kept apart from :mod:`cctview_fleet.nodes.ops` so that the operations layer imports no rich:
 the library returns a :class:`FleetResult`, the commands render it with :func:`result_table`.
 """
 

@@ -1,7 +1,8 @@
 """Sizing a fleet for a camera selection: nodes, storage per day, and what a month costs.
 
 ``cctview-fleet plan`` prints this; the Pulumi program uses the same defaults (cameras per node,
-volume sizes) and the same cost model (:mod:`cctview_fleet.costs`), so the two never disagree.
+volume sizes) and the same cost model (:mod:`cctview_fleet.planning.costs`), so the two never
+disagree.
 
 The storage estimate assumes every camera yields ``fps`` frames of ``frame_bytes`` all day
 (1 fps, ~20 KB, 86,400 s): an upper bound, since real feeds repeat frames and go offline. Pass
@@ -24,14 +25,16 @@ from cctview_agent.fleetconstants import (
     FreeTier,
     Prices,
 )
-from cctview_fleet.capacity import (
+from cctview_fleet.defaults import DEFAULT_FPS, DEFAULT_FRAME_BYTES, DEFAULT_RETENTION_DAYS
+from cctview_fleet.errors import ConfigError
+from cctview_fleet.planning.capacity import (
     DEFAULT_HOLD_HOURS,
     Limit,
     NodeCapacity,
     node_capacity,
     volume_gib_for,
 )
-from cctview_fleet.costs import (
+from cctview_fleet.planning.costs import (
     CostLine,
     credit_months,
     ebs_line,
@@ -43,8 +46,6 @@ from cctview_fleet.costs import (
     s3_storage_line,
     snapshot_line,
 )
-from cctview_fleet.defaults import DEFAULT_FPS, DEFAULT_FRAME_BYTES, DEFAULT_RETENTION_DAYS
-from cctview_fleet.errors import ConfigError
 
 # Fleet defaults shared with the Pulumi program live in cctview_agent.fleetconstants.
 SECONDS_PER_DAY = 86_400

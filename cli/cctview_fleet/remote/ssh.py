@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import Stack, cctview_home
 from cctview_fleet.defaults import DEFAULT_CONNECT_TIMEOUT
 from cctview_fleet.errors import HostKeyError, NodeError, RemoteCommandError, UnreachableError
-from cctview_fleet.hostkeys import fingerprint, host_key_name
-from cctview_fleet.inventory import Node
-from cctview_fleet.linebuffer import LineBuffer
-from cctview_fleet.stacks import Stack, cctview_home
+from cctview_fleet.nodes.linebuffer import LineBuffer
+from cctview_fleet.remote.hostkeys import fingerprint, host_key_name
 
 if TYPE_CHECKING:
     import paramiko

@@ -15,10 +15,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cctview_fleet import aws
-from cctview_fleet.bootoutcome import FirstBoot, from_console
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import HostKeyError, NodeError
-from cctview_fleet.hostkeys import (
+from cctview_fleet.nodes.bootoutcome import FirstBoot, from_console
+from cctview_fleet.nodes.status import cloud_side_problem
+from cctview_fleet.remote.hostkeys import (
     ConsoleFingerprint,
     add_known_host,
     fetch_host_key,
@@ -29,10 +32,7 @@ from cctview_fleet.hostkeys import (
     load_known_hosts,
     parse_console_fingerprints,
 )
-from cctview_fleet.inventory import Node
-from cctview_fleet.nodestatus import cloud_side_problem
 from cctview_fleet.results import FleetResult
-from cctview_fleet.stacks import Stack
 
 if TYPE_CHECKING:
     import paramiko

@@ -25,9 +25,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Protocol
 
+from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.inventory import Node
-from cctview_fleet.ssh import Connections
+from cctview_fleet.remote.ssh import Connections
 
 RELEASE_DIGITS = 16
 
@@ -153,7 +153,7 @@ class ScriptRunner(Protocol):
 
 @dataclass(frozen=True)
 class ScriptReleases:
-    """:class:`cctview_fleet.upgrade.NodeReleases` by running this module's scripts."""
+    """:class:`cctview_fleet.rollout.upgrade.NodeReleases` by running this module's scripts."""
 
     layout: ReleaseLayout
     run: ScriptRunner

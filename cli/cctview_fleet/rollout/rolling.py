@@ -7,7 +7,7 @@ such a change in steps, each an ordinary ``pulumi up``:
 1. **shared**: ``up --target`` every resource that is not a node's instance or attachment (a new
    key pair, the agent package, the security group...), so the nodes' new inputs exist;
 2. **each node in turn**: ``up --target <its instance> --target-dependents`` (its attachment
-   follows), then wait until ``status`` says it is healthy (:mod:`cctview_fleet.nodehealth`).
+   follows), then wait until ``status`` says it is healthy (:mod:`cctview_fleet.nodes.health`).
    An unhealthy node stops the roll there: the nodes after it keep running untouched;
 3. **the rest**: a plain ``up`` for anything not yet in the state (new nodes), which the guard
    lets through only if no running node would still change; skipped when nodes were named.
@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cctview_agent.fleetconstants import ROLL_ENV
+from cctview_fleet.cloud.pulumicli import ATTACHMENT_TYPE, INSTANCE_TYPE, STACK_TYPE, Pulumi
 from cctview_fleet.errors import ConfigError, RolloutError
-from cctview_fleet.nodehealth import Health
-from cctview_fleet.pulumicli import ATTACHMENT_TYPE, INSTANCE_TYPE, STACK_TYPE, Pulumi
+from cctview_fleet.nodes.health import Health
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@
 
 Nothing here deletes a wheel: published objects are never overwritten or removed, and the
 program keeps its own (``retain_on_delete``), so a wheel any node or the stack still uses is
-always there. The node side is :mod:`cctview_fleet.agentrelease`, behind :class:`NodeReleases`.
+always there. The node side is :mod:`cctview_fleet.rollout.release`, behind :class:`NodeReleases`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from typing import Protocol
 import botocore.exceptions
 
 from cctview_agent.fleetconstants import AGENT_KEY_TAG, AGENT_TAG, UPGRADE_TAG
-from cctview_fleet import aws
-from cctview_fleet.agentrelease import Release
-from cctview_fleet.agentwheels import sha256_file, wheel_key
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import ConfigError, FleetError, RolloutError, StorageServiceError
-from cctview_fleet.inventory import Node
-from cctview_fleet.nodehealth import Health
-from cctview_fleet.stacks import Stack
+from cctview_fleet.nodes.health import Health
+from cctview_fleet.rollout.release import Release
+from cctview_fleet.rollout.wheels import sha256_file, wheel_key
 
 
 class Step(StrEnum):

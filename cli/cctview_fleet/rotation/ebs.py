@@ -35,9 +35,9 @@ from cctview_agent.fleetconstants import (
     SNAPSHOT_TAG,
     VOLUME_TAG,
 )
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import CredentialsError, VolumeError
-from cctview_fleet.stacks import Stack
 
 # Device names EC2 accepts for data volumes on both Xen and Nitro; the instance may show them
 # under other names, which is why the node finds the device by volume id, not by this name.

@@ -1,8 +1,9 @@
 """The node's half of a volume rotation: ``cctview-agent volume ...`` and ``sync`` over SSH.
 
 Each call runs one idempotent agent step and parses the one JSON object it prints. The rotation
-state machine (:mod:`cctview_fleet.volumes`) talks to a node only through :class:`NodeVolumes`, so
-its tests can drive a node's real agent code without SSH, and the fleet runs it over SSH.
+state machine (:mod:`cctview_fleet.rotation.states`) talks to a node only through
+:class:`NodeVolumes`, so its tests can drive a node's real agent code without SSH, and the fleet
+runs it over SSH.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import NodeError, RemoteCommandError
-from cctview_fleet.ssh import NodeConnection
-from cctview_fleet.stacks import Stack
+from cctview_fleet.remote.ssh import NodeConnection
 
 SYNC_TIMEOUT_S = 4 * 3600.0  # a first sync of a full volume may take a while
 

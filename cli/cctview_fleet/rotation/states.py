@@ -15,7 +15,7 @@ refuses while any period lacks a receipt), 7. detach, 8. snapshot (``--snapshot`
 (unless ``--keep-old``).
 
 Each step first writes nothing but its effect, then records it in the ``cctview:rotation`` tag of
-the volume it moved (:mod:`cctview_fleet.ebsvolumes`). A rerun reads the tags and goes on from
+the volume it moved (:mod:`cctview_fleet.rotation.ebs`). A rerun reads the tags and goes on from
 the last recorded step, repeating at most one step, and every step is idempotent. An old volume
 is never deleted before every period on it is verified in S3: when draining cannot finish (sync
 fails, periods still open at the deadline) the rotation stops with the old volume kept and says
@@ -39,11 +39,11 @@ from cctview_agent.fleetconstants import (
     SNAPSHOT_TAG,
     RotationState,
 )
+from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.defaults import DEFAULT_THRESHOLD
-from cctview_fleet.ebsvolumes import DataVolume, Ec2Volumes
 from cctview_fleet.errors import ConfigError, NodeError, VolumeError
-from cctview_fleet.inventory import Node
-from cctview_fleet.nodevolumes import NodeVolumes
+from cctview_fleet.rotation.ebs import DataVolume, Ec2Volumes
+from cctview_fleet.rotation.nodeside import NodeVolumes
 
 NEW_SIDE = (
     RotationState.CREATED,

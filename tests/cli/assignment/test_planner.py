@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cctview_agent.cameras import Camera, load_cameras
-from cctview_fleet.assign import Assignment, check_capacity, minimum_moves, plan
+from cctview_fleet.assignment.planner import Assignment, check_capacity, minimum_moves, plan
 from cctview_fleet.errors import AssignmentError
 
 

@@ -1,4 +1,4 @@
-"""The library half of `assign` (:mod:`cctview_fleet.assignrun`), without typer or a fleet.
+"""The library half of `assign` (:mod:`cctview_fleet.assignment.run`), without typer or a fleet.
 
 Pushing to real nodes over sshd is covered by the command's tests (test_fleet_commands.py);
 here: the selection rules, the resize hint per stack, and a plan that the fleet cannot take.
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from cctview_fleet.assignrun import resize_hint, run_assign, select_for_stack
+from cctview_fleet.assignment.run import resize_hint, run_assign, select_for_stack
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import LOCAL_STACK, Stack
 from cctview_fleet.errors import AssignmentError, SelectionError
-from cctview_fleet.inventory import Node
-from cctview_fleet.ssh import Connections
-from cctview_fleet.stacks import LOCAL_STACK, Stack
+from cctview_fleet.remote.ssh import Connections
 
 # Lower Manhattan, south of Canal Street.
 BBOX = "-74.02,40.70,-73.97,40.72"

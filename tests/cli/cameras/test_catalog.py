@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 
 from cctview_agent.cameras import parse_cameras_json
-from cctview_fleet.catalog import (
+from cctview_fleet.cameras.catalog import (
     DEFAULT_CATALOG_URL,
     cache_dir,
     cache_path,
     default_source,
     load_catalog,
 )
-from cctview_fleet.catalogsnapshot import packaged_snapshot
+from cctview_fleet.cameras.snapshot import packaged_snapshot
 from cctview_fleet.errors import CatalogError
 from tests.cli.catalog_server import catalog_server, closed_port_url
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +115,7 @@ def test_never_reached_api_falls_back_to_the_packaged_snapshot(
     # The NYC DOT API, unreachable on a machine that never cached it: the API's address is
     # pointed at a closed loopback port, so the test is the same with or without a network.
     api = closed_port_url()
-    monkeypatch.setattr("cctview_fleet.catalog.DEFAULT_CATALOG_URL", api)
+    monkeypatch.setattr("cctview_fleet.cameras.catalog.DEFAULT_CATALOG_URL", api)
     warnings = Warnings()
     catalog = load_catalog(None, warn=warnings)
     assert warnings == [
@@ -128,7 +128,7 @@ def test_never_reached_api_falls_back_to_the_packaged_snapshot(
     assert catalog.cameras == tuple(parse_cameras_json(real_bytes))
     # Once the API answers, its list is used and cached, and the snapshot never again.
     with catalog_server(json.dumps(json.loads(real_bytes)[:3]).encode()) as server:
-        monkeypatch.setattr("cctview_fleet.catalog.DEFAULT_CATALOG_URL", server.url)
+        monkeypatch.setattr("cctview_fleet.cameras.catalog.DEFAULT_CATALOG_URL", server.url)
         assert len(load_catalog(None).cameras) == 3
     offline = load_catalog(None, warn=warnings)
     assert len(offline.cameras) == 3 and not offline.from_snapshot

@@ -5,14 +5,14 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import (
     CredentialsError,
     InventoryError,
     StorageServiceError,
     VolumeError,
 )
-from cctview_fleet.stacks import Stack
 
 STACK = Stack(name="dev", bucket="my-bucket")
 

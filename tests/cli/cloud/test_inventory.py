@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.inventory import discover, node_from_instance
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import CredentialsError, InventoryError
-from cctview_fleet.inventory import discover, node_from_instance
-from cctview_fleet.stacks import Stack
 from tests.fixtures.s3 import REGION, free_port
 
 # moto does not validate image ids unless asked to; describing its catalogue costs seconds.

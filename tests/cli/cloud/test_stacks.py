@@ -1,4 +1,4 @@
-"""Stacks made from `pulumi up`'s outputs (:func:`cctview_fleet.stacks.stack_from_outputs`).
+"""Stacks made from `pulumi up`'s outputs (:func:`cctview_fleet.cloud.stacks.stack_from_outputs`).
 
 The program's real outputs go through it in tests/infra/test_program.py; here its rules alone.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from cctview_fleet.cloud.stacks import Stack, stack_from_outputs
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.stacks import Stack, stack_from_outputs
 
 
 def test_outputs_without_a_bucket_are_refused_with_the_commands_to_run() -> None:

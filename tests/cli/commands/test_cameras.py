@@ -338,7 +338,7 @@ def test_unreachable_catalog_with_cache(
 def test_never_reached_api_uses_the_packaged_list(monkeypatch: pytest.MonkeyPatch) -> None:
     # A first run without a network: the API (here a closed loopback port) was never cached.
     api = closed_port_url()
-    monkeypatch.setattr("cctview_fleet.catalog.DEFAULT_CATALOG_URL", api)
+    monkeypatch.setattr("cctview_fleet.cameras.catalog.DEFAULT_CATALOG_URL", api)
     table = run("--cameras", "lower-manhattan")
     assert table.exit_code == 0, table.output
     assert table.stderr == (

@@ -23,10 +23,10 @@ from cctview_agent.s3layout import PeriodObject
 from cctview_agent.samples import SampleMetadata
 from cctview_agent.sync import SyncOptions, run_sync
 from cctview_fleet.app import app
-from cctview_fleet.dataset import Dataset
-from cctview_fleet.sampleindex import SampleIndex
-from cctview_fleet.solar import solar_elevation
-from cctview_fleet.stacks import HOME_ENV, Stack, save_stack
+from cctview_fleet.cloud.stacks import HOME_ENV, Stack, save_stack
+from cctview_fleet.dataset.frames import Dataset
+from cctview_fleet.dataset.sampleindex import SampleIndex
+from cctview_fleet.dataset.solar import solar_elevation
 from tests.fixtures.s3 import MotoServer, stored_frames, write_period
 
 DAY = Period(1743771600, 60)  # 2025-04-04 13:00 UTC: 09:00 in New York, the sun is up
@@ -323,7 +323,7 @@ def test_index_reads_only_manifests_it_does_not_cover(
     options = SyncOptions(bucket=s3_bucket, prefix="inc", node="node-01")
     write_period(tmp_path / "a", CAM_A, DAY, 3, step_ms=5000)
     assert run_sync([tmp_path / "a"], options).failed == 0
-    from cctview_fleet.sampleindex import update_index
+    from cctview_fleet.dataset.sampleindex import update_index
 
     first = update_index(dataset)
     assert (first.periods_added, first.samples) == (1, 3)

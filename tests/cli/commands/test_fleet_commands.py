@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 from cctview_agent.awscalls import DEPLOYER, acting_as
 from cctview_agent.cameras import load_cameras
-from cctview_fleet import aws, ssh
 from cctview_fleet.app import app
+from cctview_fleet.cloud import aws
 from cctview_fleet.devfleet.processes import descendants
+from cctview_fleet.remote import ssh
 
 pytestmark = [pytest.mark.sshd, pytest.mark.slow]
 

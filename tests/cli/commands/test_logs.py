@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_fleet.app import app
-from cctview_fleet.logtail import LogEvent, notice_text, tagged_line
-from cctview_fleet.stacks import Stack, save_stack
+from cctview_fleet.cloud.stacks import Stack, save_stack
+from cctview_fleet.nodes.logtail import LogEvent, notice_text, tagged_line
 from tests.cli.catalog_server import closed_port_url
 from tests.fixtures.s3 import REGION
 

@@ -12,15 +12,15 @@ from typer.testing import CliRunner
 
 from cctview_agent.fleetconstants import DEFAULT_PRICES
 from cctview_fleet.app import app
-from cctview_fleet.capacity import Limit, node_capacity, volume_gib_for
-from cctview_fleet.costs import (
+from cctview_fleet.errors import ConfigError
+from cctview_fleet.planning.capacity import Limit, node_capacity, volume_gib_for
+from cctview_fleet.planning.costs import (
     PRICES_ENV,
     free_tier_warnings,
     load_prices,
     prices_from_mapping,
 )
-from cctview_fleet.errors import ConfigError
-from cctview_fleet.planning import make_plan, nodes_needed
+from cctview_fleet.planning.sizing import make_plan, nodes_needed
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_fleet.app import app
-from cctview_fleet.nodehealth import Health, wait_healthy
-from cctview_fleet.pulumicli import Pulumi
-from cctview_fleet.rolling import roll
+from cctview_fleet.cloud.pulumicli import Pulumi
+from cctview_fleet.nodes.health import Health, wait_healthy
+from cctview_fleet.rollout.rolling import roll
 
 HERE = Path(__file__).parent
 PREFIX = "urn:pulumi:local::cctview-fleet::"
@@ -47,7 +47,7 @@ def export_for(nodes: list[str]) -> dict[str, Any]:
 def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The stand-in installed as $CCTVIEW_PULUMI; returns the log it writes."""
     exe = tmp_path / "pulumi"
-    exe.write_text(f"#!{sys.executable}\n" + (HERE / "standin_pulumi.py").read_text())
+    exe.write_text(f"#!{sys.executable}\n" + (HERE.parent / "standin_pulumi.py").read_text())
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     log = tmp_path / "calls.jsonl"
     export = tmp_path / "export.json"

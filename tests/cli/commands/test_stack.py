@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_fleet.app import app
-from cctview_fleet.stacks import load_stack
+from cctview_fleet.cloud.stacks import load_stack
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import Manifest
 from cctview_agent.periods import Period
 from cctview_fleet.app import app
-from cctview_fleet.fleetsync import SyncRequest, SyncSummary, parse_event
-from cctview_fleet.stacks import HOME_ENV, Stack, save_stack
+from cctview_fleet.cloud.stacks import HOME_ENV, Stack, save_stack
+from cctview_fleet.nodes.sync import SyncRequest, SyncSummary, parse_event
 from tests.fixtures.s3 import MotoServer, stored_frames, write_period
 
 PERIOD = Period(1743771600, 60)
@@ -174,7 +174,7 @@ def test_sync_s3_over_ssh_ships_every_node_and_names_failures(local_fleet: Any) 
     assert reports["node-02"]["failed"] == 1 and reports["node-02"]["uploaded"] >= 1
     assert "1 of" in reports["node-02"]["error"] and CAM_B in reports["node-02"]["error"]
 
-    from cctview_fleet.dataset import Dataset
+    from cctview_fleet.dataset.frames import Dataset
 
     dataset = Dataset.for_stack(fleet.stack)
     stored = {(p.node, p.camera_id, p.period.key): p for p in dataset.periods()}

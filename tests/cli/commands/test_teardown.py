@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_fleet.app import app
-from cctview_fleet.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
+from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
 from tests.fixtures.s3 import MotoServer
 
 

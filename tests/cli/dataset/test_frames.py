@@ -1,4 +1,4 @@
-"""Getting data out: cctview_fleet.dataset and `cctview-fleet frames ls|get` against moto, on
+"""Getting data out: cctview_fleet.dataset.frames and `cctview-fleet frames ls|get` against moto, on
 objects uploaded by the real sync. Frames must come back byte for byte, verified."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject
 from cctview_agent.sync import SyncOptions, run_sync
 from cctview_fleet.app import app
-from cctview_fleet.dataset import Dataset, extract, iter_frames, list_periods
+from cctview_fleet.cloud.stacks import HOME_ENV, Stack, save_stack
+from cctview_fleet.dataset.frames import Dataset, extract, iter_frames, list_periods
 from cctview_fleet.errors import ManifestError
-from cctview_fleet.stacks import HOME_ENV, Stack, save_stack
 from tests.fixtures.s3 import MotoServer, stored_frames, write_period
 
 H13 = Period(1743771600, 60)  # 2025-04-04 13:00

@@ -18,8 +18,8 @@ import pytest
 from cctview_agent.periods import Period
 from cctview_agent.s3layout import PeriodObject
 from cctview_agent.sync import SyncOptions, run_sync
-from cctview_fleet import dataset as dataset_module
-from cctview_fleet.dataset import Dataset, list_periods
+from cctview_fleet.dataset import frames as dataset_module
+from cctview_fleet.dataset.frames import Dataset, list_periods
 from cctview_fleet.errors import ManifestError
 from tests.fixtures.s3 import MotoServer, write_period
 

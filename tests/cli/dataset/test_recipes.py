@@ -21,10 +21,10 @@ import pytest
 
 from cctview_agent.periods import Period
 from cctview_agent.sync import SyncOptions, run_sync
-from cctview_fleet.stacks import HOME_ENV, Stack, save_stack
+from cctview_fleet.cloud.stacks import HOME_ENV, Stack, save_stack
 from tests.fixtures.s3 import MotoServer, write_period
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "dataset.md"
 LOADERS = REPO / ".venv-dataset" / "bin" / "python"
 REQUIRE_ENV = "CCTVIEW_REQUIRE_DATASET_VENV"

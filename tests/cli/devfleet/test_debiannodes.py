@@ -24,15 +24,15 @@ from typer.testing import CliRunner
 
 from cctview_agent import awscalls
 from cctview_agent.periods import Period
-from cctview_fleet import aws
-from cctview_fleet.agentwheels import build_agent_wheel
 from cctview_fleet.app import app
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV
 from cctview_fleet.devfleet import debianroot, noderoots
 from cctview_fleet.devfleet import fleet as devfleet
 from cctview_fleet.devfleet.firstboot import SUDOERS
 from cctview_fleet.devfleet.nodes import agent_unit
 from cctview_fleet.devfleet.processes import marked
-from cctview_fleet.stacks import HOME_ENV, STACK_ENV
+from cctview_fleet.rollout.wheels import build_agent_wheel
 from cctview_infra.userdata import BOOT_TAGS, READ_TAGS
 from tests.agent.agentproc import wait_for
 from tests.fixtures.fleet import LocalFleet, require_debian_nodes

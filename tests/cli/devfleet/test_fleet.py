@@ -19,8 +19,9 @@ import paramiko
 import pytest
 from typer.testing import CliRunner
 
-from cctview_fleet import aws
 from cctview_fleet.app import app
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import load_stack, stack_path
 from cctview_fleet.devfleet import fleet as devfleet
 from cctview_fleet.devfleet.processes import (
     ProcessRecord,
@@ -31,7 +32,6 @@ from cctview_fleet.devfleet.processes import (
     wait_for_log_line,
 )
 from cctview_fleet.devfleet.state import load_state, state_path
-from cctview_fleet.stacks import load_stack, stack_path
 from tests.fixtures.fleet import LocalFleet, require_sshd
 
 pytestmark = pytest.mark.sshd
@@ -353,7 +353,7 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path):
     env["COLUMNS"] = "200"
     argv = ["--nodes", "2", "--cameras", "80", "--seconds", "6"]
     demo = subprocess.run(
-        [sys.executable, "-m", "cctview_fleet.demo", *argv],
+        [sys.executable, "-m", "cctview_fleet.devfleet.demo", *argv],
         env=env,
         capture_output=True,
         text=True,

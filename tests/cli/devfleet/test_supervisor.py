@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_fleet.app import app
+from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV
 from cctview_fleet.devfleet import firstboot
 from cctview_fleet.devfleet import fleet as devfleet
 from cctview_fleet.devfleet.errors import DevFleetError
@@ -25,7 +26,6 @@ from cctview_fleet.devfleet.noderoots import NodeRoot
 from cctview_fleet.devfleet.nodes import agent_unit, passthrough_environment
 from cctview_fleet.devfleet.processes import ProcessRecord, is_alive, spawn, stop
 from cctview_fleet.devfleet.units import ServiceUnit, parse_service_unit
-from cctview_fleet.stacks import HOME_ENV, STACK_ENV
 from tests.agent.agentproc import wait_for
 from tests.fixtures.fleet import require_sshd
 

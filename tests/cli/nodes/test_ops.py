@@ -8,10 +8,10 @@ import time
 import pytest
 from rich.console import Console
 
+from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.errors import ConfigError, NodeError, UnreachableError
-from cctview_fleet.fleetops import run_on_nodes
-from cctview_fleet.fleettables import result_table
-from cctview_fleet.inventory import Node
+from cctview_fleet.nodes.ops import run_on_nodes
+from cctview_fleet.nodes.tables import result_table
 from cctview_fleet.render import console
 
 
@@ -97,7 +97,7 @@ def test_text_from_nodes_is_never_parsed_as_markup() -> None:
 
 def test_status_table_shows_a_nodes_own_text_literally() -> None:
     from cctview_fleet.commands.status import status_table
-    from cctview_fleet.nodestatus import FleetTotals, NodeStatus
+    from cctview_fleet.nodes.status import FleetTotals, NodeStatus
     from cctview_fleet.results import FleetResult, NodeResult
 
     status = NodeStatus(

@@ -6,9 +6,9 @@ import json
 
 from rich.console import Console
 
+from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.commands.status import status_table
-from cctview_fleet.inventory import Node
-from cctview_fleet.nodestatus import parse_status, totals
+from cctview_fleet.nodes.status import parse_status, totals
 from cctview_fleet.results import FleetResult, NodeResult
 
 AGENT_STATUS = {

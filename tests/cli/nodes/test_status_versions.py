@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cctview_fleet.nodestatus import NodeStatus, mixed_warning, totals
+from cctview_fleet.nodes.status import NodeStatus, mixed_warning, totals
 from cctview_fleet.results import FleetResult, NodeResult
 
 BASE = NodeStatus(

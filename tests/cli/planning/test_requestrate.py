@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cctview_camsim.catalog import catalog_json, synthetic_cameras
 from cctview_fleet.app import app
-from cctview_fleet.requestrate import request_rate
+from cctview_fleet.planning.requestrate import request_rate
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from cctview_fleet import hostkeys, trust
-from cctview_fleet.bootoutcome import from_console
-from cctview_fleet.hostkeys import ConsoleFingerprint
-from cctview_fleet.inventory import Node
-from cctview_fleet.stacks import Stack
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import Stack
+from cctview_fleet.nodes.bootoutcome import from_console
+from cctview_fleet.remote import hostkeys, trust
+from cctview_fleet.remote.hostkeys import ConsoleFingerprint
 from tests.cli.sshd_server import Sshd, keygen, running_sshd
 
 CLOUD_INIT = """\

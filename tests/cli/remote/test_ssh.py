@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cctview_fleet import hostkeys, ssh
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import HostKeyError, RemoteCommandError, UnreachableError
-from cctview_fleet.inventory import Node
-from cctview_fleet.stacks import Stack
+from cctview_fleet.remote import hostkeys, ssh
 from tests.cli.sshd_server import Sshd, free_port, keygen, running_sshd
 
 pytestmark = pytest.mark.sshd
@@ -178,7 +178,7 @@ def test_log_follow_reconnects_after_the_server_drops_the_link(server: Sshd, tmp
     import queue
     import signal
 
-    from cctview_fleet.logtail import LogEvent, read_node
+    from cctview_fleet.nodes.logtail import LogEvent, read_node
 
     log = tmp_path / "agent.log"
     log.write_text('{"event": "one"}\n')
@@ -223,7 +223,7 @@ def test_log_follow_reconnects_after_the_server_drops_the_link(server: Sshd, tmp
 
 def test_a_line_without_end_is_cut_at_the_bound_not_held_whole(server: Sshd) -> None:
     """A node that prints 8 MB with no newline used to grow one buffer by 8 MB (any amount)."""
-    from cctview_fleet.linebuffer import CUT_MARK, MAX_LINE_BYTES
+    from cctview_fleet.nodes.linebuffer import CUT_MARK, MAX_LINE_BYTES
 
     stop = threading.Event()
     command = "head -c 8000000 /dev/zero | tr '\\0' x; echo; echo after; printf tail"
@@ -246,7 +246,7 @@ def test_log_tail_holds_a_bounded_queue_and_loses_no_line(
 ):
     """A node faster than the terminal used to fill an unbounded queue in the operator's memory;
     now its reader waits (and the SSH window makes the node's tail wait)."""
-    from cctview_fleet import logtail
+    from cctview_fleet.nodes import logtail
 
     log = tmp_path / "agent.log"
     log.write_text("".join(f'{{"n": {i}}}\n' for i in range(500)))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cctview_fleet.inventory import Node
-from cctview_fleet.ssh import NodeConnection, SshSettings
-from cctview_fleet.stacks import Stack
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.stacks import Stack
+from cctview_fleet.remote.ssh import NodeConnection, SshSettings
 
 
 def _conn(stack: Stack) -> NodeConnection:

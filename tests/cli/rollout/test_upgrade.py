@@ -20,19 +20,19 @@ from typer.testing import CliRunner
 
 from cctview_agent.awscalls import DEPLOYER, acting_as
 from cctview_agent.fleetconstants import AGENT_KEY_TAG, AGENT_TAG, UPGRADE_TAG
-from cctview_fleet import aws
-from cctview_fleet.agentrelease import Release, ReleaseLayout, ScriptReleases, script
-from cctview_fleet.agentwheels import build_agent_wheel
 from cctview_fleet.app import app
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.inventory import Node, discover
+from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
 from cctview_fleet.errors import RemoteCommandError
-from cctview_fleet.inventory import Node, discover
-from cctview_fleet.nodehealth import Health
-from cctview_fleet.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
-from cctview_fleet.upgrade import Upgrade, publish
+from cctview_fleet.nodes.health import Health
+from cctview_fleet.rollout.release import Release, ReleaseLayout, ScriptReleases, script
+from cctview_fleet.rollout.upgrade import Upgrade, publish
+from cctview_fleet.rollout.wheels import build_agent_wheel
 from tests.fixtures.s3 import MotoServer
 
 pytestmark = pytest.mark.slow  # each stage builds a real venv (~5 s)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NODES = ("node-01", "node-02", "node-03")
 
 

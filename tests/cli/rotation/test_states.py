@@ -32,14 +32,14 @@ from cctview_agent.layout import DataLayout, frame_timestamp
 from cctview_agent.main import main as agent_main
 from cctview_agent.periods import Period
 from cctview_fleet.app import app
+from cctview_fleet.cloud.inventory import Node, discover, nodes_from_reservations
+from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
 from cctview_fleet.devfleet.nodes import NodePaths
-from cctview_fleet.ebsvolumes import Ec2Volumes
 from cctview_fleet.errors import UnreachableError, VolumeError
-from cctview_fleet.inventory import Node, discover, nodes_from_reservations
-from cctview_fleet.nodevolumes import SshNodeVolumes
-from cctview_fleet.ssh import CommandResult, Connections
-from cctview_fleet.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
-from cctview_fleet.volumes import NodeRotation, RotateOptions
+from cctview_fleet.remote.ssh import CommandResult, Connections
+from cctview_fleet.rotation.ebs import Ec2Volumes
+from cctview_fleet.rotation.nodeside import SshNodeVolumes
+from cctview_fleet.rotation.states import NodeRotation, RotateOptions
 from tests.fixtures.fleet import LocalFleet
 from tests.fixtures.s3 import MotoServer, write_period
 
