@@ -100,7 +100,7 @@ def index_size(rng: random.Random, cameras: int = 4) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cctview_fleet.dataset.frames import StoredPeriod
+    from cctview_fleet.dataset.records import StoredPeriod
 
     size = rows = 0
     for hour in range(24):

@@ -17,7 +17,8 @@ from cctview_fleet.commands.fleetflags import JsonOption, StackOption
 from cctview_fleet.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cctview_fleet.dataset.frames import Dataset, StoredPeriod
+    from cctview_fleet.dataset.frames import Dataset
+    from cctview_fleet.dataset.records import StoredPeriod
 
 frames_app = typer.Typer(
     name="frames",

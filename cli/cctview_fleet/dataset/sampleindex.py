@@ -36,7 +36,8 @@ from cctview_fleet.errors import ConfigError, ManifestError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from cctview_fleet.dataset.frames import Dataset, StoredPeriod
+    from cctview_fleet.dataset.frames import Dataset
+    from cctview_fleet.dataset.records import StoredPeriod
 
 INDEX_FOLDER = "index/samples"
 MAX_INDEX_BYTES = 512 * 1024 * 1024  # an hour of 1,000 cameras is ~0.1 GB; refuse the absurd
@@ -301,7 +302,7 @@ class SampleIndex:
 
 def check_dates(dates: Iterable[str]) -> list[str]:
     """``--date`` values, validated and sorted (a bad one fails before any request)."""
-    from cctview_fleet.dataset.frames import check_filters
+    from cctview_fleet.dataset.records import check_filters
 
     return sorted({check_filters(None, date, None)[1] or "" for date in dates})
 

@@ -32,7 +32,8 @@ from typing import Any
 
 from cctview_agent.samples import BLOCK, END_OF_ARCHIVE, metadata_name, tar_header
 from cctview_fleet.dataset.card import card
-from cctview_fleet.dataset.frames import Dataset, Frame, StoredPeriod
+from cctview_fleet.dataset.frames import Dataset
+from cctview_fleet.dataset.records import Frame, StoredPeriod
 from cctview_fleet.dataset.sampleindex import pyarrow_modules
 from cctview_fleet.dataset.shardselect import SelectedShard
 from cctview_fleet.defaults import DEFAULT_STREAMS
