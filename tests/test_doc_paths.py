@@ -1,8 +1,8 @@
 """Every file path README.md and docs/*.md cite exists in the repository (issue 14).
 
-A page that names `cli/cctview_fleet/assignstore.py` after the module moved sends a reader to
-nothing; this holds the docs to the tree. A path counts when it starts at a top folder of the
-repository (cli/, agent/, infra/, tests/, bench/) and ends in .py.
+A page that names `cli/cctview_fleet/gone.py` after the module moved sends a reader to nothing;
+this holds the docs to the tree. A path counts when it starts at a top folder of the repository
+(cli/, agent/, infra/, tests/, bench/) and ends in .py.
 """
 
 from __future__ import annotations

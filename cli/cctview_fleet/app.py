@@ -26,13 +26,13 @@ from cctview_fleet.commands import logs as logs_commands
 from cctview_fleet.commands import plan as plan_commands
 from cctview_fleet.commands import remote as remote_commands
 from cctview_fleet.commands import roll as roll_commands
+from cctview_fleet.commands import rotate_volumes as rotate_volumes_commands
 from cctview_fleet.commands import stack as stack_commands
 from cctview_fleet.commands import status as status_commands
-from cctview_fleet.commands import sync as sync_commands
+from cctview_fleet.commands import sync_s3 as sync_s3_commands
 from cctview_fleet.commands import teardown as teardown_commands
 from cctview_fleet.commands import trust as trust_commands
 from cctview_fleet.commands import upgrade as upgrade_commands
-from cctview_fleet.commands import volumes as volumes_commands
 from cctview_fleet.errors import CctviewError
 
 helpmetavars.install()  # --help shows metavars, not Python types
@@ -95,8 +95,8 @@ for _module in (
     status_commands,
     logs_commands,
     remote_commands,
-    sync_commands,
-    volumes_commands,
+    sync_s3_commands,
+    rotate_volumes_commands,
     frames_commands,
     dataset_commands,
     stack_commands,

@@ -7,6 +7,7 @@ function body counts as much as one at the top.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,3 +46,33 @@ def test_the_operations_layer_imports_no_rich() -> None:
 def test_a_poller_knows_the_agent_only_through_its_protocol() -> None:
     imported = _imports(AGENT / "poller.py") | _imports(AGENT / "pollerhost.py")
     assert not {n for n in imported if n.startswith("cctview_agent.runner")}
+
+
+# A module of cctview_fleet/commands/ registers the command it is named for (`-` as `_`), or is a
+# shared-flags module that registers none. One module registers a family of two commands that
+# share their argument handling: remote.py, `exec` and `ssh` (a shell on one node or on many).
+FLAG_MODULES = {"options", "fleetflags", "helpmetavars"}
+FAMILIES = {"remote": {"exec", "ssh"}}
+
+
+def _registered(module_name: str) -> set[str]:
+    import typer
+    from typer.main import get_command
+
+    module = importlib.import_module(f"cctview_fleet.commands.{module_name}")
+    if not hasattr(module, "register"):
+        return set()
+    app = typer.Typer()
+    app.callback()(lambda: None)  # a group even when the module registers one command
+    module.register(app)
+    return set(get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_a_command_module_is_named_for_its_command() -> None:
+    modules = sorted(p.stem for p in (FLEET / "commands").glob("*.py") if p.stem != "__init__")
+    found = {name: _registered(name) for name in modules}
+    expected = {
+        name: set() if name in FLAG_MODULES else FAMILIES.get(name, {name}) for name in modules
+    }
+    named = {name: {c.replace("-", "_") for c in commands} for name, commands in found.items()}
+    assert named == expected
