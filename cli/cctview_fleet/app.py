@@ -41,7 +41,9 @@ helpmetavars.install()  # --help shows metavars, not Python types
 class CliGroup(TyperGroup):
     """The root group: turns every CctviewError into one line on stderr and an exit code."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    # typer hands the group its own typer.Context (a subclass of the click Context it vendors,
+    # whose module is private): the override names the class it is given.
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except CctviewError as error:

@@ -22,8 +22,9 @@ from cctview_fleet.assignment.planner import Assignment, Plan
 from cctview_fleet.cloud import aws
 from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.cloud.stacks import Stack
+from cctview_fleet.defaults import DEFAULT_PARALLEL
 from cctview_fleet.errors import CatalogError, NodeError, StorageServiceError
-from cctview_fleet.nodes.ops import DEFAULT_PARALLEL, run_on_nodes
+from cctview_fleet.nodes.ops import run_on_nodes
 from cctview_fleet.remote.ssh import Connections
 from cctview_fleet.results import FleetResult
 

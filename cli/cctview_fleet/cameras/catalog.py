@@ -133,7 +133,7 @@ def fetch_catalog_bytes(
     watchdog = Deadline(deadline)
     try:
         with watchdog, watchdog.opener(context).open(request, timeout=timeout) as response:
-            body = response.read(MAX_CATALOG_BYTES + 1)
+            body: bytes = response.read(MAX_CATALOG_BYTES + 1)
         if watchdog.expired:
             raise TimeoutError  # the cut may end the read quietly: never keep a partial list
     except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError

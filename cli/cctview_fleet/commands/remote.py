@@ -19,6 +19,7 @@ from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
     ConnectTimeoutOption,
+    Fleet,
     JsonOption,
     NodesArgument,
     ParallelOption,
@@ -39,7 +40,9 @@ NODE_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan
 class SplitAtDoubleDash(TyperCommand):
     """Everything after ``--`` is the remote command, never parsed as options or node names."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    # typer hands a command its own typer.Context (a subclass of the click Context it vendors,
+    # whose module is private): the override names the class it is given.
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if "--" in args:
             index = args.index("--")
             ctx.meta[_REMOTE] = args[index + 1 :]
@@ -55,7 +58,7 @@ def remote_words(ctx: typer.Context) -> list[str]:
 
 def run_everywhere(
     stack: str | None, nodes: list[str] | None, command: str, parallel: int, timeout: float
-):
+) -> tuple[Fleet, FleetResult[CommandResult]]:
     """The command on every selected node: a FleetResult of CommandResult (any exit status)."""
     from cctview_fleet.nodes.ops import run_on_nodes
     from cctview_fleet.nodes.status import cloud_side_problem

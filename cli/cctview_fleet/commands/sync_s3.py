@@ -26,7 +26,8 @@ from cctview_fleet.commands.fleetflags import (
 from cctview_fleet.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cctview_fleet.nodes.sync import SyncRequest, SyncSummary
+    from cctview_agent.syncsummary import SyncSummary
+    from cctview_fleet.nodes.sync import SyncRequest
     from cctview_fleet.results import NodeResult
 
 

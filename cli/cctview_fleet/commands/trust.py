@@ -101,7 +101,7 @@ def trust(
             document.append(entry)
         print_json(document)
     else:
-        rows = []
+        rows: list[tuple[str | Text, ...]] = []
         for name, result in checks.items():
             check = result.value
             if check is None:

@@ -45,7 +45,7 @@ class ShardSample:
 def read_bounded(body: Any, limit: int, where: str) -> bytes:
     """The whole body, refusing one longer than ``limit`` bytes (read at most ``limit + 1``)."""
     try:
-        data = body.read(limit + 1)
+        data: bytes = body.read(limit + 1)
     finally:
         body.close()
     if len(data) > limit:

@@ -160,7 +160,7 @@ def _volume_exists(state: FleetState, volume_id: str) -> bool:
     try:
         aws.ec2(stack).describe_volumes(VolumeIds=[volume_id])
     except ClientError as exc:
-        return exc.response.get("Error", {}).get("Code") != "InvalidVolume.NotFound"
+        return bool(exc.response.get("Error", {}).get("Code") != "InvalidVolume.NotFound")
     return True
 
 

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.defaults import DEFAULT_PARALLEL
 from cctview_fleet.errors import NodeError, RemoteCommandError
 from cctview_fleet.nodes import bootoutcome
-from cctview_fleet.nodes.ops import DEFAULT_PARALLEL, run_on_nodes
+from cctview_fleet.nodes.ops import run_on_nodes
 from cctview_fleet.remote.ssh import Connections
 from cctview_fleet.results import FleetResult
 

@@ -73,7 +73,8 @@ def for_free_tier(prices: Prices, tier: FreeTier) -> Prices:
     other two have none (credits are money, not allowances: see :func:`credit_months`)."""
     if tier is FreeTier.LEGACY:
         return prices
-    return replace(prices, **{f.name: 0.0 for f in fields(Prices) if f.name.startswith("free_")})
+    none: dict[str, Any] = {f.name: 0.0 for f in fields(Prices) if f.name.startswith("free_")}
+    return replace(prices, **none)
 
 
 def credit_months(monthly_usd: float, prices: Prices) -> float:

@@ -25,10 +25,14 @@ from cctview_agent.fleetconstants import (
     FreeTier,
     Prices,
 )
-from cctview_fleet.defaults import DEFAULT_FPS, DEFAULT_FRAME_BYTES, DEFAULT_RETENTION_DAYS
+from cctview_fleet.defaults import (
+    DEFAULT_FPS,
+    DEFAULT_FRAME_BYTES,
+    DEFAULT_HOLD_HOURS,
+    DEFAULT_RETENTION_DAYS,
+)
 from cctview_fleet.errors import ConfigError
 from cctview_fleet.planning.capacity import (
-    DEFAULT_HOLD_HOURS,
     Limit,
     NodeCapacity,
     node_capacity,

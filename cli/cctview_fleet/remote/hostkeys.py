@@ -38,7 +38,7 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 def key_type_label(key: paramiko.PKey) -> str:
     """ED25519, ECDSA or RSA: the label cloud-init prints after each fingerprint."""
-    name = key.get_name()
+    name = str(key.get_name())
     if "ed25519" in name:
         return "ED25519"
     if "ecdsa" in name:

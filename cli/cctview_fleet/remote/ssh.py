@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.cloud.stacks import Stack, cctview_home
@@ -105,7 +105,9 @@ class _RefuseUnknownHost:
         self.node = node
         self.known_hosts = known_hosts
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> NoReturn:
         raise HostKeyError(
             self.node,
             f"unknown host key {fingerprint(key)} for {hostname} (not in {self.known_hosts}); "

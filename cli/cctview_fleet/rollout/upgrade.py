@@ -176,8 +176,8 @@ class Upgrade:
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.DONE),
                                       AGENT_TAG: self.release.sha256,
                                       AGENT_KEY_TAG: self.release.key})  # fmt: skip
-            version = health.status.agent_version if health.status else None
-            return NodeUpgrade(node.name, "upgraded", version or "")
+            running = health.status.agent_version if health.status else None
+            return NodeUpgrade(node.name, "upgraded", running or "")
         back = self.releases.rollback(node)
         _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.ROLLED_BACK)})
         self.report(f"{node.name}: unhealthy ({health.why}); rolled back to {back.strip()}")

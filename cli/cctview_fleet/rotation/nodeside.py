@@ -77,7 +77,10 @@ class SshNodeVolumes:
         return self._json("volume", "switch", "--volume-id", volume_id, root=True)
 
     def drain_status(self, volume_id: str) -> dict[str, Any]:
-        return self._json("volume", "drain-status", "--volume-id", volume_id, "--json")
+        status: dict[str, Any] = self._json(
+            "volume", "drain-status", "--volume-id", volume_id, "--json"
+        )
+        return status
 
     def sync(self) -> None:
         if not self.stack.bucket:
