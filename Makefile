@@ -78,7 +78,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 demo: setup
-	$(BIN)/python -m cctview_fleet.devfleet.demo
+	$(BIN)/python -m cctview_fleet.demo
 
 # The training-data loaders the dataset tests and docs/dataset.md's recipes run: webdataset,
 # Hugging Face datasets and s3fs. s3fs (through aiobotocore) pins its own botocore, so they live

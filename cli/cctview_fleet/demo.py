@@ -195,9 +195,7 @@ def left_behind(records: Sequence[ProcessRecord]) -> list[ProcessRecord]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m cctview_fleet.devfleet.demo", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m cctview_fleet.demo", description=__doc__)
     parser.add_argument("--nodes", type=int, default=3, help="local nodes (3)")
     parser.add_argument("--period", type=int, default=60, help="agent period in seconds (60)")
     parser.add_argument("--seconds", type=float, default=75, help="collection time (75)")

@@ -1,1 +1,1 @@
-"""Operations over the fleet's nodes and what they answer: status, health, logs, sync."""
+"""Operations over the fleet's nodes: status, health, logs, sync, trusting host keys."""

@@ -18,8 +18,8 @@ from cctview_fleet.cloud.inventory import Node, discover
 from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
 from cctview_fleet.errors import HostKeyError, InventoryError, NodeError
+from cctview_fleet.nodes import trust as trusting
 from cctview_fleet.nodes.status import NodeStatus, node_status
-from cctview_fleet.remote import trust as trusting
 from cctview_fleet.remote.ssh import Connections
 
 DEFAULT_HEALTH_INTERVAL = 10.0

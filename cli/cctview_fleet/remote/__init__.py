@@ -1,1 +1,1 @@
-"""SSH to the nodes: connections, host keys and the trust policy."""
+"""SSH to the nodes: connections, host keys, bounded lines of output."""

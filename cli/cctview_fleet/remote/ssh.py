@@ -25,8 +25,8 @@ from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.cloud.stacks import Stack, cctview_home
 from cctview_fleet.defaults import DEFAULT_CONNECT_TIMEOUT
 from cctview_fleet.errors import HostKeyError, NodeError, RemoteCommandError, UnreachableError
-from cctview_fleet.nodes.linebuffer import LineBuffer
 from cctview_fleet.remote.hostkeys import fingerprint, host_key_name
+from cctview_fleet.remote.linebuffer import LineBuffer
 
 if TYPE_CHECKING:
     import paramiko

@@ -353,7 +353,7 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path):
     env["COLUMNS"] = "200"
     argv = ["--nodes", "2", "--cameras", "80", "--seconds", "6"]
     demo = subprocess.run(
-        [sys.executable, "-m", "cctview_fleet.devfleet.demo", *argv],
+        [sys.executable, "-m", "cctview_fleet.demo", *argv],
         env=env,
         capture_output=True,
         text=True,

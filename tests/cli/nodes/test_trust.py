@@ -1,4 +1,4 @@
-"""The trust policy (:mod:`cctview_fleet.remote.trust`), decision by decision, with real key files.
+"""The trust policy (:mod:`cctview_fleet.nodes.trust`), decision by decision, with real key files.
 
 The end-to-end command runs against real sshd and moto in test_fleet_commands.py; here each
 decision the policy can take is pinned on its own: unknown key, matching fingerprint, changed
@@ -16,8 +16,7 @@ import pytest
 from cctview_agent.fleetconstants import FLEET_TAG, NODE_TAG
 from cctview_fleet.cloud.inventory import nodes_from_reservations
 from cctview_fleet.errors import InventoryError, NodeError
-from cctview_fleet.remote.hostkeys import fingerprint, known_key
-from cctview_fleet.remote.trust import (
+from cctview_fleet.nodes.trust import (
     NOT_CONFIRMED,
     Console,
     HostKeyCheck,
@@ -25,6 +24,7 @@ from cctview_fleet.remote.trust import (
     apply_trust,
     decide,
 )
+from cctview_fleet.remote.hostkeys import fingerprint, known_key
 from cctview_fleet.results import FleetResult, NodeResult
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.cloud.stacks import Stack
+from cctview_fleet.nodes import trust
 from cctview_fleet.nodes.bootoutcome import from_console
-from cctview_fleet.remote import hostkeys, trust
+from cctview_fleet.remote import hostkeys
 from cctview_fleet.remote.hostkeys import ConsoleFingerprint
 from tests.cli.sshd_server import Sshd, keygen, running_sshd
 

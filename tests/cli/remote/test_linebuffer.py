@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cctview_fleet.nodes.linebuffer import LineBuffer
+from cctview_fleet.remote.linebuffer import LineBuffer
 
 
 def test_lines_come_whole_across_chunks_and_crlf_is_stripped() -> None:

@@ -223,7 +223,7 @@ def test_log_follow_reconnects_after_the_server_drops_the_link(server: Sshd, tmp
 
 def test_a_line_without_end_is_cut_at_the_bound_not_held_whole(server: Sshd) -> None:
     """A node that prints 8 MB with no newline used to grow one buffer by 8 MB (any amount)."""
-    from cctview_fleet.nodes.linebuffer import CUT_MARK, MAX_LINE_BYTES
+    from cctview_fleet.remote.linebuffer import CUT_MARK, MAX_LINE_BYTES
 
     stop = threading.Event()
     command = "head -c 8000000 /dev/zero | tr '\\0' x; echo; echo after; printf tail"
