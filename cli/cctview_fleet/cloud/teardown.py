@@ -35,8 +35,8 @@ from cctview_agent.fleetconstants import (
 from cctview_agent.s3layout import FRAMES_FOLDER
 from cctview_fleet.cloud import aws
 from cctview_fleet.cloud.stacks import Stack
+from cctview_fleet.cloud.volumes import DataVolume
 from cctview_fleet.errors import FleetError
-from cctview_fleet.rotation.ebs import DataVolume
 
 # Rotation states in which the old volume's periods are verified in S3.
 DRAINED = (

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
@@ -37,53 +36,12 @@ from cctview_agent.fleetconstants import (
 )
 from cctview_fleet.cloud import aws
 from cctview_fleet.cloud.stacks import Stack
+from cctview_fleet.cloud.volumes import DataVolume
 from cctview_fleet.errors import CredentialsError, VolumeError
 
 # Device names EC2 accepts for data volumes on both Xen and Nitro; the instance may show them
 # under other names, which is why the node finds the device by volume id, not by this name.
 DEVICE_NAMES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
-
-
-@dataclass(frozen=True, slots=True)
-class DataVolume:
-    """One EBS data volume as EC2 describes it."""
-
-    volume_id: str
-    state: str  # creating | available | in-use | deleting | deleted | error
-    size_gib: int
-    az: str
-    volume_type: str = "gp3"
-    encrypted: bool = False
-    instance_id: str | None = None  # attached to
-    device: str | None = None  # the attachment's device name
-    attachment_state: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def generation(self) -> int:
-        text = self.tags.get(GENERATION_TAG, "1")
-        return int(text) if text.isdigit() else 1
-
-    @property
-    def rotation(self) -> str:
-        return self.tags.get(ROTATION_TAG, "")
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> DataVolume:
-        attachments = [a for a in data.get("Attachments") or [] if a.get("State") != "detached"]
-        attachment = attachments[0] if attachments else {}
-        return cls(
-            volume_id=str(data["VolumeId"]),
-            state=str(data.get("State", "")),
-            size_gib=int(data.get("Size", 0)),
-            az=str(data.get("AvailabilityZone", "")),
-            volume_type=str(data.get("VolumeType") or "gp3"),
-            encrypted=bool(data.get("Encrypted")),
-            instance_id=attachment.get("InstanceId"),
-            device=attachment.get("Device"),
-            attachment_state=attachment.get("State"),
-            tags={t["Key"]: t.get("Value", "") for t in data.get("Tags") or []},
-        )
 
 
 class Ec2Volumes:

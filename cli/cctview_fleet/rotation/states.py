@@ -40,9 +40,10 @@ from cctview_agent.fleetconstants import (
     RotationState,
 )
 from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.cloud.volumes import DataVolume
 from cctview_fleet.defaults import DEFAULT_THRESHOLD
 from cctview_fleet.errors import ConfigError, NodeError, VolumeError
-from cctview_fleet.rotation.ebs import DataVolume, Ec2Volumes
+from cctview_fleet.rotation.ebs import Ec2Volumes
 from cctview_fleet.rotation.nodeside import NodeVolumes
 
 NEW_SIDE = (
