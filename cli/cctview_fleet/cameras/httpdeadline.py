@@ -78,4 +78,7 @@ class Deadline:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # cancel() only asks the timer to stop; the join lets its thread end here, so no thread
+        # of a finished fetch outlives it (on a loaded machine it did, for a moment)
         self._timer.cancel()
+        self._timer.join(timeout=5.0)
