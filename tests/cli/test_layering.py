@@ -76,3 +76,45 @@ def test_a_command_module_is_named_for_its_command() -> None:
     }
     named = {name: {c.replace("-", "_") for c in commands} for name, commands in found.items()}
     assert named == expected
+
+
+# The CLI's floors, lowest first: a package (or top-level module) imports only its own modules and
+# those of lower floors, so the house reads from the top down and no package needs one above it.
+FLOORS = [
+    {"__init__", "defaults", "errors", "render"},
+    {"results", "cameras", "planning", "cloud"},
+    {"remote", "devfleet"},
+    {"nodes", "rotation"},
+    {"assignment", "rollout"},
+    {"dataset"},
+    {"commands"},
+    {"app"},
+    {"demo"},
+]
+
+
+def _part(module: str) -> str:
+    """cctview_fleet.cloud.aws -> cloud; cctview_fleet.errors -> errors; the package's own
+    __init__ (its version) -> __init__."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] != "__version__" else "__init__"
+
+
+def test_a_package_imports_only_from_the_floors_below_it() -> None:
+    floor = {part: level for level, parts in enumerate(FLOORS) for part in parts}
+    upward = set()
+    for path in FLEET.rglob("*.py"):
+        source = path.relative_to(FLEET).parts[0].removesuffix(".py")
+        for name in _imports(path):
+            if name.split(".")[0] != "cctview_fleet" or name.endswith(".__version__"):
+                continue
+            target = _part(name)
+            if target in floor and target != source and floor[target] >= floor[source]:
+                upward.add(f"{path.relative_to(FLEET)} -> {name}")
+    assert sorted(upward) == []
+    on_a_floor = {
+        p.name.removesuffix(".py")
+        for p in FLEET.iterdir()
+        if p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists())
+    }
+    assert on_a_floor <= set(floor), "a new package or module: give it a floor in FLOORS"
