@@ -36,9 +36,16 @@ VOLUME_TAG = "cctview:volume"  # on a snapshot: the volume it was taken of
 UPGRADE_TAG = "cctview:upgrade"
 AGENT_TAG = "cctview:agent-sha256"
 AGENT_KEY_TAG = "cctview:agent-key"
+# The agent's hashed lock inside its wheel (the wheel's sha256 covers it): first boot and the
+# upgrade's stage install every dependency from it with --require-hashes, then the wheel alone.
+NODE_LOCK_MEMBER = "cctview_agent/locks/node.lock"
 # On an instance: the data volume it runs on (set by the program for generation 1, moved by
 # rotate-volumes at the switch); its user data reads it at boot through the metadata service.
 DATA_VOLUME_TAG = "cctview:data-volume"
+# The device name in EC2's attachment record of a node's data volume: Pulumi's attachment of
+# generation 1 and `roll`'s re-attachment of a later one use it, and the user data passes it to
+# `volume prepare` (a Xen instance shows it as /dev/xvdf; Nitro finds the volume by its id).
+DATA_VOLUME_DEVICE = "/dev/sdf"
 
 
 class RotationState(StrEnum):
@@ -104,11 +111,19 @@ class Prices:
 
 
 class FreeTier(StrEnum):
-    """Which free tier the account has (AWS changed it on 15 July 2025)."""
+    """Which free tier the account has (AWS changed it on 15 July 2025).
+
+    :data:`DEFAULT_FREE_TIER` is ``none``: the legacy tier lasted 12 months from sign-up and
+    only accounts created before 15 July 2025 had it, so by 15 July 2026 no account still does;
+    ``legacy`` and ``credits`` stay selectable for a plan of what was (or a credits account).
+    """
 
     LEGACY = "legacy"  # created before 2025-07-15: 12 months of 750 h t2.micro, 30 GB EBS, ...
     CREDITS = "credits"  # created on or after 2025-07-15: credits, no hour or GB allowances
     NONE = "none"  # the 12 months or the credits are over: every hour is billed
+
+
+DEFAULT_FREE_TIER = FreeTier.NONE  # every account's 12 legacy months ended by 2026-07-15
 
 
 DEFAULT_PRICES = Prices()

@@ -33,6 +33,7 @@ from cctview_agent.layout import DataLayout
 from cctview_agent.manifests import frame_digest
 from cctview_agent.periods import Period
 from cctview_agent.pictures import Thumbnail, is_png, same_picture, thumbnail
+from cctview_agent.restartgap import RestartGap
 from cctview_agent.scheduler import Polling, backoff_s, grid_next, phase_of
 from cctview_agent.storage import DiskFullError, StoredFrame
 
@@ -76,6 +77,7 @@ class CameraPoller:
         self.offline_s = 0.0
         self.frozen_s = 0.0
         self._polled_at: float | None = None  # wall clock of the previous answer
+        self.restart: RestartGap | None = None  # the gap since the previous run's last frame
         self.cadence = Cadence(
             learn_step=agent.config.learn_step, relearn_s=agent.config.relearn_after
         )
@@ -267,6 +269,8 @@ class CameraPoller:
         self.frames_stored += 1
         self.last_frame_at = now
         agent.frames_total += 1
+        if self.restart is not None:
+            self.restart.stored(int(now * 1000))
         if self.state != "ok":
             self._set_state("ok")
         return NEW
@@ -378,4 +382,5 @@ class CameraPoller:
                 "period_s": round(cadence.period, 3) if cadence.period is not None else None,
                 "spacing_s": round(cadence.spacing, 3),
             },
+            "restart": self.restart.to_dict(cadence) if self.restart is not None else None,
         }

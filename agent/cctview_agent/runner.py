@@ -39,12 +39,14 @@ from cctview_agent.config import AgentConfig
 from cctview_agent.diskguard import DiskGuard
 from cctview_agent.errors import CctviewError, ConfigError
 from cctview_agent.fetch import open_session
+from cctview_agent.layout import DataLayout
 from cctview_agent.periods import Period
 from cctview_agent.pictures import can_compare_pictures
 from cctview_agent.pidfile import acquire
 from cctview_agent.placeholders import PlaceholderRegistry
 from cctview_agent.poller import CameraPoller
 from cctview_agent.reclaim import Reclaimer
+from cctview_agent.restartgap import RestartGap, learnt_intervals, previous_frames
 from cctview_agent.scheduler import LearningSlots, ScheduleStats
 from cctview_agent.status import newest_receipt, write_status
 from cctview_agent.storage import FrameStore
@@ -87,12 +89,14 @@ class Agent:
         self._last_synced: str | None = None
         self._receipts_at = 0.0
         self.write_errno: int | None = None
+        self.learnt: dict[str, float] = {}  # the previous run's cadences (restartgap.py)
 
     # -- start-up ------------------------------------------------------------------------------
 
     def prepare(self) -> list[Camera]:
         """Everything before polling: clean crash leftovers, adopt open periods, read cameras."""
         cameras = load_assignment(self.config.assignment)
+        self.learnt = learnt_intervals(self.config.status_file)  # before this run rewrites it
         try:
             root = Path(self.store.resolve_root())
             root.mkdir(parents=True, exist_ok=True)
@@ -152,7 +156,7 @@ class Agent:
                 group.create_task(self._every(DISK_EVERY_S, self._disk_tick))
                 group.create_task(self._every(STATUS_EVERY_S, self._status_tick))
                 for camera in cameras:
-                    self._start(camera)
+                    self._start(camera, restarted=True)
                 if reload_at_start:  # a SIGHUP came while starting: the file may be newer
                     self.reload()
                 self._status_tick()
@@ -168,9 +172,16 @@ class Agent:
 
     # -- cameras -------------------------------------------------------------------------------
 
-    def _start(self, camera: Camera) -> None:
+    def _start(self, camera: Camera, *, restarted: bool = False) -> None:
+        """Poll ``camera``; ``restarted``: it was assigned when the agent started, so its gap
+        since the previous run's last frame is measured (a few listings of its folders)."""
         assert self._group is not None
         poller = CameraPoller(camera, self)
+        if restarted:
+            previous = previous_frames(
+                DataLayout(Path(self.store.current_root)), camera.id, self.learnt.get(camera.id)
+            )
+            poller.restart = RestartGap(previous) if previous else None
         self.pollers[camera.id] = poller
         poller.task = self._group.create_task(poller.run(), name=f"camera-{camera.id}")
         poller.task.add_done_callback(lambda _task: self._ended(camera.id, poller))

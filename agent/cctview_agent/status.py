@@ -13,7 +13,15 @@ in ``problem``, and the disk measured now).
             failures},
     schedule {polls, on_time, late, on_time_fraction, max_late_ms},
     cameras [{id, name, state, frames_stored, duplicates, placeholders, failures {kind: n},
-              last_frame_age_s, backoff_s, consecutive_failures}]
+              last_frame_age_s, backoff_s, consecutive_failures,
+              cadence {mode, period_s, spacing_s},
+              restart {previous_frame_ms, first_frame_ms, gap_s, interval_s} | null}]
+
+``restart`` (:mod:`cctview_agent.restartgap`) is each camera's gap across the agent's own start:
+the previous run's newest stored frame, this run's first (null, with ``gap_s`` null, until it is
+stored) and the camera's usual interval between pictures; null for a camera with no earlier
+frame on the volume or one added by a reload. ``cctview-fleet upgrade`` counts the frames a
+switch lost from it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ between (it sets ``CCTVIEW_ROLL`` so this guard lets each step through).
 
 An instance without the tag (made before it existed) counts as changed: the guard cannot tell,
 and the first ``up`` after it is safest rolled.
+
+A second rule holds whatever ``maxDisruptedNodes`` allows: a plain ``up`` never *replaces* a
+rotated node (:func:`check_rotated_replacements`). Its current volume is ``rotate-volumes``'s,
+which the program does not attach, so its replacement would boot without it; ``roll`` attaches
+it to the new instance (``cctview_fleet.rotation.handover``). A changed instance type stops and
+starts a node in place, its volumes attached: that is not refused.
 """
 
 from __future__ import annotations
@@ -28,11 +34,17 @@ import pulumi
 from cctview_agent.errors import ConfigError
 from cctview_agent.fleetconstants import ROLL_ENV
 from cctview_infra.fleet import FleetArgs, node_args
-from cctview_infra.lookups import ObservedInstance
+from cctview_infra.lookups import NodeVolumes, ObservedInstance
 from cctview_infra.node import user_data_spec
 from cctview_infra.userdata import render_user_data
 
-__all__ = ["ROLL_ENV", "check_disruption", "disruption", "fleet_specs"]
+__all__ = [
+    "ROLL_ENV",
+    "check_disruption",
+    "check_rotated_replacements",
+    "disruption",
+    "fleet_specs",
+]
 PLACEHOLDER = "(output)"  # for values Pulumi only knows after `up`; stable from one up to the next
 
 
@@ -123,5 +135,39 @@ def check_disruption(found: Disruption, *, allowed: int, rolling: bool, running:
         f"this update would replace or restart {len(found.changes)} of {running} running nodes "
         f"at once: {found.describe()}; apply it one node at a time with `cctview-fleet roll`, "
         f"or accept the outage with pulumi config set maxDisruptedNodes {len(found.changes)}",
+        key="maxDisruptedNodes",
+    )
+
+
+# The NodeSpec inputs whose change replaces the instance (ForceNew in the provider; the user data
+# through user_data_replace_on_change); instance_type alone stops and starts it in place.
+REPLACING_INPUTS = frozenset({"ami", "ssh_key", "subnet", "zone", "user_data"})
+
+
+def replaced_nodes(found: Disruption) -> list[str]:
+    """The nodes whose instance this ``up`` replaces (not merely restarts)."""
+    return sorted(node for node, names in found.changes.items() if REPLACING_INPUTS & set(names))
+
+
+def check_rotated_replacements(
+    found: Disruption, volumes: Mapping[str, NodeVolumes], *, rolling: bool
+) -> None:
+    """Refuse a plain ``up`` that replaces a node whose current volume ``rotate-volumes``
+    attached: nothing in this ``up`` would attach it to the new instance. ``roll`` does."""
+    if rolling:
+        return
+    stranded = [
+        node
+        for node in replaced_nodes(found)
+        if node in volumes and not volumes[node].declare_attachment
+    ]
+    if not stranded:
+        return
+    names = " ".join(stranded)
+    raise ConfigError(
+        f"this update would replace {', '.join(stranded)}, whose data volume `rotate-volumes` "
+        "attached; the program does not attach it, so the new instance would boot without it. "
+        f"Replace {'it' if len(stranded) == 1 else 'them'} with `cctview-fleet roll {names}`, "
+        "which attaches it to the new instance",
         key="maxDisruptedNodes",
     )

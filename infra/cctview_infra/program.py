@@ -19,7 +19,12 @@ from cctview_agent.fleetconstants import FreeTier, Prices
 from cctview_fleet.planning.costs import for_free_tier, free_tier_warnings
 from cctview_infra import tags
 from cctview_infra.agentpackage import AgentWheel, build_agent_wheel
-from cctview_infra.disruption import check_disruption, disruption, fleet_specs
+from cctview_infra.disruption import (
+    check_disruption,
+    check_rotated_replacements,
+    disruption,
+    fleet_specs,
+)
 from cctview_infra.fleet import Fleet, FleetArgs
 from cctview_infra.lookups import (
     fleet_ami,
@@ -75,12 +80,14 @@ def declare_fleet(
         boot_tags={node: instance.boot_tags for node, instance in running.items()},
     )
     specs = fleet_specs(fleet_args)
+    disrupted = disruption(specs, running)
     check_disruption(
-        disruption(specs, running),
+        disrupted,
         allowed=settings.max_disrupted_nodes,
         rolling=rolling,
         running=len(running),
     )
+    check_rotated_replacements(disrupted, fleet_args.volumes, rolling=rolling)
     fleet = Fleet(
         f"cctview-{settings.stack}",
         replace(fleet_args, specs={node: spec.digest() for node, spec in specs.items()}),

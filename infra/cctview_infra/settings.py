@@ -20,6 +20,7 @@ from cctview_agent.errors import ConfigError
 from cctview_agent.fleetconstants import (
     DEFAULT_CAMERAS_PER_NODE,
     DEFAULT_DATA_VOLUME_GIB,
+    DEFAULT_FREE_TIER,
     DEFAULT_PERIOD_S,
     DEFAULT_ROOT_VOLUME_GIB,
     FreeTier,
@@ -99,9 +100,8 @@ class FleetSettings:
     availability_zone: str | None = None  # None: the first zone that offers instance_type
     vpc_id: str | None = None  # None: the subnets' VPC, else the region's default VPC
     subnet_ids: tuple[str, ...] = ()  # none: the VPC's default subnet in the zone
-    free_tier: str = (
-        "legacy"  # which free tier the account has (cctview_fleet.planning.costs.FreeTier)
-    )
+    # which free tier the account has (FreeTier); none: the legacy 12 months are over everywhere
+    free_tier: str = DEFAULT_FREE_TIER.value
     max_disrupted_nodes: int = 1  # running nodes one `up` may replace or stop (disruption.py)
     agent_period: int = DEFAULT_PERIOD_S
     # Whom the camera service's operators can reach: every agent's User-Agent names it.
@@ -327,7 +327,7 @@ def _subnets(raw: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _free_tier(raw: Mapping[str, Any]) -> str:
-    value = _text(raw, "freeTier", FreeTier.LEGACY.value) or FreeTier.LEGACY.value
+    value = _text(raw, "freeTier", DEFAULT_FREE_TIER.value) or DEFAULT_FREE_TIER.value
     if value not in {tier.value for tier in FreeTier}:
         raise _bad(
             "freeTier",

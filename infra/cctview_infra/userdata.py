@@ -52,6 +52,7 @@ from pathlib import Path
 from cctview_agent.blockdevices import LABEL_PREFIX
 from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError
+from cctview_agent.fleetconstants import DATA_VOLUME_DEVICE, NODE_LOCK_MEMBER
 from cctview_fleet.nodes import bootoutcome
 from cctview_fleet.rollout.wheels import AGENT_KEY_PREFIX
 from cctview_infra import tags
@@ -65,7 +66,7 @@ UNIT_NAME = "cctview-agent.service"
 SYNC_UNIT_NAME = "cctview-agent-sync.service"
 SYNC_TIMER_NAME = "cctview-agent-sync.timer"
 SYNC_ENV_PATH = Path("/etc/cctview/sync.env")
-ATTACH_DEVICE = "/dev/sdf"  # the name in EC2's attachment record; the node never guesses by it
+ATTACH_DEVICE = DATA_VOLUME_DEVICE  # the name in EC2's attachment record; never guessed by
 ATTACH_WAIT_S = 900
 USER_DATA_LIMIT = 16 * 1024  # EC2 refuses larger user data (before base64)
 _HEREDOC = "CCTVIEW_END_OF_FILE"
@@ -137,7 +138,6 @@ print(key, sha, volume, sep="\\n")
 """
 BOOTSTRAP_LOCK = "/tmp/cctview-bootstrap.lock"
 NODE_LOCK = "/tmp/cctview-node.lock"
-NODE_LOCK_MEMBER = "cctview_agent/locks/node.lock"  # inside the wheel: its sha256 covers it
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,16 @@ from cctview_infra.policies import (
     PolicyContext,
     run_policies,
 )
-from tests.infra.mocks import INSTANCE, SG, VOLUME, declare, dev_settings
+from cctview_infra.settings import settings_from_mapping
+from tests.infra.mocks import (
+    INSTANCE,
+    SG,
+    VOLUME,
+    declare,
+    dev_settings,
+    dev_stack_config,
+    project_settings_mapping,
+)
 
 CONTEXT = PolicyContext(ebs_budget_gib=200)
 
@@ -166,6 +175,15 @@ def test_free_tier_warnings_are_logged(
     assert any(m.startswith("12 nodes x 730 h = 8,760 instance-hours") for m in messages)
     assert any(m.startswith("EBS in total 192 GB") for m in messages)
     caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        declare(dev_settings(node_count=1, data_volume_gib=22), agent_wheel, agent_unit)
+    with caplog.at_level(logging.WARNING):  # the one-node shape fits the legacy allowances
+        declare(dev_settings(node_count=1, data_volume_gib=22, free_tier="legacy"), agent_wheel,
+                agent_unit)  # fmt: skip
     assert not [r for r in caplog.records if "free tier" in r.getMessage()]
+
+
+def test_the_free_tier_defaults_to_none() -> None:
+    """No account still has the legacy 12 months (the last began before 2025-07-15)."""
+    raw = {k: v for k, v in project_settings_mapping(dev_stack_config()).items()
+           if k != "freeTier"}  # fmt: skip
+    assert settings_from_mapping(raw, stack="dev", region="us-east-1").free_tier == "none"
+    assert dev_settings().free_tier == "none"  # Pulumi.dev.yaml says so too

@@ -180,3 +180,40 @@ def test_spec_digest_names_each_input() -> None:
         "user_data",
     ]
     assert len(spec.digest()) < 256  # an EC2 tag value
+
+
+def _changed(running: list[tuple[str, str, str, str]], index: int, name: str) -> None:
+    """Make the running instance at ``index`` look as if ``name`` changed since its `up`."""
+    instance_id, node, ami, spec = running[index]
+    running[index] = (instance_id, node, ami, spec.replace(f"{name}=", f"{name}=0"))
+
+
+@pytest.mark.parametrize(("changed", "refused"), [("user_data", True), ("ami", True),
+                                                  ("instance_type", False)])  # fmt: skip
+def test_a_plain_up_never_replaces_a_rotated_node(
+    changed: str, refused: bool, agent_wheel: AgentWheel, agent_unit: str
+) -> None:
+    """node-02 was rotated (generation 2 is the CLI's, unattached by the program): one node
+    changing is within maxDisruptedNodes, but replacing it would strand its volume; a restart
+    in place (instance type) keeps it attached."""
+    settings = dev_settings(node_count=3, availability_zone="us-east-1c")
+    running = running_fleet(settings, agent_wheel, agent_unit)
+    _changed(running, 1, changed)
+    rotated = [("vol-0000000000000bbb2", "node-02", 2)]
+    if not refused:
+        declare(settings, agent_wheel, agent_unit, rotated,
+                mocks=FleetMocks(existing_instances=running))  # fmt: skip
+        return
+    with pytest.raises(ConfigError) as caught:
+        declare(settings, agent_wheel, agent_unit, rotated,
+                mocks=FleetMocks(existing_instances=running))  # fmt: skip
+    assert str(caught.value) == (
+        "this update would replace node-02, whose data volume `rotate-volumes` attached; the "
+        "program does not attach it, so the new instance would boot without it. Replace it with "
+        "`cctview-fleet roll node-02`, which attaches it to the new instance"
+    )
+    # the step `roll` runs for node-02 goes through; so does replacing a node never rotated
+    declare(settings, agent_wheel, agent_unit, rotated, rolling=True,
+            mocks=FleetMocks(existing_instances=running))  # fmt: skip
+    declare(settings, agent_wheel, agent_unit, [("vol-0000000000000bbb2", "node-01", 2)],
+            mocks=FleetMocks(existing_instances=running))  # fmt: skip

@@ -142,8 +142,9 @@ def plan(
         str | None,
         typer.Option(
             "--free-tier",
-            help="legacy (account before 2025-07-15), credits (after), or none; "
-            "default $CCTVIEW_FREE_TIER or legacy.",
+            help="none (no allowances: every account's legacy 12 months are over), credits "
+            "(account from 2025-07-15, within its 6 months), or legacy (750 h, 30 GB); "
+            "default $CCTVIEW_FREE_TIER or none.",
         ),
     ] = None,
     prices: Annotated[

@@ -1,6 +1,7 @@
 """`cctview-fleet roll [NODE]...`: apply the Pulumi program one node at a time, health-checked.
 
-Thin: the steps are :func:`cctview_fleet.rollout.rolling.roll`, the health check
+Thin: the steps are :func:`cctview_fleet.rollout.rolling.roll`, the volume hand-over
+:func:`cctview_fleet.rotation.handover.hand_over`, the health check
 :func:`cctview_fleet.nodes.health.look`; this module parses, confirms and renders the steps.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +23,9 @@ from cctview_fleet.commands.fleetflags import (
     check_timeout,
 )
 from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
+
+if TYPE_CHECKING:
+    from cctview_fleet.rollout.rolling import RollStep
 
 PulumiOption = Annotated[
     str | None,
@@ -55,6 +59,7 @@ def roll(
     from cctview_fleet.nodes import health as nodehealth
     from cctview_fleet.render import console, err_console, print_json, table
     from cctview_fleet.rollout import rolling
+    from cctview_fleet.rotation import handover
 
     check_timeout(connect_timeout)
     fleet_stack = load_stack(stack)
@@ -70,18 +75,33 @@ def roll(
         check = partial(nodehealth.look, fleet_stack, node, connect_timeout=connect_timeout)
         return nodehealth.wait_healthy(check, timeout=health_timeout)
 
-    result = rolling.roll(driver, health, nodes=nodes, report=err_console.print)
+    def hand_over(node: str) -> str:
+        return handover.hand_over(fleet_stack, node, timeout=health_timeout).describe()
+
+    result = rolling.roll(
+        driver, health, nodes=nodes, report=err_console.print, hand_over=hand_over
+    )
     if as_json:
         print_json({
-            "steps": [{"node": s.node, "healthy": s.healthy, "why": s.why} for s in result.steps],
+            "steps": [{"node": s.node, "healthy": s.healthy, "why": s.why,
+                       "stopped_by": None if s.healthy else s.stopped_by.value}
+                      for s in result.steps],
             "finished": result.finished,
             "skipped": list(result.skipped),
         })  # fmt: skip
     else:
-        rows = [(s.node, "healthy" if s.healthy else "UNHEALTHY", s.why) for s in result.steps]
+        rows = [(s.node, _verdict(s), s.why) for s in result.steps]
         rows += [(node, "not touched", "") for node in result.skipped]
         console.print(table(f"roll {fleet_stack.name}", ("node", "after its step", "why"), rows))
     rolling.raise_unless_finished(result)
+
+
+def _verdict(step: RollStep) -> str:
+    from cctview_fleet.rollout.rolling import StoppedBy
+
+    if step.healthy:
+        return "healthy"
+    return "VOLUME NOT ATTACHED" if step.stopped_by is StoppedBy.VOLUME else "UNHEALTHY"
 
 
 def register(app: typer.Typer) -> None:

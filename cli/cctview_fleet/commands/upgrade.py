@@ -67,6 +67,7 @@ def upgrade(
     """Upgrade the agent node by node: stage beside the current one, switch, restart, check
     health, roll back by itself if unhealthy. Resumable: run it again after an interruption."""
     from cctview_fleet.nodes import health as nodehealth
+    from cctview_fleet.nodes.switchloss import StatusLosses
     from cctview_fleet.render import console, err_console, print_json, table
     from cctview_fleet.rollout.release import ScriptReleases, layout_for, ssh_runner
     from cctview_fleet.rollout.upgrade import Upgrade, publish, raise_unless_finished, release_for
@@ -83,9 +84,12 @@ def upgrade(
         ):  # fmt: skip
             raise typer.Exit(1)
 
+        def look(node: str) -> nodehealth.Health:
+            return nodehealth.look(fleet.stack, node, connect_timeout=connect_timeout)
+
         def health(node: str) -> nodehealth.Health:
-            look = partial(nodehealth.look, fleet.stack, node, connect_timeout=connect_timeout)
-            return nodehealth.wait_healthy(look, timeout=health_timeout)
+            return nodehealth.wait_healthy(partial(look, node), timeout=health_timeout,
+                                           interval=nodehealth.RESTART_HEALTH_INTERVAL)  # fmt: skip
 
         rollout = Upgrade(
             fleet.stack,
@@ -93,20 +97,23 @@ def upgrade(
             ScriptReleases(layout, ssh_runner(fleet.connections, fleet.stack.agent_root_command)),
             health,
             report=err_console.print,
+            losses=StatusLosses(lambda node: look(node).status, timeout=health_timeout),
         )
         result = rollout.run(fleet.nodes, max_unavailable=max_unavailable, dry_run=dry_run)
     if as_json:
         print_json({
             "key": result.release.key, "sha256": result.release.sha256,
-            "nodes": [{"node": n.node, "outcome": n.outcome, "detail": n.detail}
+            "nodes": [{"node": n.node, "outcome": n.outcome, "detail": n.detail,
+                       "frames_lost": n.frames_lost.to_dict() if n.frames_lost else None}
                       for n in result.nodes],
             "stopped": result.stopped, "untouched": list(result.untouched),
         })  # fmt: skip
     else:
-        rows = [(n.node, n.outcome, n.detail) for n in result.nodes]
-        rows += [(name, "not touched", "") for name in result.untouched]
-        console.print(table(f"upgrade to {result.release.key}", ("node", "outcome", "detail"),
-                            rows))  # fmt: skip
+        rows = [(n.node, n.outcome, n.detail, n.frames_lost.describe() if n.frames_lost else "")
+                for n in result.nodes]  # fmt: skip
+        rows += [(name, "not touched", "", "") for name in result.untouched]
+        columns = ("node", "outcome", "detail", "frames lost in the switch")
+        console.print(table(f"upgrade to {result.release.key}", columns, rows))
     raise_unless_finished(result)
 
 

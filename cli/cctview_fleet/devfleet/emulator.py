@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cctview_agent import awscalls
 from cctview_agent.fleetconstants import (
+    DATA_VOLUME_DEVICE,
     FLEET_TAG,
     GENERATION_TAG,
     NODE_TAG,
@@ -142,7 +143,9 @@ def register_nodes(
                 TagSpecifications=[{"ResourceType": "volume", "Tags": _tags(volume_tags)}],
             )
             ec2.attach_volume(
-                VolumeId=volume["VolumeId"], InstanceId=instance["InstanceId"], Device="/dev/sdf"
+                VolumeId=volume["VolumeId"],
+                InstanceId=instance["InstanceId"],
+                Device=DATA_VOLUME_DEVICE,
             )
             registered[name] = Registration(instance["InstanceId"], volume["VolumeId"], zone)
     return registered

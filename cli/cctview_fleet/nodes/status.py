@@ -8,6 +8,7 @@ parallel over one SSH connection each; an unreachable node is a row with the rea
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from cctview_fleet.defaults import DEFAULT_PARALLEL
 from cctview_fleet.errors import NodeError, RemoteCommandError
 from cctview_fleet.nodes import bootoutcome
 from cctview_fleet.nodes.ops import run_on_nodes
+from cctview_fleet.nodes.switchloss import CameraRestart, collecting, parse_restarts
 from cctview_fleet.remote.ssh import Connections
 from cctview_fleet.results import FleetResult
 
@@ -57,9 +59,15 @@ class NodeStatus:
     offline_s: float = 0.0
     # how the node's first boot ended (bootoutcome.FirstBoot.describe); None: no record
     first_boot: str | None = None
+    # Per camera, for `upgrade` (switchloss.py), left out of `status --json`: the cameras
+    # collecting now, and each camera's gap across the agent's last start.
+    cameras_collecting: frozenset[str] = frozenset()
+    restarts: Mapping[str, CameraRestart] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["cameras_collecting"], data["restarts"]
+        return data
 
 
 def parse_status(node: Node, text: str) -> NodeStatus:
@@ -109,6 +117,8 @@ def parse_status(node: Node, text: str) -> NodeStatus:
         cameras_offline=int(totals.get("cameras_offline", 0) or 0),
         cameras_frozen=int(totals.get("cameras_frozen", 0) or 0),
         offline_s=float(totals.get("offline_s", 0) or 0),
+        cameras_collecting=collecting(cameras) if running else frozenset(),
+        restarts=parse_restarts(cameras),
     )
 
 

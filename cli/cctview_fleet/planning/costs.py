@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cctview_agent.fleetconstants import (
+    DEFAULT_FREE_TIER,
     DEFAULT_PRICES,
     GB,
     HOURS_PER_MONTH,
@@ -56,8 +57,9 @@ def load_prices(path: Path | None = None) -> Prices:
 
 
 def load_free_tier(value: str | None = None) -> FreeTier:
-    """``value`` (a flag), else ``$CCTVIEW_FREE_TIER``, else legacy (the table's allowances)."""
-    value = value or os.environ.get(FREE_TIER_ENV) or FreeTier.LEGACY.value
+    """``value`` (a flag), else ``$CCTVIEW_FREE_TIER``, else none (:data:`DEFAULT_FREE_TIER`:
+    no account still has the legacy tier's 12 months)."""
+    value = value or os.environ.get(FREE_TIER_ENV) or DEFAULT_FREE_TIER.value
     try:
         return FreeTier(value.strip().lower())
     except ValueError:

@@ -18,6 +18,7 @@ from cctview_agent.fleetconstants import (
     DAYS_PER_MONTH,
     DEFAULT_CAMERAS_PER_NODE,
     DEFAULT_DATA_VOLUME_GIB,
+    DEFAULT_FREE_TIER,
     DEFAULT_PERIOD_S,
     DEFAULT_PRICES,
     DEFAULT_ROOT_VOLUME_GIB,
@@ -201,7 +202,7 @@ def make_plan(
     retained_gib: int = 0,
     snapshot_gb: float = 0.0,
     hold_hours: float = DEFAULT_HOLD_HOURS,
-    free_tier: FreeTier = FreeTier.LEGACY,
+    free_tier: FreeTier = DEFAULT_FREE_TIER,
     prices: Prices = DEFAULT_PRICES,
 ) -> Plan:
     """Size the fleet and price a month of it (steady state: S3 holds ``retention_days``).

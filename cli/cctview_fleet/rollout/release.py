@@ -25,6 +25,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Protocol
 
+from cctview_agent.fleetconstants import NODE_LOCK_MEMBER
 from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.errors import ConfigError
 from cctview_fleet.remote.ssh import Connections
@@ -41,8 +42,7 @@ class ReleaseLayout:
     previous_file: str = "/var/lib/cctview/agent-previous"
     restart: str = "systemctl restart cctview-agent"
     python: str = "python3"
-    pip_install: str = "install -q"  # tests add --no-index --find-links for an offline install
-    extras: str = "[s3,fast]"
+    pip_install: str = "install -q"  # tests add --no-index for an offline install
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +65,18 @@ if [ ! -e "$REL/.complete" ]; then
   rm -rf "$REL"
   mkdir -p "$ROOT"
   "$PYTHON" -m venv "$REL"
-  "$REL/bin/python" -c 'import boto3' 2>/dev/null || "$REL/bin/pip" $PIP_INSTALL 'boto3>=1.34,<2'
+  # The download needs boto3 before the new venv has anything: the running agent's python has
+  # it (its node.lock pins it), else the layout's python must
+  FETCH="$(dirname "$(readlink -f "$LINK")")/python"
+  "$FETCH" -c 'import boto3' 2>/dev/null || FETCH="$PYTHON"
   WHEEL="$REL/$(basename "$KEY")"
-  "$REL/bin/python" - "$REGION" "$BUCKET" "$KEY" "$WHEEL" <<'CCTVIEW_PY'
+  "$FETCH" - "$REGION" "$BUCKET" "$KEY" "$WHEEL" <<'CCTVIEW_PY'
 import sys
-import boto3  # the node role's credentials (IMDSv2), or the environment's
+try:
+    import boto3  # the node role's credentials (IMDSv2), or the environment's
+except ImportError:
+    sys.exit("cctview-release: no python with boto3 to download the wheel (neither the running "
+             "agent's nor the layout's); reinstall the node's agent")
 region, bucket, key, dest = sys.argv[1:5]
 boto3.client("s3", region_name=region).download_file(bucket, key, dest)
 CCTVIEW_PY
@@ -78,7 +85,13 @@ CCTVIEW_PY
     rm -rf "$REL"
     exit 3
   fi
-  "$REL/bin/pip" $PIP_INSTALL "$WHEEL$EXTRAS"
+  # Every dependency from the wheel's own hashed lock (the digest just checked covers it), then
+  # the wheel alone: no version range is resolved on the node, as at first boot
+  "$REL/bin/python" -c 'import sys, zipfile
+sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+    "$WHEEL" "$LOCK_MEMBER" > "$REL/node.lock"
+  "$REL/bin/pip" $PIP_INSTALL --require-hashes -r "$REL/node.lock"
+  "$REL/bin/pip" $PIP_INSTALL --no-deps "$WHEEL"
   rm -f "$WHEEL"
   touch "$REL/.complete"
 fi
@@ -122,7 +135,7 @@ def script(step: str, layout: ReleaseLayout, release: Release | None = None) -> 
         "PREVIOUS_FILE": layout.previous_file,
         "PYTHON": layout.python,
         "PIP_INSTALL": layout.pip_install,
-        "EXTRAS": layout.extras,
+        "LOCK_MEMBER": NODE_LOCK_MEMBER,
     }
     if release is not None:
         values |= {"NAME": release.folder_name, "BUCKET": release.bucket, "KEY": release.key,
@@ -136,7 +149,7 @@ def script(step: str, layout: ReleaseLayout, release: Release | None = None) -> 
 
 def layout_for(extra: dict[str, str]) -> ReleaseLayout:
     """The production layout, with a stack's ``release_*`` extras (a test fleet's) applied."""
-    names = {"root", "link", "previous_file", "restart", "python", "pip_install", "extras"}
+    names = {"root", "link", "previous_file", "restart", "python", "pip_install"}
     given = {k.removeprefix("release_"): v for k, v in extra.items() if k.startswith("release_")}
     unknown = sorted(set(given) - names)
     if unknown:

@@ -7,8 +7,10 @@ such a change in steps, each an ordinary ``pulumi up``:
 1. **shared**: ``up --target`` every resource that is not a node's instance or attachment (a new
    key pair, the agent package, the security group...), so the nodes' new inputs exist;
 2. **each node in turn**: ``up --target <its instance> --target-dependents`` (its attachment
-   follows), then wait until ``status`` says it is healthy (:mod:`cctview_fleet.nodes.health`).
-   An unhealthy node stops the roll there: the nodes after it keep running untouched;
+   follows), then hand its data volume over to a replaced instance (a rotated volume Pulumi
+   does not attach: :mod:`cctview_fleet.rotation.handover`), then wait until ``status`` says it
+   is healthy (:mod:`cctview_fleet.nodes.health`). A volume that cannot be handed over, or an
+   unhealthy node, stops the roll there: the nodes after it keep running untouched;
 3. **the rest**: a plain ``up`` for anything not yet in the state (new nodes), which the guard
    lets through only if no running node would still change; skipped when nodes were named.
 
@@ -21,11 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from cctview_agent.fleetconstants import ROLL_ENV
 from cctview_fleet.cloud.pulumicli import ATTACHMENT_TYPE, INSTANCE_TYPE, STACK_TYPE, Pulumi
-from cctview_fleet.errors import ConfigError, RolloutError
+from cctview_fleet.errors import ConfigError, RolloutError, VolumeError
 from cctview_fleet.nodes.health import Health
+
+
+class StoppedBy(StrEnum):
+    """What stopped a node's step (``HEALTH`` also for a healthy one: it was checked last)."""
+
+    HEALTH = "health"
+    VOLUME = "volume"  # its data volume could not be handed over (the health check never ran)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +45,7 @@ class RollStep:
     node: str
     healthy: bool
     why: str = ""
+    stopped_by: StoppedBy = StoppedBy.HEALTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +75,11 @@ def roll(
     *,
     nodes: Sequence[str] | None = None,
     report: Callable[[str], None] = lambda line: None,
+    hand_over: Callable[[str], str] = lambda node: "",
 ) -> RollResult:
-    """Run the three steps; ``health(node)`` waits until the node is healthy or gives up."""
+    """Run the three steps; ``health(node)`` waits until the node is healthy or gives up.
+    ``hand_over(node)`` attaches a replaced node's data volume (a line to report, or "") and
+    raises :class:`VolumeError` when it cannot, which stops the roll at that node."""
     resources = pulumi.resources()
     instances = {r.node: r.urn for r in resources if r.type == INSTANCE_TYPE and r.node}
     order = plan_nodes(instances, nodes)
@@ -83,6 +97,13 @@ def roll(
     for index, node in enumerate(order):
         report(f"{node}: pulumi up --target {instances[node]}")
         pulumi.up([instances[node]], env={ROLL_ENV: node})
+        try:
+            handed = hand_over(node)
+        except VolumeError as exc:
+            steps.append(RollStep(node, False, str(exc), StoppedBy.VOLUME))
+            return RollResult(tuple(steps), False, tuple(order[index + 1 :]))
+        if handed:
+            report(handed)
         result = health(node)
         steps.append(RollStep(node, result.healthy, result.why))
         if not result.healthy:
@@ -101,6 +122,12 @@ def raise_unless_finished(result: RollResult) -> None:
     if result.finished:
         return
     failed = result.steps[-1]
+    if failed.stopped_by is StoppedBy.VOLUME:
+        # the message names the volume and says what to do and how to resume
+        raise RolloutError(
+            f"roll stopped at {failed.node}: {failed.why.removeprefix(f'{failed.node}: ')}; "
+            f"not touched: {', '.join(result.skipped) or 'none'}"
+        )
     raise RolloutError(
         f"roll stopped at {failed.node}: it is not healthy ({failed.why}); "
         f"not touched: {', '.join(result.skipped) or 'none'}. "

@@ -5,7 +5,8 @@
 2. **per node**, at most ``max_unavailable`` at a time: stage (download, check the digest,
    install beside the running agent), switch (move the link, restart), check health through
    ``status``; an unhealthy node is rolled back at once (the link goes back, restart) and the
-   upgrade stops there, the remaining nodes untouched;
+   upgrade stops there, the remaining nodes untouched; a healthy one's frames lost in the switch
+   are counted (:class:`SwitchLosses`, :mod:`cctview_fleet.nodes.switchloss`) and reported;
 3. **progress in EC2 tags**: ``cctview:upgrade=<sha16>:<step>`` on each instance after each step
    (as rotate-volumes keeps its state on volumes), so a killed CLI, or another operator, resumes
    where it stopped: done nodes are skipped, a staged or switched node repeats the next step.
@@ -39,6 +40,7 @@ from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.errors import ConfigError, FleetError, RolloutError, StorageServiceError
 from cctview_fleet.nodes.health import Health
+from cctview_fleet.nodes.switchloss import SwitchLoss
 from cctview_fleet.rollout.release import Release
 from cctview_fleet.rollout.wheels import sha256_file, wheel_key
 
@@ -62,11 +64,22 @@ class NodeReleases(Protocol):
     def current(self, node: Node) -> str: ...  # where the link points now
 
 
+class SwitchLosses(Protocol):
+    """Counts the frames a node's switch cost
+    (:class:`cctview_fleet.nodes.switchloss.StatusLosses`)."""
+
+    def before(self, node: str) -> frozenset[str]: ...  # the cameras collecting now
+
+    # after a healthy switch: the loss over ``cameras`` (None: every camera the agent measured)
+    def after(self, node: str, cameras: frozenset[str] | None) -> SwitchLoss: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NodeUpgrade:
     node: str
     outcome: str  # "upgraded", "already", "rolled back", "failed", "planned"
     detail: str = ""
+    frames_lost: SwitchLoss | None = None  # counted when the switch happened in this run
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +163,7 @@ class Upgrade:
     releases: NodeReleases
     health: Callable[[str], Health]
     report: Callable[[str], None] = lambda line: None
+    losses: SwitchLosses | None = None
 
     def one(self, node: Node) -> NodeUpgrade:
         """Stage, switch, check, roll back if unhealthy; each step tagged before the next."""
@@ -166,18 +180,23 @@ class Upgrade:
             version = self.releases.stage(node, self.release)
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.STAGED)})
             self.report(f"{node.name}: staged {version.strip()}")
+        collecting: frozenset[str] | None = None
         if step is not Step.SWITCHED:
+            collecting = self.losses.before(node.name) if self.losses else None
             self.releases.switch(node, self.release)
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.SWITCHED)})
             self.report(f"{node.name}: switched and restarted")
         health = self.health(node.name)
         if health.healthy:
+            loss = self.losses.after(node.name, collecting) if self.losses else None
+            if loss is not None and not loss.within_target:
+                self.report(f"{node.name}: frames lost in the switch: {loss.describe()}")
             # the wheel tags are also what the user data of a replacement installs
             _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.DONE),
                                       AGENT_TAG: self.release.sha256,
                                       AGENT_KEY_TAG: self.release.key})  # fmt: skip
             running = health.status.agent_version if health.status else None
-            return NodeUpgrade(node.name, "upgraded", running or "")
+            return NodeUpgrade(node.name, "upgraded", running or "", loss)
         back = self.releases.rollback(node)
         _tag(self.stack, node, **{UPGRADE_TAG: tag_value(self.release, Step.ROLLED_BACK)})
         self.report(f"{node.name}: unhealthy ({health.why}); rolled back to {back.strip()}")

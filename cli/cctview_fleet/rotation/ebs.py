@@ -73,16 +73,27 @@ class Ec2Volumes:
         live = [v for v in volumes if v.state not in ("deleting", "deleted")]
         return sorted(live, key=lambda v: (v.generation, v.volume_id))
 
+    def _described(self, what: str, missing: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """``fn(**kwargs)``'s answer, or None when EC2 answers ``missing`` (it no longer knows
+        the thing described)."""
+        try:
+            return fn(**kwargs)
+        except botocore.exceptions.ClientError as exc:
+            if aws.error_code(exc) == missing:
+                return None
+            raise self._translated(exc, what) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._translated(exc, what) from exc
+
     def get(self, volume_id: str) -> DataVolume | None:
         """The volume, or None when EC2 no longer knows it (deleted)."""
-        try:
-            found = self.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
-        except botocore.exceptions.ClientError as exc:
-            if aws.error_code(exc) == "InvalidVolume.NotFound":
-                return None
-            raise self._translated(exc, f"describing {volume_id}") from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise self._translated(exc, f"describing {volume_id}") from exc
+        data = self._described(
+            f"describing {volume_id}",
+            "InvalidVolume.NotFound",
+            self.ec2.describe_volumes,
+            VolumeIds=[volume_id],
+        )
+        found = data["Volumes"] if data else []
         return DataVolume.from_api(found[0]) if found else None
 
     def _translated(self, exc: Exception, what: str) -> Exception:
@@ -177,7 +188,25 @@ class Ec2Volumes:
             f"{DEVICE_NAMES[-1]}; detach volumes it no longer needs"
         )
 
-    def attach(self, volume: DataVolume, instance_id: str) -> DataVolume:
+    def instance_state(self, instance_id: str) -> str | None:
+        """The instance's state name (running, shutting-down, ...), or None when EC2 no longer
+        lists it."""
+        data = self._described(
+            f"describing instance {instance_id}",
+            "InvalidInstanceID.NotFound",
+            self.ec2.describe_instances,
+            InstanceIds=[instance_id],
+        )
+        for reservation in (data or {}).get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                return str(instance.get("State", {}).get("Name", "unknown"))
+        return None
+
+    def attach(
+        self, volume: DataVolume, instance_id: str, *, device: str | None = None
+    ) -> DataVolume:
+        """Attach ``volume`` to ``instance_id`` at ``device`` (else a free device name) and wait
+        until it is attached; already attached there is done."""
         if volume.instance_id == instance_id and volume.attachment_state == "attached":
             return volume
         if volume.instance_id not in (None, instance_id):
@@ -186,7 +215,7 @@ class Ec2Volumes:
                 "detach it there first"
             )
         if volume.instance_id is None:
-            device = self.free_device(instance_id)
+            device = device or self.free_device(instance_id)
             self._call(
                 f"attaching {volume.volume_id} to {instance_id}",
                 self.ec2.attach_volume,

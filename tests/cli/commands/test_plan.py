@@ -28,6 +28,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.delenv("CCTVIEW_CATALOG", raising=False)
     monkeypatch.delenv(PRICES_ENV, raising=False)
+    monkeypatch.delenv("CCTVIEW_FREE_TIER", raising=False)
 
 
 def run(*args: str) -> Any:
@@ -53,9 +54,10 @@ def test_lower_manhattan_needs_12_nodes(real_catalog_path: Path) -> None:
     assert data["gib_per_day"] == round(cameras * 86_400 * 20_000 / 1024**3, 3)
     monthly = data["monthly"]
     assert monthly["ec2"]["quantity"] == 12 * 730
-    assert monthly["ec2"]["usd"] == round((12 * 730 - 750) * 0.0116, 2)
+    # the default free tier is none: the legacy 12 months are over for every account
+    assert monthly["ec2"]["usd"] == round(12 * 730 * 0.0116, 2)
     assert monthly["ebs"]["quantity"] == 12 * (8 + 8)
-    assert monthly["ebs"]["usd"] == round((192 - 30) * 0.08, 2)
+    assert monthly["ebs"]["usd"] == round(192 * 0.08, 2)
     stored_gb = cameras * 86_400 * 20_000 * 30 / 1e9
     assert monthly["s3_storage"]["quantity"] == round(stored_gb, 3)
     puts_packed = cameras * 24 * 2 * 730 / 24
@@ -67,13 +69,13 @@ def test_lower_manhattan_needs_12_nodes(real_catalog_path: Path) -> None:
     assert monthly["total_usd_packed"] < monthly["total_usd_per_frame"]
     assert data["prices_as_of"] == DEFAULT_PRICES.as_of
     assert monthly["ipv4"]["quantity"] == 12 * 730
-    assert monthly["ipv4"]["usd"] == round((12 * 730 - 750) * 0.005, 2)
+    assert monthly["ipv4"]["usd"] == round(12 * 730 * 0.005, 2)
     assert monthly["total_usd_packed"] == round(
         sum(monthly[k]["usd"] for k in ("ec2", "ipv4", "ebs", "snapshots", "s3_storage",
                                         "s3_requests_packed")), 2)  # fmt: skip
-    assert data["free_tier"] == "legacy"
+    assert data["free_tier"] == "none"
     assert data["credit_months"] is None
-    assert len(data["warnings"]) == 3  # EC2 hours, public IPv4 and EBS leave the free tier
+    assert len(data["warnings"]) == 3  # EC2 hours, public IPv4 and EBS are billed
 
 
 def test_table_prints_nodes_costs_and_warnings(real_catalog_path: Path) -> None:
@@ -83,14 +85,21 @@ def test_table_prints_nodes_costs_and_warnings(real_catalog_path: Path) -> None:
     assert f"{cameras} cameras (--cameras lower-manhattan) at 21 per node: 12 nodes" in (
         result.stdout
     )
-    for line in ("EC2 t2.micro", "8,760 h", "750 h", "$92.92", "EBS", "192 GB", "$12.96",
-                 "Public IPv4", "$40.05", "EBS snapshots", "A node takes 28 cameras (disk binds;",
+    for line in ("EC2 t2.micro", "8,760 h", "0 h", "$101.62", "EBS", "192 GB", "$15.36",
+                 "Public IPv4", "$43.80", "EBS snapshots", "A node takes 28 cameras (disk binds;",
                  "S3 storage", "S3 PUTs, packed", "S3 PUTs, per frame", "total, packed",
                  "total, per frame", "Monthly cost"):  # fmt: skip
         assert line in result.stdout, line
-    assert "warning: 12 nodes x 730 h = 8,760 instance-hours a month exceeds the free tier's " in (
-        result.stderr
-    )
+    assert (
+        "warning: 12 nodes x 730 h = 8,760 instance-hours a month has no free allowance in this "
+        "free tier"
+    ) in " ".join(result.stderr.split())
+    assert "free tier: none;" in " ".join(result.stdout.split())
+    legacy = run("--cameras", "lower-manhattan", "--catalog", str(real_catalog_path),
+                 "--free-tier", "legacy")  # fmt: skip
+    for line in ("750 h", "$92.92", "$12.96", "$40.05"):
+        assert line in legacy.stdout, line
+    assert "exceeds the free tier's 750 h" in " ".join(legacy.stderr.split())
     assert "warning: EBS in total 192 GB" in result.stderr
 
 
@@ -116,7 +125,8 @@ def test_plan_warns_when_a_volume_holds_less_than_two_sync_intervals(tmp_path: P
 def test_options_change_the_plan(real_catalog_path: Path) -> None:
     base = plan_json(real_catalog_path)
     bigger = plan_json(real_catalog_path, "--cameras-per-node", "250", "--retention-days", "7",
-                       "--frame-kb", "10", "--data-volume-gib", "22")  # fmt: skip
+                       "--frame-kb", "10", "--data-volume-gib", "22",
+                       "--free-tier", "legacy")  # fmt: skip
     assert bigger["nodes"] == 1
     assert bigger["monthly"]["ec2"]["usd"] == 0  # one node: inside the 750 free hours
     assert bigger["monthly"]["ebs"]["usd"] == 0  # 8 + 22 = 30 GB: inside the free tier
@@ -133,7 +143,7 @@ def test_prices_file_overrides_the_table(real_catalog_path: Path, tmp_path: Path
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"ec2_hour_usd": 0.02, "as_of": "2026-11 test"}))
     data = plan_json(real_catalog_path, "--prices", str(prices))
-    assert data["monthly"]["ec2"]["usd"] == round((12 * 730 - 750) * 0.02, 2)
+    assert data["monthly"]["ec2"]["usd"] == round(12 * 730 * 0.02, 2)
     assert data["prices_as_of"] == "2026-11 test"
 
 
@@ -204,7 +214,8 @@ def test_nodes_needed_and_plan_guards() -> None:
 
 def test_free_tier_regimes(real_catalog_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one_node = ("--cameras-per-node", "250", "--data-volume-gib", "22", "--frame-kb", "1")
-    legacy = plan_json(real_catalog_path, *one_node)
+    legacy = plan_json(real_catalog_path, *one_node, "--free-tier", "legacy")
+    assert legacy["free_tier"] == "legacy"
     assert legacy["monthly"]["ec2"]["usd"] == 0
     assert legacy["monthly"]["ipv4"]["usd"] == 0  # 730 address-hours inside the 750 free
     credits = plan_json(real_catalog_path, *one_node, "--free-tier", "credits")
@@ -213,12 +224,13 @@ def test_free_tier_regimes(real_catalog_path: Path, monkeypatch: pytest.MonkeyPa
     assert monthly["ipv4"]["usd"] == round(730 * 0.005, 2)
     assert monthly["ebs"]["usd"] == round(30 * 0.08, 2)
     assert credits["credit_months"] == round(min(6, 200 / monthly["total_usd_packed"]), 2)
-    monkeypatch.setenv("CCTVIEW_FREE_TIER", "none")
-    paid = plan_json(real_catalog_path, *one_node)
+    paid = plan_json(real_catalog_path, *one_node)  # the default: none
     assert paid["free_tier"] == "none"
     assert paid["monthly"]["total_usd_packed"] == monthly["total_usd_packed"]
     assert paid["credit_months"] is None
     assert any("has no free allowance in this free tier" in w for w in paid["warnings"])
+    monkeypatch.setenv("CCTVIEW_FREE_TIER", "legacy")  # the environment still picks one
+    assert plan_json(real_catalog_path, *one_node)["monthly"]["ec2"]["usd"] == 0
 
 
 def test_retained_volumes_and_snapshots_are_billed(real_catalog_path: Path) -> None:

@@ -216,3 +216,51 @@ def test_a_replaced_node_whose_key_nothing_vouches_for_stops_the_roll(
         assert known_hosts.read_text() == ""
     finally:
         known_hosts.write_text(saved)
+
+
+def test_a_rotated_node_replaced_by_roll_gets_its_volume_back(
+    fleet: Any, standin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Last in this module (node-03's instance is replaced for good). node-03 is rotated in EC2's
+    terms (generation 1 gone, generation 2 attached at the device rotation picked, the instance
+    tagged with it); the stand-in replaces its instance as Pulumi would (terminate, a new one
+    with its tags, so the same local node answers SSH). `roll` attaches generation 2 to the new
+    instance at /dev/sdf, then its health check passes."""
+    import boto3
+
+    for key, value in {"AWS_ENDPOINT_URL": fleet.moto_url,
+                       "AWS_DEFAULT_REGION": fleet.stack.region,
+                       "AWS_ACCESS_KEY_ID": fleet.stack.aws_access_key_id or "testing",
+                       "AWS_SECRET_ACCESS_KEY": fleet.stack.aws_secret_access_key or "testing",
+                       }.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    ec2 = boto3.client("ec2")
+    old = fleet.node("node-03").instance_id
+    (instance,) = ec2.describe_instances(InstanceIds=[old])["Reservations"][0]["Instances"]
+    for first in ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [old]},
+                 {"Name": "tag:cctview:generation", "Values": ["1"]}])["Volumes"]:  # fmt: skip
+        ec2.detach_volume(VolumeId=first["VolumeId"], InstanceId=old)
+        ec2.delete_volume(VolumeId=first["VolumeId"])
+    identity = {"cctview:fleet": "local", "cctview:node": "node-03", "cctview:generation": "2"}
+    second = ec2.create_volume(
+        AvailabilityZone=instance["Placement"]["AvailabilityZone"], Size=1,
+        TagSpecifications=[{"ResourceType": "volume",
+                            "Tags": [{"Key": k, "Value": v} for k, v in identity.items()]}],
+    )["VolumeId"]  # fmt: skip
+    ec2.attach_volume(VolumeId=second, InstanceId=old, Device="/dev/sdg")
+    ec2.create_tags(Resources=[old], Tags=[{"Key": "cctview:data-volume", "Value": second}])
+    monkeypatch.setenv("STANDIN_REPLACE", f"node-03-instance={old}")
+
+    result = cli("roll", "--yes", "node-03", "--health-timeout", "60")
+    assert result.exit_code == 0, result.output
+    (replaced,) = [line for line in calls(standin) if "replaced" in line]
+    new = replaced["by"]
+    assert replaced["replaced"] == old and new != old
+    (found,) = ec2.describe_volumes(VolumeIds=[second])["Volumes"]
+    assert [(a["InstanceId"], a["Device"], a["State"]) for a in found["Attachments"]] == [
+        (new, "/dev/sdf", "attached")
+    ]
+    assert (f"node-03: attached its data volume {second} to {new} at /dev/sdf (a rotated volume "
+            "Pulumi does not attach)") in " ".join(result.stderr.split())  # fmt: skip
+    assert "healthy" in result.stdout

@@ -152,8 +152,9 @@ def test_assign_status_and_logs_over_sudo(debian_fleet: LocalFleet) -> None:
     wait_for(collecting, 90, "frames on every node")
     status = cli("status", "--json")
     assert status.exit_code == 0, status.output
-    assert [n["ok"] for n in json.loads(status.stdout)["nodes"]] == [True, True]
-    assert [n["first_boot"] for n in json.loads(status.stdout)["nodes"]] == ["ok", "ok"]
+    rows = json.loads(status.stdout)["nodes"]
+    assert [n["ok"] for n in rows] == [True] * len(debian_fleet.node_names)
+    assert [n["first_boot"] for n in rows] == ["ok"] * len(debian_fleet.node_names)
     logs = cli("logs", "--no-follow", "--tail", "3")
     assert logs.exit_code == 0, logs.output
     for name in debian_fleet.node_names:
@@ -371,25 +372,28 @@ def _upgrade_tag(fleet: LocalFleet, name: str) -> str:
 def test_upgrade_switches_while_collecting_rolls_back_and_resumes(
     debian_fleet: LocalFleet, tmp_path: Path
 ) -> None:
-    """`upgrade` over SSH with sudo, as on EC2: stage a release beside the first boot's venv,
-    switch the link, `systemctl restart` (the stand-in's, immediate like systemd's), health
-    through `status`; the frames each camera lost during its node's switch are measured from
-    the gaps in the stored frames. Then a broken release is rolled back, and an upgrade killed
-    after its first stage resumes without staging again."""
+    """`upgrade` over SSH with sudo across 3 nodes, as on EC2: stage a release beside the first
+    boot's venv, switch the link, `systemctl restart` (the stand-in's, immediate like
+    systemd's), health through `status`; the frames each camera lost in its node's switch as
+    the command reports them, within the target and checked against the gaps in the stored
+    frames. Then a broken release is rolled back, and an upgrade killed after its first stage
+    resumes without staging again."""
     assigned = cli("assign", "--cameras", "all", "--cameras-per-node", "100")
     assert assigned.exit_code == 0, assigned.output
     names = debian_fleet.node_names
     wait_for(lambda: all(_stored_now(debian_fleet, n) > 0 for n in names), 90, "frames")
     started_ms = int(time.time() * 1000)
     time.sleep(5)  # a few polls before the switch: each camera's usual interval
+    took = {"upgrade": time.monotonic()}  # each part's seconds, printed (CI time is watched)
     upgraded = cli("upgrade", "--yes", "--json", "--health-timeout", "180")
+    took["upgrade"] = time.monotonic() - took["upgrade"]
     assert upgraded.exit_code == 0, upgraded.output
     document = json.loads(upgraded.stdout)
     assert [n["outcome"] for n in document["nodes"]] == ["upgraded"] * len(names)
     finished_ms = int(time.time() * 1000)
     time.sleep(5)
     release = f"/opt/cctview/releases/{document['sha256'][:16]}/bin/cctview-agent"
-    worst: list[tuple[str, str, float, int]] = []
+    measured: dict[str, list[tuple[str, float, int]]] = {}
     for name in names:
         root = Path(debian_fleet.node(name).root)
         assert os.readlink(root / "usr/local/bin/cctview-agent") == release
@@ -400,17 +404,34 @@ def test_upgrade_switches_while_collecting_rolls_back_and_resumes(
         assert int(log) >= 2  # restarted by the switch
         for camera, times in _frame_times(debian_fleet, name, started_ms).items():
             usual, lost = _frames_lost(times, started_ms, finished_ms)
-            worst.append((name, camera, usual, lost))
+            measured.setdefault(name, []).append((camera, usual, lost))
             assert times[-1] > finished_ms, f"{name} {camera} stopped after the switch"
-    lost = sorted(x[3] for x in worst)
-    print(f"\nframes lost per camera during the switch: median {statistics.median(lost)}, "
-          f"max {lost[-1]}, cameras {len(lost)}, poll interval ~{worst[0][2]:.1f} s")  # fmt: skip
-    assert lost[-1] <= 30, worst  # the agent came back within ~30 polls on every camera
+    # What the command counted (the agents' own restart records) against the stored files'
+    # gaps: the files' widest gap over the whole upgrade also holds ordinary held pictures, so
+    # it may say one frame more, never fewer, and never more than one apart.
+    reported = {n["node"]: n["frames_lost"] for n in document["nodes"]}
+    figures = []
+    for name in names:
+        counted = reported[name]
+        from_files = {camera: lost for camera, _usual, lost in measured[name]}
+        assert counted["waiting"] == [] and counted["cameras"] == len(from_files), counted
+        assert abs(counted["max"] - max(from_files.values())) <= 1, (counted, from_files)
+        assert abs(counted["max"] - from_files[counted["worst_camera"]]) <= 1, (counted, from_files)
+        files_max = max(from_files.values())
+        figures.append(f"{name}: max {counted['max']} median {counted['median']} "
+                       f"(files: max {files_max}) over {counted['cameras']}")  # fmt: skip
+    usual_s = statistics.median(u for rows in measured.values() for _c, u, _l in rows)
+    print(f"\nframes lost per camera in the switch, as `upgrade` reported them: "
+          f"{'; '.join(figures)}; usual interval ~{usual_s:.1f} s")  # fmt: skip
+    # the target (issue 12): at most one poll interval per camera, on every node
+    assert all(reported[name]["within_target"] for name in names), reported
 
     # A release whose agent never runs: rolled back on node-01, node-02 not touched.
     good = build_agent_wheel(Path(agent_unit().parents[2]), tmp_path / "build").path
     broken = _wheel_variant(good, tmp_path / "broken", broken=True)
-    failed = cli("upgrade", "--wheel", str(broken), "--yes", "--json", "--health-timeout", "40")
+    took["rollback"] = time.monotonic()
+    failed = cli("upgrade", "--wheel", str(broken), "--yes", "--json", "--health-timeout", "20")
+    took["rollback"] = time.monotonic() - took["rollback"]
     assert failed.exit_code != 0
     outcome = json.loads(failed.stdout)
     assert [n["outcome"] for n in outcome["nodes"]] == ["rolled back"]
@@ -426,6 +447,7 @@ def test_upgrade_switches_while_collecting_rolls_back_and_resumes(
     env = {**debian_fleet.env(), "COLUMNS": "200"}
     command = [str(Path(sys.executable).parent / "cctview-fleet"), "upgrade", "--wheel",
                str(other), "--yes", "--health-timeout", "180"]  # fmt: skip
+    took["stage, killed"] = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -434,10 +456,14 @@ def test_upgrade_switches_while_collecting_rolls_back_and_resumes(
     finally:
         process.kill()
         process.wait()
+    took["stage, killed"] = time.monotonic() - took["stage, killed"]
     sha16 = _upgrade_tag(debian_fleet, names[0]).split(":")[0]
     complete = Path(debian_fleet.node(names[0]).root) / f"opt/cctview/releases/{sha16}/.complete"
     staged_at = complete.stat().st_mtime_ns
+    took["resume"] = time.monotonic()
     resumed = cli("upgrade", "--wheel", str(other), "--yes", "--json", "--health-timeout", "180")
+    took["resume"] = time.monotonic() - took["resume"]
+    print("seconds: " + ", ".join(f"{part} {seconds:.0f}" for part, seconds in took.items()))
     assert resumed.exit_code == 0, resumed.output
     outcomes = [n["outcome"] for n in json.loads(resumed.stdout)["nodes"]]
     assert outcomes[0] in ("upgraded", "already") and outcomes[1:] == ["upgraded"] * (

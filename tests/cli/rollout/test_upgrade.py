@@ -11,6 +11,7 @@ import sys
 import sysconfig
 import threading
 import uuid
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,14 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_agent.awscalls import DEPLOYER, acting_as
-from cctview_agent.fleetconstants import AGENT_KEY_TAG, AGENT_TAG, UPGRADE_TAG
+from cctview_agent.fleetconstants import AGENT_KEY_TAG, AGENT_TAG, NODE_LOCK_MEMBER, UPGRADE_TAG
 from cctview_fleet.app import app
 from cctview_fleet.cloud import aws
 from cctview_fleet.cloud.inventory import Node, discover
 from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
 from cctview_fleet.errors import RemoteCommandError
 from cctview_fleet.nodes.health import Health
+from cctview_fleet.nodes.switchloss import SwitchLoss
 from cctview_fleet.rollout.release import Release, ReleaseLayout, ScriptReleases, script
 from cctview_fleet.rollout.upgrade import Upgrade, publish
 from cctview_fleet.rollout.wheels import build_agent_wheel
@@ -72,8 +74,8 @@ class Nodes:
         return ReleaseLayout(root=str(base / "releases"), link=str(self.link(name)),
                              previous_file=str(base / "state" / "agent-previous"),
                              restart=f"echo restarted >> {base / 'restarts'}",
-                             python=sys.executable, pip_install="install -q --no-index --no-deps",
-                             extras="")  # fmt: skip
+                             python=sys.executable,
+                             pip_install="install -q --no-index")  # fmt: skip
 
     def run(self, node: Node, text: str) -> str:
         done = subprocess.run(["bash", "-s"], input=text, capture_output=True, text=True,
@@ -113,7 +115,8 @@ def rig(moto_server: MotoServer, s3_bucket: str, s3_env: dict[str, str], tmp_pat
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
     monkeypatch.setenv(STACK_ENV, stack.name)
     save_stack(stack)
-    # the releases' venvs import boto3 and the agent's dependencies from this test environment
+    # the releases' venvs import boto3 and the agent's dependencies from this test environment:
+    # pip sees node.lock's pins installed there, so the locked install works offline
     env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
     return stack, Nodes(tmp_path / "nodes", env)
 
@@ -158,12 +161,77 @@ def test_stage_refuses_a_wrong_digest(rig: tuple[Stack, Nodes], wheel: Path) -> 
     assert not (Path(nodes.layout("node-01").root) / forged.folder_name).exists()
 
 
+def test_stage_installs_the_wheels_own_hashed_lock_and_no_range() -> None:
+    """As first boot does: the lock out of the (digest-checked) wheel, --require-hashes, then
+    the wheel alone; no version range is resolved on the node."""
+    release = Release("b", "_agent/ab/cctview_agent-1-py3-none-any.whl", "ab" * 32, "us-east-1")
+    text = script("stage", ReleaseLayout(), release)
+    assert "LOCK_MEMBER=cctview_agent/locks/node.lock\n" in text
+    assert '"$REL/bin/pip" $PIP_INSTALL --require-hashes -r "$REL/node.lock"' in text
+    assert '"$REL/bin/pip" $PIP_INSTALL --no-deps "$WHEEL"' in text
+    assert text.index("sha256sum --check") < text.index("--require-hashes")
+    assert not any(op in text for op in (">=", "<2", "~=", "[s3")), text
+
+
+def _with_lock_line(good: Path, folder: Path, old: str, new: str) -> Path:
+    """``good`` with one line of its node.lock changed (a new digest, so a new release)."""
+    folder.mkdir()
+    variant = folder / good.name
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(variant, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == NODE_LOCK_MEMBER:
+                assert old.encode() in data
+                data = data.replace(old.encode(), new.encode())
+            target.writestr(item, data)
+    return variant
+
+
+def test_stage_installs_what_the_wheels_lock_pins(
+    rig: tuple[Stack, Nodes], wheel: Path, tmp_path: Path
+) -> None:
+    """A wheel whose lock pins a version nobody has is not staged: the lock is what is installed
+    (offline here, as the test installs; on a node from PyPI with the hashes checked)."""
+    stack, nodes = rig
+    pinned = _with_lock_line(wheel, tmp_path / "pinned", "six==1.17.0", "six==1.0.0")
+    release = publish(stack, pinned)
+    node = discover(stack, ["node-01"])[0]
+    with pytest.raises(RemoteCommandError, match=r"six==1\.0\.0"):
+        nodes.run(node, script("stage", nodes.layout("node-01"), release))
+    assert not (Path(nodes.layout("node-01").root) / release.folder_name / ".complete").exists()
+
+
+class Losses:
+    """A SwitchLosses that records when it is asked: the restarts each node had by then."""
+
+    def __init__(self, nodes: Nodes) -> None:
+        self.nodes = nodes
+        self.calls: list[tuple[str, str, int]] = []
+
+    def before(self, node: str) -> frozenset[str]:
+        self.calls.append(("before", node, self.nodes.restarts(node)))
+        return frozenset({f"{node}-cam"})
+
+    def after(self, node: str, cameras: frozenset[str] | None) -> SwitchLoss:
+        self.calls.append(("after", node, self.nodes.restarts(node)))
+        assert cameras == {f"{node}-cam"}
+        lost = 2 if node == "node-02" else 0
+        return SwitchLoss(1, lost, lost, f"{node}-cam")
+
+
 def test_rolling_upgrade_switches_every_node(rig: tuple[Stack, Nodes], wheel: Path) -> None:
     stack, nodes = rig
     release = publish(stack, wheel)
-    result = Upgrade(stack, release, nodes, healthy_except()).run(
+    losses, said = Losses(nodes), []
+    result = Upgrade(stack, release, nodes, healthy_except(), said.append, losses).run(
         discover(stack), max_unavailable=1, dry_run=False)  # fmt: skip
     assert [(n.node, n.outcome) for n in result.nodes] == [(n, "upgraded") for n in NODES]
+    # the cameras collecting are read before the switch, the loss counted after it
+    assert losses.calls == [(step, n, restarts) for n in NODES
+                            for step, restarts in (("before", 0), ("after", 1))]  # fmt: skip
+    assert [n.frames_lost.max for n in result.nodes if n.frames_lost] == [0, 2, 0]
+    assert "node-02: frames lost in the switch: max 2, median 2 over 1 cameras; MISSES the " \
+           "target (<= 1 per camera)" in said  # fmt: skip
     assert not result.stopped
     tags = tags_of(stack)
     for name in NODES:
