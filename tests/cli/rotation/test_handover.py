@@ -18,13 +18,13 @@ from cctview_fleet.app import app
 from cctview_fleet.cloud.inventory import Node
 from cctview_fleet.cloud.pulumicli import Pulumi
 from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV, Stack, save_stack
+from cctview_fleet.cloud.volumes import DataVolume
 from cctview_fleet.errors import RolloutError, VolumeError
 from cctview_fleet.nodes.health import Health
 from cctview_fleet.rollout.rolling import StoppedBy, raise_unless_finished, roll
-from cctview_fleet.rotation.ebs import DataVolume
 from cctview_fleet.rotation.handover import Action, decide, hand_over
 from cctview_infra.userdata import ATTACH_DEVICE
-from tests.cli.test_roll_command import export_for
+from tests.cli.commands.test_roll import export_for
 from tests.fixtures.s3 import MotoServer
 
 HERE = Path(__file__).parent
