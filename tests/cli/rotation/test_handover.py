@@ -134,7 +134,7 @@ def _standin_roll(tmp_path: Path, health: Any, hand: Any) -> Any:
 
 def _standin(tmp_path: Path) -> Path:
     exe = tmp_path / "pulumi"
-    exe.write_text(f"#!{sys.executable}\n" + (HERE / "standin_pulumi.py").read_text())
+    exe.write_text(f"#!{sys.executable}\n" + (HERE.parent / "standin_pulumi.py").read_text())
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     return exe
 
