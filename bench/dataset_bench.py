@@ -41,9 +41,9 @@ from cctview_agent.manifests import FrameRecord, Manifest  # noqa: E402
 from cctview_agent.periods import Period  # noqa: E402
 from cctview_agent.s3layout import PeriodObject  # noqa: E402
 from cctview_agent.samples import lay_out, with_shard  # noqa: E402
-from cctview_fleet.dataset import Dataset  # noqa: E402
-from cctview_fleet.sampleindex import COLUMNS, index_key, rows_of, schema, update_index  # noqa: E402
-from cctview_fleet.stacks import Stack  # noqa: E402
+from cctview_fleet.cloud.stacks import Stack  # noqa: E402
+from cctview_fleet.dataset.frames import Dataset  # noqa: E402
+from cctview_fleet.dataset.sampleindex import COLUMNS, index_key, rows_of, schema, update_index  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "dataset_bench.json"
 DAY = Period(1743724800, 3600)  # 2025-04-04T00:00Z
@@ -100,7 +100,7 @@ def index_size(rng: random.Random, cameras: int = 4) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cctview_fleet.dataset import StoredPeriod
+    from cctview_fleet.dataset.records import StoredPeriod
 
     size = rows = 0
     for hour in range(24):

@@ -68,9 +68,9 @@ def main() -> int:
 
     from typer.testing import CliRunner
 
-    from cctview_fleet import ssh
     from cctview_fleet.app import app
     from cctview_fleet.devfleet import fleet as devfleet
+    from cctview_fleet.remote import ssh
 
     runner = CliRunner()
 

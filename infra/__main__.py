@@ -16,8 +16,8 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from cctview_agent.errors import CctviewError
-from cctview_fleet.agentwheels import WHEEL_DIR as AGENT_WHEEL_DIR
-from cctview_fleet.costs import load_prices
+from cctview_fleet.planning.costs import load_prices
+from cctview_fleet.rollout.wheels import WHEEL_DIR as AGENT_WHEEL_DIR
 from cctview_infra.disruption import ROLL_ENV
 from cctview_infra.program import declare_fleet
 from cctview_infra.settings import PROJECT, FleetSettings, settings_from_mapping

@@ -77,7 +77,7 @@ DEFAULT_ROOT_VOLUME_GIB = 8  # the Debian 12 AMI's root snapshot; it cannot be s
 DEFAULT_DATA_VOLUME_GIB = 8  # ~5 h of 21 cameras at 1 fps; sync ships each hour away
 DEFAULT_PERIOD_S = 3600  # one packed object per camera-hour
 
-# -- Units and the price table (cctview_fleet.costs computes with them) ------------------------
+# -- Units and the price table (cctview_fleet.planning.costs computes with them) ---------------
 HOURS_PER_MONTH = 730.0  # AWS bills a "month" as 730 hours
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 GB = 1_000_000_000  # AWS prices storage per GB (decimal) ...

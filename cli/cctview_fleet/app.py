@@ -26,13 +26,13 @@ from cctview_fleet.commands import logs as logs_commands
 from cctview_fleet.commands import plan as plan_commands
 from cctview_fleet.commands import remote as remote_commands
 from cctview_fleet.commands import roll as roll_commands
+from cctview_fleet.commands import rotate_volumes as rotate_volumes_commands
 from cctview_fleet.commands import stack as stack_commands
 from cctview_fleet.commands import status as status_commands
-from cctview_fleet.commands import sync as sync_commands
+from cctview_fleet.commands import sync_s3 as sync_s3_commands
 from cctview_fleet.commands import teardown as teardown_commands
 from cctview_fleet.commands import trust as trust_commands
 from cctview_fleet.commands import upgrade as upgrade_commands
-from cctview_fleet.commands import volumes as volumes_commands
 from cctview_fleet.errors import CctviewError
 
 helpmetavars.install()  # --help shows metavars, not Python types
@@ -41,7 +41,9 @@ helpmetavars.install()  # --help shows metavars, not Python types
 class CliGroup(TyperGroup):
     """The root group: turns every CctviewError into one line on stderr and an exit code."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    # typer hands the group its own typer.Context (a subclass of the click Context it vendors,
+    # whose module is private): the override names the class it is given.
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except CctviewError as error:
@@ -95,8 +97,8 @@ for _module in (
     status_commands,
     logs_commands,
     remote_commands,
-    sync_commands,
-    volumes_commands,
+    sync_s3_commands,
+    rotate_volumes_commands,
     frames_commands,
     dataset_commands,
     stack_commands,

@@ -33,13 +33,13 @@ from rich.table import Table
 
 from cctview_agent.cameras import parse_cameras_json
 from cctview_agent.layout import DataLayout
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import HOME_ENV, STACK_ENV, load_stack
 from cctview_fleet.devfleet.noderoots import fleet_roots, mounts_below
 from cctview_fleet.devfleet.nodes import node_paths
 from cctview_fleet.devfleet.processes import ProcessRecord, is_alive
 from cctview_fleet.devfleet.state import FleetState, load_state
 from cctview_fleet.errors import CctviewError
-from cctview_fleet.stacks import HOME_ENV, STACK_ENV, load_stack
 
 PRESET = "lower-manhattan"
 console = Console()

@@ -16,7 +16,7 @@ from pulumi_aws import s3
 
 # The build is plain Python shared with `cctview-fleet upgrade` (the same sources give the same
 # wheel, so an upgrade and a later `pulumi up` agree on its digest).
-from cctview_fleet.agentwheels import (
+from cctview_fleet.rollout.wheels import (
     AGENT_KEY_PREFIX,
     AgentWheel,
     build_agent_wheel,

@@ -19,7 +19,7 @@ and the first ``up`` after it is safest rolled.
 A second rule holds whatever ``maxDisruptedNodes`` allows: a plain ``up`` never *replaces* a
 rotated node (:func:`check_rotated_replacements`). Its current volume is ``rotate-volumes``'s,
 which the program does not attach, so its replacement would boot without it; ``roll`` attaches
-it to the new instance (``cctview_fleet.volumehandover``). A changed instance type stops and
+it to the new instance (``cctview_fleet.rotation.handover``). A changed instance type stops and
 starts a node in place, its volumes attached: that is not refused.
 """
 

@@ -144,7 +144,7 @@ class Node(pulumi.ComponentResource):
             vpc_security_group_ids=[args.security_group_id],
             iam_instance_profile=args.instance_profile,
             # explicit, not the subnet's auto-assign setting: the CLI reaches nodes over SSH at
-            # their public address (and pays $0.005/h for it: cctview_fleet.costs.ipv4_line)
+            # their public address (and pays $0.005/h for it: planning/costs.py's ipv4_line)
             associate_public_ip_address=True,
             # t2 "unlimited" would bill CPU above the 10 % baseline; standard throttles instead.
             credit_specification={"cpu_credits": "standard"},

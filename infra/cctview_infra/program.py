@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 
 from cctview_agent.fleetconstants import FreeTier, Prices
-from cctview_fleet.costs import for_free_tier, free_tier_warnings
+from cctview_fleet.planning.costs import for_free_tier, free_tier_warnings
 from cctview_infra import tags
 from cctview_infra.agentpackage import AgentWheel, build_agent_wheel
 from cctview_infra.disruption import (

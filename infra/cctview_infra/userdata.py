@@ -53,8 +53,8 @@ from cctview_agent.config import AgentConfig
 from cctview_agent.errors import ConfigError
 from cctview_agent.fleetconstants import DATA_VOLUME_DEVICE, NODE_LOCK_MEMBER
 from cctview_agent.volumes.blockdevices import LABEL_PREFIX
-from cctview_fleet import bootoutcome
-from cctview_fleet.agentwheels import AGENT_KEY_PREFIX
+from cctview_fleet.nodes import bootoutcome
+from cctview_fleet.rollout.wheels import AGENT_KEY_PREFIX
 from cctview_infra import tags
 
 CONFIG_PATH = Path("/etc/cctview/agent.toml")

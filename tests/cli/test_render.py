@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cctview_fleet.app import app
+from cctview_fleet.cloud.stacks import Stack, save_stack
 from cctview_fleet.render import OutputConsole, table
-from cctview_fleet.stacks import Stack, save_stack
 
 BUCKET = "cctview-frames-" + "0123456789abcdef" * 3  # 63 characters, S3's longest name
 STACK_LIST = [

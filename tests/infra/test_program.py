@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cctview_fleet.stacks import stack_from_outputs
+from cctview_fleet.cloud.stacks import stack_from_outputs
 from cctview_infra.agentpackage import AgentWheel
 from cctview_infra.iam.documents import bucket_policy_document, node_policy_document
 from tests.infra.mocks import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cctview_fleet.bootoutcome import from_console, parse_state
+from cctview_fleet.nodes.bootoutcome import from_console, parse_state
 from cctview_infra.agentpackage import AgentWheel
 from cctview_infra.userdata import FIRST_BOOT_HELPERS, FIRST_BOOT_STATE, render_user_data
 from tests.infra.test_userdata import spec_for

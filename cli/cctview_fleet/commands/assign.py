@@ -1,8 +1,8 @@
 """`cctview-fleet assign`: shard the selected cameras over the nodes, push, reload, record.
 
-Thin: :mod:`cctview_fleet.assignrun` selects, plans, pushes and records (through the planner
-:mod:`cctview_fleet.assign` and :mod:`cctview_fleet.assignstore`); this module wires flags to it
-and renders.
+Thin: :mod:`cctview_fleet.assignment.run` selects, plans, pushes and records (through the planner
+:mod:`cctview_fleet.assignment.planner` and :mod:`cctview_fleet.assignment.store`); this module
+wires flags to it and renders.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from cctview_fleet.commands.options import (
 from cctview_fleet.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cctview_fleet.assignrun import AssignOutcome
+    from cctview_fleet.assignment.run import AssignOutcome
 
 
 def _warn(message: str) -> None:
@@ -135,9 +135,9 @@ def assign(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Shard cameras over the nodes (balanced, stable), push to each node, record in S3."""
-    from cctview_fleet.assignplot import check_plot_path
-    from cctview_fleet.assignrun import run_assign, select_for_stack
-    from cctview_fleet.fleettables import result_table
+    from cctview_fleet.assignment.plot import check_plot_path
+    from cctview_fleet.assignment.run import run_assign, select_for_stack
+    from cctview_fleet.nodes.tables import result_table
     from cctview_fleet.render import console, err_console, print_json
 
     if cameras_per_node < 1:
@@ -162,7 +162,7 @@ def assign(
             dry_run=dry_run,
         )
     if plot is not None:
-        from cctview_fleet.assignplot import plot_assignment
+        from cctview_fleet.assignment.plot import plot_assignment
 
         plot_assignment(
             outcome.plan.assignment,

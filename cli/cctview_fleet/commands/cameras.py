@@ -23,7 +23,7 @@ from cctview_fleet.commands.options import (
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from cctview_fleet.selection import Selection
+    from cctview_fleet.assignment.selection import Selection
 
 
 def _online(value: bool | None) -> str:
@@ -37,7 +37,7 @@ def selection_table(selection: Selection) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    from cctview_fleet.catalog import is_url
+    from cctview_fleet.cameras.catalog import is_url
 
     catalog = selection.catalog
     when = f"{catalog.fetched_at:%Y-%m-%d %H:%M} UTC"

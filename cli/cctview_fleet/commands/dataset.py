@@ -1,8 +1,8 @@
 """`cctview-fleet dataset index|shards|build|coverage`: the stored frames as a training set.
 
-Thin: each command parses its flags, calls :mod:`cctview_fleet.sampleindex`,
-:mod:`cctview_fleet.shardselect`, :mod:`cctview_fleet.trainingset` or
-:mod:`cctview_fleet.coverageplot`, and renders the result (``--json`` for scripts).
+Thin: each command parses its flags, calls :mod:`cctview_fleet.dataset.sampleindex`,
+:mod:`cctview_fleet.dataset.shardselect`, :mod:`cctview_fleet.dataset.trainingset` or
+:mod:`cctview_fleet.dataset.coverageplot`, and renders the result (``--json`` for scripts).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from cctview_fleet.defaults import DEFAULT_STREAMS, URL_FORMS
 from cctview_fleet.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cctview_fleet.dataset import Dataset
-    from cctview_fleet.shardselect import SelectedShard, ShardQuery
+    from cctview_fleet.dataset.frames import Dataset
+    from cctview_fleet.dataset.shardselect import SelectedShard, ShardQuery
 
 dataset_app = typer.Typer(
     name="dataset",
@@ -56,7 +56,7 @@ def _query(
     hours: str | None,
     daylight: bool,
 ) -> ShardQuery:
-    from cctview_fleet.shardselect import ShardQuery, parse_hours
+    from cctview_fleet.dataset.shardselect import ShardQuery, parse_hours
 
     first, last = parse_hours(hours)
     return ShardQuery(
@@ -71,8 +71,8 @@ def _query(
 
 
 def _selected(dataset: Dataset, query: ShardQuery) -> list[SelectedShard]:
-    from cctview_fleet.sampleindex import SampleIndex
-    from cctview_fleet.shardselect import select_shards
+    from cctview_fleet.dataset.sampleindex import SampleIndex
+    from cctview_fleet.dataset.shardselect import select_shards
 
     index = SampleIndex(dataset)
     indexed = index.dates()
@@ -97,8 +97,8 @@ def index_command(
     """Build or update the Parquet index of samples in the bucket (reads manifests only)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from cctview_fleet.dataset.sampleindex import check_dates, update_index
     from cctview_fleet.render import console, err_console, print_json, table
-    from cctview_fleet.sampleindex import check_dates, update_index
 
     days = None if date is None else check_dates(date)
     dataset = stack_dataset(stack, prefix)
@@ -151,8 +151,8 @@ def shards_command(
     stack: StackOption = None,
 ) -> None:
     """Print the URLs of the shards that match, one a line (or --json with what each holds)."""
+    from cctview_fleet.dataset.shardselect import shard_url
     from cctview_fleet.render import print_json
-    from cctview_fleet.shardselect import shard_url
 
     if form not in URL_FORMS:
         raise ConfigError(f"--form {form!r}: use one of {', '.join(URL_FORMS)}", key="form")
@@ -193,8 +193,8 @@ def build_command(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cctview_agent.sync.uploader import parse_rate
+    from cctview_fleet.dataset.trainingset import build, check_build
     from cctview_fleet.render import console, err_console, print_json
-    from cctview_fleet.trainingset import build, check_build
 
     query = _query(camera, preset, date_from, date_to, hours, daylight)
     try:
@@ -255,8 +255,8 @@ def coverage_command(
     stack: StackOption = None,
 ) -> None:
     """Samples per camera and UTC hour, from the index (a table, --json, or --plot a heat map)."""
-    from cctview_fleet.assignplot import check_plot_path
-    from cctview_fleet.coverageplot import coverage_counts, plot_coverage
+    from cctview_fleet.assignment.plot import check_plot_path
+    from cctview_fleet.dataset.coverageplot import coverage_counts, plot_coverage
     from cctview_fleet.render import console, print_json, table
 
     if plot is not None:

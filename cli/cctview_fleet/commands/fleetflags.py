@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cctview_fleet.cloud.stacks import STACK_ENV, Stack, load_stack
 from cctview_fleet.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_PARALLEL
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.stacks import STACK_ENV, Stack, load_stack
 
 if TYPE_CHECKING:
-    from cctview_fleet.inventory import Node
-    from cctview_fleet.ssh import Connections
+    from cctview_fleet.cloud.inventory import Node
+    from cctview_fleet.remote.ssh import Connections
 
 FLEET_PANEL = "Fleet"
 
@@ -92,9 +92,9 @@ def open_fleet(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> Fleet:
     """Flags checked first (cheap), then the stack file, then the EC2 inventory."""
-    from cctview_fleet.fleetops import check_parallel
-    from cctview_fleet.inventory import discover
-    from cctview_fleet.ssh import Connections
+    from cctview_fleet.cloud.inventory import discover
+    from cctview_fleet.nodes.ops import check_parallel
+    from cctview_fleet.remote.ssh import Connections
 
     check_parallel(parallel)
     check_timeout(connect_timeout)

@@ -1,6 +1,6 @@
 """`cctview-fleet frames ls|get`: list and extract stored frames from S3 by camera, date and hour.
 
-Thin over :mod:`cctview_fleet.dataset` (the same functions data-set code calls): ``ls`` lists
+Thin over :mod:`cctview_fleet.dataset.frames` (the same functions data-set code calls): ``ls`` lists
 complete periods, ``get`` downloads them, checks every frame against its manifest, and writes
 ``<out>/frames/<camera>/<date>/<HH>/<ms>.jpg`` (and ``<ms>.json`` with ``--with-metadata``).
 """
@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cctview_fleet.cloud.stacks import load_stack
 from cctview_fleet.commands.fleetflags import JsonOption, StackOption
 from cctview_fleet.errors import ConfigError
-from cctview_fleet.stacks import load_stack
 
 if TYPE_CHECKING:
-    from cctview_fleet.dataset import Dataset, StoredPeriod
+    from cctview_fleet.dataset.frames import Dataset
+    from cctview_fleet.dataset.records import StoredPeriod
 
 frames_app = typer.Typer(
     name="frames",
@@ -43,7 +44,7 @@ PrefixOption = Annotated[
 
 
 def stack_dataset(stack_name: str | None, prefix: str | None) -> Dataset:
-    from cctview_fleet.dataset import Dataset
+    from cctview_fleet.dataset.frames import Dataset
 
     stack = load_stack(stack_name)
     if not stack.bucket:

@@ -45,5 +45,5 @@ def install() -> None:
     """Make typer's help print metavars (idempotent; a no-op on typer without the hook)."""
     if not hasattr(core, "TyperOption") or not hasattr(core.TyperOption, "display_type_rich"):
         return
-    core.TyperOption.display_type_rich = option_metavar  # type: ignore[method-assign]
-    core.TyperArgument.display_type_rich = argument_metavar  # type: ignore[method-assign]
+    core.TyperOption.display_type_rich = option_metavar  # type: ignore[method-assign, assignment]
+    core.TyperArgument.display_type_rich = argument_metavar  # type: ignore[method-assign, assignment]

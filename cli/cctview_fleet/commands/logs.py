@@ -53,7 +53,7 @@ def logs(
     """Tail the agents' JSON-lines logs over SSH, in parallel; Ctrl-C stops following."""
     from rich.text import Text
 
-    from cctview_fleet.logtail import (
+    from cctview_fleet.nodes.logtail import (
         LogFilter,
         LogTail,
         compile_grep,
@@ -61,7 +61,7 @@ def logs(
         since_time,
         tagged_line,
     )
-    from cctview_fleet.nodestatus import cloud_side_problem
+    from cctview_fleet.nodes.status import cloud_side_problem
     from cctview_fleet.render import console, err_console
 
     if tail is not None and tail < 0:

@@ -20,7 +20,7 @@ from cctview_fleet.defaults import CATALOG_ENV, DEFAULT_CATALOG_URL
 
 if TYPE_CHECKING:
     from cctview_agent.cameras import Camera
-    from cctview_fleet.selection import Selection
+    from cctview_fleet.assignment.selection import Selection
 
 SELECTION_PANEL = "Camera selection"
 
@@ -91,8 +91,8 @@ def selection_from_options(
     Raises SelectionError (exit 2) for a bad flag or an empty result, CatalogError when the list
     cannot be loaded; the CLI's root group prints either as one line.
     """
-    from cctview_fleet.catalog import load_catalog
-    from cctview_fleet.selection import BBox, SelectionRequest, check_request, select
+    from cctview_fleet.assignment.selection import BBox, SelectionRequest, check_request, select
+    from cctview_fleet.cameras.catalog import load_catalog
 
     request = SelectionRequest(
         cameras=cameras.strip() if cameras and cameras.strip() else None,

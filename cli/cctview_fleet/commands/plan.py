@@ -1,8 +1,8 @@
 """`cctview-fleet plan`: how many nodes a camera selection needs, and what a month of it costs.
 
 Thin: the selection flags come from :mod:`cctview_fleet.commands.options`, the numbers from
-:func:`cctview_fleet.planning.make_plan` (the cost model the Pulumi program warns with), and this
-module only renders them -- a table, or the plan as JSON with ``--json``.
+:func:`cctview_fleet.planning.sizing.make_plan` (the cost model the Pulumi program warns with),
+and this module only renders them -- a table, or the plan as JSON with ``--json``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from cctview_fleet.defaults import (
 )
 
 if TYPE_CHECKING:
-    from cctview_fleet.costs import CostLine
-    from cctview_fleet.planning import Plan
+    from cctview_fleet.planning.costs import CostLine
+    from cctview_fleet.planning.sizing import Plan
 
 _UNITS = {"instance-hours": "h", "address-hours": "h", "GB-months": "GB", "PUT requests": "PUTs"}
 
@@ -156,11 +156,11 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """How many nodes a camera selection needs, storage per day, and a monthly cost by line."""
-    from cctview_fleet.costs import load_free_tier, load_prices
-    from cctview_fleet.planning import make_plan
+    from cctview_fleet.planning.costs import load_free_tier, load_prices
+    from cctview_fleet.planning.requestrate import describe as describe_rate
+    from cctview_fleet.planning.requestrate import request_rate
+    from cctview_fleet.planning.sizing import make_plan
     from cctview_fleet.render import console, print_json
-    from cctview_fleet.requestrate import describe as describe_rate
-    from cctview_fleet.requestrate import request_rate
 
     selection = selection_from_options(cameras, catalog, bbox, online_only)
     result = make_plan(

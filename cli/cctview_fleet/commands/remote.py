@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from typer.core import TyperCommand
 
+from cctview_fleet.cloud.stacks import Stack, load_stack
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     DEFAULT_PARALLEL_VALUE,
     ConnectTimeoutOption,
+    Fleet,
     JsonOption,
     NodesArgument,
     ParallelOption,
@@ -25,12 +27,11 @@ from cctview_fleet.commands.fleetflags import (
     open_fleet,
 )
 from cctview_fleet.errors import ConfigError, FleetError
-from cctview_fleet.stacks import Stack, load_stack
 
 if TYPE_CHECKING:
-    from cctview_fleet.inventory import Node
+    from cctview_fleet.cloud.inventory import Node
+    from cctview_fleet.remote.ssh import CommandResult
     from cctview_fleet.results import FleetResult
-    from cctview_fleet.ssh import CommandResult
 
 _REMOTE = "cctview.remote_argv"
 NODE_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
@@ -39,7 +40,9 @@ NODE_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan
 class SplitAtDoubleDash(TyperCommand):
     """Everything after ``--`` is the remote command, never parsed as options or node names."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    # typer hands a command its own typer.Context (a subclass of the click Context it vendors,
+    # whose module is private): the override names the class it is given.
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if "--" in args:
             index = args.index("--")
             ctx.meta[_REMOTE] = args[index + 1 :]
@@ -55,10 +58,10 @@ def remote_words(ctx: typer.Context) -> list[str]:
 
 def run_everywhere(
     stack: str | None, nodes: list[str] | None, command: str, parallel: int, timeout: float
-):
+) -> tuple[Fleet, FleetResult[CommandResult]]:
     """The command on every selected node: a FleetResult of CommandResult (any exit status)."""
-    from cctview_fleet.fleetops import run_on_nodes
-    from cctview_fleet.nodestatus import cloud_side_problem
+    from cctview_fleet.nodes.ops import run_on_nodes
+    from cctview_fleet.nodes.status import cloud_side_problem
 
     with open_fleet(stack, nodes, parallel=parallel, connect_timeout=timeout) as fleet:
 
@@ -120,7 +123,7 @@ def _print_outputs(stack: str, command: str, result: FleetResult[CommandResult])
     """Each node's output, prefixed with its name in its colour, then the exit-code table."""
     from rich.text import Text
 
-    from cctview_fleet.fleettables import result_table
+    from cctview_fleet.nodes.tables import result_table
     from cctview_fleet.render import console
 
     width = max(len(name) for name in result)
@@ -147,7 +150,7 @@ def _print_outputs(stack: str, command: str, result: FleetResult[CommandResult])
 
 def ssh_argv(stack: Stack, node: Node, command: list[str], *, connect_timeout: float) -> list[str]:
     """The system ssh's arguments for a node: the stack's key, known_hosts, port and user."""
-    from cctview_fleet.ssh import SshSettings
+    from cctview_fleet.remote.ssh import SshSettings
 
     settings = SshSettings.for_stack(stack, connect_timeout)
     argv = [
@@ -180,8 +183,8 @@ def ssh_command(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Open a shell on a node with the system ssh (host key strictly checked): ssh NODE [-- CMD]."""
-    from cctview_fleet.inventory import discover
-    from cctview_fleet.nodestatus import cloud_side_problem
+    from cctview_fleet.cloud.inventory import discover
+    from cctview_fleet.nodes.status import cloud_side_problem
     from cctview_fleet.render import console
 
     fleet_stack = load_stack(stack)

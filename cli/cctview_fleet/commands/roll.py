@@ -1,8 +1,8 @@
 """`cctview-fleet roll [NODE]...`: apply the Pulumi program one node at a time, health-checked.
 
-Thin: the steps are :func:`cctview_fleet.rolling.roll`, the volume hand-over
-:func:`cctview_fleet.volumehandover.hand_over`, the health check
-:func:`cctview_fleet.nodehealth.look`; this module parses, confirms and renders the steps.
+Thin: the steps are :func:`cctview_fleet.rollout.rolling.roll`, the volume hand-over
+:func:`cctview_fleet.rotation.handover.hand_over`, the health check
+:func:`cctview_fleet.nodes.health.look`; this module parses, confirms and renders the steps.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cctview_fleet.cloud.stacks import load_stack
 from cctview_fleet.commands.fleetflags import (
     DEFAULT_CONNECT_TIMEOUT_VALUE,
     ConnectTimeoutOption,
@@ -22,10 +23,9 @@ from cctview_fleet.commands.fleetflags import (
     check_timeout,
 )
 from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
-from cctview_fleet.stacks import load_stack
 
 if TYPE_CHECKING:
-    from cctview_fleet.rolling import RollStep
+    from cctview_fleet.rollout.rolling import RollStep
 
 PulumiOption = Annotated[
     str | None,
@@ -55,9 +55,11 @@ def roll(
 ) -> None:
     """Run `pulumi up` one node at a time, waiting for each to be healthy (status) before the
     next; stops at the first unhealthy node. Run it again to resume."""
-    from cctview_fleet import nodehealth, rolling, volumehandover
-    from cctview_fleet.pulumicli import Pulumi, find_pulumi
+    from cctview_fleet.cloud.pulumicli import Pulumi, find_pulumi
+    from cctview_fleet.nodes import health as nodehealth
     from cctview_fleet.render import console, err_console, print_json, table
+    from cctview_fleet.rollout import rolling
+    from cctview_fleet.rotation import handover
 
     check_timeout(connect_timeout)
     fleet_stack = load_stack(stack)
@@ -74,7 +76,7 @@ def roll(
         return nodehealth.wait_healthy(check, timeout=health_timeout)
 
     def hand_over(node: str) -> str:
-        return volumehandover.hand_over(fleet_stack, node, timeout=health_timeout).describe()
+        return handover.hand_over(fleet_stack, node, timeout=health_timeout).describe()
 
     result = rolling.roll(
         driver, health, nodes=nodes, report=err_console.print, hand_over=hand_over
@@ -95,7 +97,7 @@ def roll(
 
 
 def _verdict(step: RollStep) -> str:
-    from cctview_fleet.rolling import StoppedBy
+    from cctview_fleet.rollout.rolling import StoppedBy
 
     if step.healthy:
         return "healthy"

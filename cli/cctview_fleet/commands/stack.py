@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cctview_fleet.errors import ConfigError
-from cctview_fleet.stacks import (
+from cctview_fleet.cloud.stacks import (
     Stack,
     cctview_home,
     load_stack,
@@ -26,6 +25,7 @@ from cctview_fleet.stacks import (
     stack_from_outputs,
     stack_name,
 )
+from cctview_fleet.errors import ConfigError
 
 stack_app = typer.Typer(help="Remember a fleet's bucket, region and SSH settings by stack name.")
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from cctview_fleet.nodestatus import FleetTotals, NodeStatus
+    from cctview_fleet.nodes.status import FleetTotals, NodeStatus
     from cctview_fleet.results import FleetResult
 
 COLUMNS = (
@@ -166,7 +166,7 @@ def status(
 
     Exits 1 when a node did not answer, or its agent is down or not collecting (the reason is in
     the agent column and in --json's "problem")."""
-    from cctview_fleet.nodestatus import fleet_status, mixed_warning, nodes_not_ok, totals
+    from cctview_fleet.nodes.status import fleet_status, mixed_warning, nodes_not_ok, totals
     from cctview_fleet.render import console, err_console, print_json
 
     with open_fleet(stack, nodes, parallel=parallel, connect_timeout=connect_timeout) as fleet:

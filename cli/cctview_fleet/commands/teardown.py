@@ -1,7 +1,7 @@
 """`cctview-fleet teardown`: list what the fleet leaves billing outside Pulumi, then delete it.
 
-Thin: :func:`cctview_fleet.teardown.survey` finds the leftovers and what `pulumi destroy` needs,
-:func:`cctview_fleet.teardown.delete` deletes; this module asks and renders.
+Thin: :func:`cctview_fleet.cloud.teardown.survey` finds the leftovers and what `pulumi destroy`
+needs, :func:`cctview_fleet.cloud.teardown.delete` deletes; this module asks and renders.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cctview_fleet.cloud.stacks import load_stack
 from cctview_fleet.commands.fleetflags import JsonOption, StackOption
 from cctview_fleet.errors import FleetError
-from cctview_fleet.stacks import load_stack
 
 if TYPE_CHECKING:
-    from cctview_fleet import teardown as leftovers
+    from cctview_fleet.cloud import teardown as leftovers
 
 
 def _size(item: leftovers.Leftover) -> str:
@@ -42,8 +42,8 @@ def teardown(
 ) -> None:
     """List the fleet's volumes, snapshots and unfinished uploads that Pulumi does not own, with
     sizes and monthly cost; delete them after confirmation; say what `pulumi destroy` needs."""
-    from cctview_fleet import teardown as leftovers
-    from cctview_fleet.costs import load_prices
+    from cctview_fleet.cloud import teardown as leftovers
+    from cctview_fleet.planning.costs import load_prices
     from cctview_fleet.render import console, err_console, print_json, table
 
     fleet_stack = load_stack(stack)

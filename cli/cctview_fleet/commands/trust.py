@@ -26,7 +26,7 @@ from cctview_fleet.errors import FleetError
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from cctview_fleet import trust as trusting
+    from cctview_fleet.nodes import trust as trusting
 
 
 def _confirm(check: trusting.HostKeyCheck) -> bool:
@@ -67,8 +67,8 @@ def trust(
     connect_timeout: ConnectTimeoutOption = DEFAULT_CONNECT_TIMEOUT_VALUE,
 ) -> None:
     """Fetch each node's host key, check it against the EC2 console, add it to known_hosts."""
-    from cctview_fleet import trust as trusting
-    from cctview_fleet.fleetops import run_on_nodes
+    from cctview_fleet.nodes import trust as trusting
+    from cctview_fleet.nodes.ops import run_on_nodes
     from cctview_fleet.render import console, print_json, styled, table
 
     with open_fleet(stack, nodes, parallel=parallel, connect_timeout=connect_timeout) as fleet:
@@ -101,7 +101,7 @@ def trust(
             document.append(entry)
         print_json(document)
     else:
-        rows = []
+        rows: list[tuple[str | Text, ...]] = []
         for name, result in checks.items():
             check = result.value
             if check is None:

@@ -1,8 +1,8 @@
 """`cctview-fleet upgrade [--wheel FILE] [NODE]...`: a rolling, resumable agent upgrade.
 
-Thin: :func:`cctview_fleet.upgrade.publish` uploads the wheel by digest, :class:`Upgrade` rolls it
-out (node side: :mod:`cctview_fleet.agentrelease` over SSH; health: :mod:`nodehealth`); this
-module parses, confirms and renders.
+Thin: :func:`cctview_fleet.rollout.upgrade.publish` uploads the wheel by digest, :class:`Upgrade`
+rolls it out (node side: :mod:`cctview_fleet.rollout.release` over SSH; health:
+:mod:`cctview_fleet.nodes.health`); this module parses, confirms and renders.
 """
 
 from __future__ import annotations
@@ -66,12 +66,12 @@ def upgrade(
 ) -> None:
     """Upgrade the agent node by node: stage beside the current one, switch, restart, check
     health, roll back by itself if unhealthy. Resumable: run it again after an interruption."""
-    from cctview_fleet import nodehealth
-    from cctview_fleet.agentrelease import ScriptReleases, layout_for, ssh_runner
-    from cctview_fleet.agentwheels import WHEEL_DIR, build_agent_wheel
+    from cctview_fleet.nodes import health as nodehealth
+    from cctview_fleet.nodes.switchloss import StatusLosses
     from cctview_fleet.render import console, err_console, print_json, table
-    from cctview_fleet.switchloss import StatusLosses
-    from cctview_fleet.upgrade import Upgrade, publish, raise_unless_finished, release_for
+    from cctview_fleet.rollout.release import ScriptReleases, layout_for, ssh_runner
+    from cctview_fleet.rollout.upgrade import Upgrade, publish, raise_unless_finished, release_for
+    from cctview_fleet.rollout.wheels import WHEEL_DIR, build_agent_wheel
 
     if wheel is None:
         wheel = build_agent_wheel(agent_dir, agent_dir.resolve().parent / WHEEL_DIR).path

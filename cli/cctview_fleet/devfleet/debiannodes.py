@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from cctview_agent import awscalls
 from cctview_agent.fleetconstants import SSH_PORT_TAG
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.devfleet import debianroot, emulator, firstboot, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, ProcessStartError
 from cctview_fleet.devfleet.noderoots import NodeRoot, mount_node_root
@@ -45,7 +46,6 @@ from cctview_fleet.devfleet.processes import (
     wait_for_port,
 )
 from cctview_fleet.devfleet.state import STATE_FILE, FleetState, NodeRecord, save_state
-from cctview_fleet.stacks import Stack
 
 if TYPE_CHECKING:
     from cctview_fleet.devfleet.fleet import UpOptions
@@ -246,9 +246,11 @@ def start_nodes(
     ec2 = aws.ec2(stack)
     for name in names:
         step(f"{name}: starting its sshd and agent")
-        record = start_sshd(name, roots[name], paths[name].folder / "sshd.log", mark=state.folder)
+        sshd_process = start_sshd(
+            name, roots[name], paths[name].folder / "sshd.log", mark=state.folder
+        )
         node = replace(
-            records[name], ssh_port=record.port or 0, host_key=firstboot.host_key(roots[name])
+            records[name], ssh_port=sshd_process.port or 0, host_key=firstboot.host_key(roots[name])
         )
         with (  # the address tag stands for what the deployer tags on AWS
             awscalls.acting_as(awscalls.DEPLOYER),
@@ -258,7 +260,7 @@ def start_nodes(
                 Resources=[node.instance_id],
                 Tags=[{"Key": SSH_PORT_TAG, "Value": str(node.ssh_port)}],
             )
-        state = state.with_process(record).with_node(node)
+        state = state.with_process(sshd_process).with_node(node)
         save_state(state)
     sshd.write_known_hosts(Path(state.known_hosts), list(state.nodes))
     agents: dict[str, ProcessRecord] = {}
@@ -267,8 +269,8 @@ def start_nodes(
         (agents[name],) = start_agents(name, roots[name], log, mark=state.folder)
         state = state.with_process(agents[name])
         save_state(state)
-    for name, record in agents.items():
-        wait_for_agent(record, paths[name], timeout=60)
+    for name, agent in agents.items():
+        wait_for_agent(agent, paths[name], timeout=60)
     return state
 
 

@@ -30,7 +30,7 @@ from types import FrameType
 from botocore.exceptions import ClientError
 
 from cctview_agent.volumes.blockdevices import BY_ID_PREFIX, ebs_serial
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
 from cctview_fleet.devfleet.errors import DevFleetError
 from cctview_fleet.devfleet.noderoots import loops_below, run_tool
 from cctview_fleet.devfleet.state import FleetState, load_state_file
@@ -160,7 +160,7 @@ def _volume_exists(state: FleetState, volume_id: str) -> bool:
     try:
         aws.ec2(stack).describe_volumes(VolumeIds=[volume_id])
     except ClientError as exc:
-        return exc.response.get("Error", {}).get("Code") != "InvalidVolume.NotFound"
+        return bool(exc.response.get("Error", {}).get("Code") != "InvalidVolume.NotFound")
     return True
 
 

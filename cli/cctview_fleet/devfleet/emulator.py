@@ -24,7 +24,8 @@ from cctview_agent.fleetconstants import (
     SSH_HOST_TAG,
     SSH_PORT_TAG,
 )
-from cctview_fleet import aws
+from cctview_fleet.cloud import aws
+from cctview_fleet.cloud.stacks import Stack
 from cctview_fleet.devfleet.errors import DevFleetError, PortError, ProcessStartError
 from cctview_fleet.devfleet.processes import (
     ProcessRecord,
@@ -36,7 +37,6 @@ from cctview_fleet.devfleet.processes import (
     wait_for_port,
 )
 from cctview_fleet.devfleet.state import FleetState, save_state
-from cctview_fleet.stacks import Stack
 
 HOST = "127.0.0.1"
 _ATTEMPTS = 3

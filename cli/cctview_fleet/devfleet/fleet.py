@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from cctview_agent.periods import validate_period_length
+from cctview_fleet.cloud.stacks import Stack, save_stack, stack_path
 from cctview_fleet.devfleet import emulator, noderoots, nodes, simulator, sshd
 from cctview_fleet.devfleet.errors import DevFleetError, FleetAlreadyUpError
 from cctview_fleet.devfleet.processes import ProcessRecord, descendants, is_alive, marked, stop
@@ -33,7 +34,6 @@ from cctview_fleet.devfleet.state import (
     save_state,
     state_dir,
 )
-from cctview_fleet.stacks import Stack, save_stack, stack_path
 
 BUCKET = "cctview-local"
 NodeKind = Literal["auto", "debian", "single-user"]

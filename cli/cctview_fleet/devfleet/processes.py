@@ -219,8 +219,10 @@ def stop(records: Sequence[ProcessRecord], *, timeout: float = 5.0) -> list[Proc
     """SIGTERM every live process and its descendants, SIGKILL what is left after ``timeout``;
     returns the survivors (an empty list when everything is gone)."""
     records = [*records, *descendants(records)]
-    seen: set[int] = set()
-    records = [r for r in records if not (r.pid in seen or seen.add(r.pid))]  # first of each pid
+    first: dict[int, ProcessRecord] = {}
+    for record in records:
+        first.setdefault(record.pid, record)  # the first record of each pid
+    records = list(first.values())
     for record in records:
         _signal(record, signal.SIGTERM)
     deadline = time.monotonic() + timeout

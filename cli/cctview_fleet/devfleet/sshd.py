@@ -220,7 +220,7 @@ def verify_login(
             allow_agent=False,
         )
         _, stdout, stderr = client.exec_command(command, timeout=timeout)
-        output = stdout.read().decode(errors="replace")
+        output: str = stdout.read().decode(errors="replace")
         status = stdout.channel.recv_exit_status()
         if status != 0:
             err = stderr.read().decode(errors="replace").strip()

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cctview_agent.atomicfile import write_atomic
+from cctview_fleet.cloud.stacks import LOCAL_STACK, cctview_home
 from cctview_fleet.devfleet.errors import DevFleetError
 from cctview_fleet.devfleet.processes import ProcessRecord
-from cctview_fleet.stacks import LOCAL_STACK, cctview_home
 
 FLEET_NAME = LOCAL_STACK
 FleetMode = Literal["debian", "single-user"]

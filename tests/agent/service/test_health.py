@@ -22,8 +22,8 @@ import pytest
 from cctview_agent.config import load_config
 from cctview_agent.service import health
 from cctview_agent.service.status import read_status
-from cctview_fleet.inventory import Node
-from cctview_fleet.nodestatus import NodeStatus, parse_status
+from cctview_fleet.cloud.inventory import Node
+from cctview_fleet.nodes.status import NodeStatus, parse_status
 from tests.agent.agentproc import (
     run_cli,
     running_agent,

@@ -16,8 +16,8 @@ import pytest
 
 from cctview_agent.awscalls import NODE, OPERATOR, RecordedCall
 from cctview_agent.s3layout import frames_prefix
-from cctview_fleet.assignstore import assignments_prefix
-from cctview_fleet.stacks import Stack
+from cctview_fleet.assignment.store import assignments_prefix
+from cctview_fleet.cloud.stacks import Stack
 from cctview_infra.iam.check import check_call
 from cctview_infra.iam.documents import (
     bucket_policy_document,

@@ -1,0 +1,1 @@
+"""Which cameras go to which node: selection, the planner, a run, its record."""

@@ -1,0 +1,1 @@
+"""The NYC DOT camera list: fetched, cached or packaged; and GeoJSON areas."""

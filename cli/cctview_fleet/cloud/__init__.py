@@ -1,0 +1,1 @@
+"""AWS and Pulumi: clients, discovery by tag, stacks, teardown."""

@@ -1,0 +1,1 @@
+"""Operations over the fleet's nodes: status, health, logs, sync, trusting host keys."""

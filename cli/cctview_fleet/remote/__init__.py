@@ -1,0 +1,1 @@
+"""SSH to the nodes: connections, host keys, bounded lines of output."""

@@ -1,0 +1,1 @@
+"""Rolling changes onto the fleet: roll, agent releases and upgrades."""

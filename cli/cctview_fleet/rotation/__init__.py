@@ -1,0 +1,1 @@
+"""Rotating a node's data volume without losing a frame: states, EC2, node side."""
