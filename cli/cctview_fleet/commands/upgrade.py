@@ -70,11 +70,17 @@ def upgrade(
     from cctview_fleet.nodes.switchloss import StatusLosses
     from cctview_fleet.render import console, err_console, print_json, table
     from cctview_fleet.rollout.release import ScriptReleases, layout_for, ssh_runner
-    from cctview_fleet.rollout.upgrade import Upgrade, publish, raise_unless_finished, release_for
-    from cctview_fleet.rollout.wheels import WHEEL_DIR, build_agent_wheel
+    from cctview_fleet.rollout.upgrade import (
+        Upgrade,
+        agent_wheel,
+        check_max_unavailable,
+        publish,
+        raise_unless_finished,
+        release_for,
+    )
 
-    if wheel is None:
-        wheel = build_agent_wheel(agent_dir, agent_dir.resolve().parent / WHEEL_DIR).path
+    check_max_unavailable(max_unavailable)
+    wheel = agent_wheel(wheel, agent_dir)
     with open_fleet(stack, nodes, connect_timeout=connect_timeout) as fleet:
         layout = layout_for(fleet.stack.extra)
         release = release_for(fleet.stack, wheel) if dry_run else publish(fleet.stack, wheel)

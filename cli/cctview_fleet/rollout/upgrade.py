@@ -42,7 +42,7 @@ from cctview_fleet.errors import ConfigError, FleetError, RolloutError, StorageS
 from cctview_fleet.nodes.health import Health
 from cctview_fleet.nodes.switchloss import SwitchLoss
 from cctview_fleet.rollout.release import Release
-from cctview_fleet.rollout.wheels import sha256_file, wheel_key
+from cctview_fleet.rollout.wheels import WHEEL_DIR, build_agent_wheel, sha256_file, wheel_key
 
 
 class Step(StrEnum):
@@ -88,6 +88,29 @@ class UpgradeResult:
     nodes: tuple[NodeUpgrade, ...]
     stopped: bool = False
     untouched: tuple[str, ...] = ()
+
+
+def check_max_unavailable(max_unavailable: int) -> None:
+    """Refuse a bad ``--max-unavailable`` before anything is built, published or touched."""
+    if max_unavailable < 1:
+        raise ConfigError(
+            f"--max-unavailable must be at least 1, not {max_unavailable}; "
+            "e.g. --max-unavailable 1",
+            key="max-unavailable",
+        )
+
+
+def agent_wheel(wheel: Path | None, agent_dir: Path) -> Path:
+    """``wheel``, or the wheel of ``agent_dir`` built as ``pulumi up`` builds it."""
+    if wheel is not None:
+        return wheel
+    if not (agent_dir / "pyproject.toml").is_file():
+        raise ConfigError(
+            f"{agent_dir} holds no agent sources (no pyproject.toml); run `cctview-fleet upgrade` "
+            "from a cctview-fleet checkout, or pass --agent-dir DIR or --wheel FILE",
+            key="agent-dir",
+        )
+    return build_agent_wheel(agent_dir, agent_dir.resolve().parent / WHEEL_DIR).path
 
 
 def release_for(stack: Stack, wheel: Path) -> Release:
@@ -215,12 +238,7 @@ class Upgrade:
             return NodeUpgrade(node.name, "failed", str(exc))
 
     def run(self, nodes: Sequence[Node], *, max_unavailable: int, dry_run: bool) -> UpgradeResult:
-        if max_unavailable < 1:
-            raise ConfigError(
-                f"--max-unavailable must be at least 1, not {max_unavailable}; "
-                "e.g. --max-unavailable 1",
-                key="max-unavailable",
-            )
+        check_max_unavailable(max_unavailable)
         ordered = sorted(nodes, key=lambda n: n.name)
         if dry_run:
             return UpgradeResult(self.release, tuple(self._plan(n) for n in ordered))

@@ -376,3 +376,13 @@ def test_cli_dry_run_and_bad_input(rig: tuple[Stack, Nodes], wheel: Path, tmp_pa
                                       "--yes"])  # fmt: skip
     assert result.exit_code == 2
     assert "--max-unavailable must be at least 1, not 0" in result.stderr
+    # refused before anything is published: the bucket holds no wheel
+    assert rig_s3(stack).list_objects_v2(Bucket=stack.bucket).get("KeyCount", 0) == 0
+    not_a_checkout = tmp_path / "elsewhere"
+    not_a_checkout.mkdir()
+    result = CliRunner().invoke(app, ["upgrade", "--agent-dir", str(not_a_checkout), "--yes"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {not_a_checkout} holds no agent sources (no pyproject.toml); run `cctview-fleet "
+        "upgrade` from a cctview-fleet checkout, or pass --agent-dir DIR or --wheel FILE\n"
+    )
