@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Sequence
+from typing import Any
 
 import click
 import typer
@@ -38,8 +40,40 @@ from cctview_fleet.errors import CctviewError
 helpmetavars.install()  # --help shows metavars, not Python types
 
 
+def usage_line(error: Exception) -> str:
+    """``error: <what is wrong> (see <command> --help)``: typer's framed panel, as one line."""
+    message = " ".join(getattr(error, "format_message", lambda: str(error))().split())
+    ctx = getattr(error, "ctx", None)
+    where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    return f"error: {message}{where}"
+
+
 class CliGroup(TyperGroup):
-    """The root group: turns every CctviewError into one line on stderr and an exit code."""
+    """The root group: turns every CctviewError, and every usage error (a typo in a flag, a
+    missing value), into one line on stderr and an exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except typer.TyperException as error:  # typer's own click's ClickException
+            if type(error).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as click
+                error.show()  # type: ignore[attr-defined]
+            else:
+                click.echo(usage_line(error), err=True)
+            sys.exit(getattr(error, "exit_code", 2))
+        sys.exit(result if isinstance(result, int) else 0)
 
     # typer hands the group its own typer.Context (a subclass of the click Context it vendors,
     # whose module is private): the override names the class it is given.

@@ -77,3 +77,33 @@ def test_fleet_result_keeps_every_node() -> None:
 def test_remote_command_error_names_command_code_and_last_lines() -> None:
     error = RemoteCommandError("node-01", "cctview-agent sync", 3, "a\nb\nc\nd\n")
     assert str(error) == "node-01: `cctview-agent sync` exited with 3: b | c | d"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["status", "--stak", "x"],
+         "error: No such option: --stak (Possible options: --stack) "
+         "(see cctview-fleet status --help)"),
+        (["upgrade", "--max-unavailable", "x"],
+         "error: Invalid value for '--max-unavailable': Input should be a valid integer, unable to "
+         "parse string as an integer (see cctview-fleet upgrade --help)"),
+        (["nosuch"], "error: No such command 'nosuch'. (see cctview-fleet --help)"),
+    ],
+)  # fmt: skip
+def test_a_usage_error_is_one_line_from_the_installed_command(argv: list[str], line: str) -> None:
+    """What the operator meets: the console script, not typer's framed panel."""
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "cctview-fleet"
+    done = subprocess.run([script, *argv], capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
+
+
+def test_a_bare_group_still_shows_its_help() -> None:
+    from cctview_fleet.app import app
+
+    result = CliRunner().invoke(app, ["dataset"])
+    assert result.exit_code == 2
+    assert "Usage: cctview-fleet dataset" in result.output and "error:" not in result.output
