@@ -337,13 +337,18 @@ def test_ctrl_c_during_up_stops_everything_it_started(tmp_path, monkeypatch):
     mark = str((tmp_path / "local").absolute())
     # early (emulator and simulator up, nodes still to come), so Ctrl-C lands before `up` ends
     up = _start_up_and_wait(tmp_path, processes=2)
-    up.send_signal(signal.SIGINT)
-    _, err = up.communicate(timeout=60)
-    assert up.returncode == 130
-    assert err.decode().strip().splitlines()[-1] == "interrupted"
-    assert marked(mark) == []
-    assert load_state() is None
-    assert not stack_path("local").exists()
+    try:
+        up.send_signal(signal.SIGINT)
+        _, err = up.communicate(timeout=60)
+        assert up.returncode == 130
+        assert err.decode().strip().splitlines()[-1] == "interrupted"
+        assert marked(mark) == []
+        assert load_state() is None
+        assert not stack_path("local").exists()
+    finally:  # a failed case leaves no fleet running behind it
+        up.kill()
+        up.communicate()
+        devfleet.down()
 
 
 @pytest.mark.slow
