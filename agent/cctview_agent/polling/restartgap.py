@@ -85,14 +85,12 @@ def previous_frames(
 
 
 def previous_frame_body(
-    root: Path | str, camera_id: str, previous: PreviousFrames | None, max_bytes: int
+    layout: DataLayout, camera_id: str, previous: PreviousFrames, max_bytes: int
 ) -> bytes | None:
     """The bytes of the previous run's newest stored frame (a frame is visible only whole), or
-    None when there is none, it cannot be read, or it is over ``max_bytes`` (the fetcher's cap:
-    never a frame it stored)."""
-    if previous is None:
-        return None
-    path = DataLayout(Path(root)).frame_path(camera_id, previous.last_ms)
+    None when it cannot be read or is over ``max_bytes`` (the fetcher's cap: never a frame it
+    stored)."""
+    path = layout.frame_path(camera_id, previous.last_ms)
     try:
         with path.open("rb") as file:
             body = file.read(max_bytes + 1)
@@ -113,8 +111,10 @@ def learnt_intervals(status_file: Path) -> dict[str, float]:
     for camera in cameras:
         if not isinstance(camera, dict):
             continue
-        cadence = camera.get("cadence") or {}
-        period = cadence.get("period_s") if isinstance(cadence, dict) else None
+        cadence = camera.get("cadence")
+        if not isinstance(cadence, dict):
+            continue
+        period = cadence.get("period_s")
         if cadence.get("mode") == Mode.TRACKING.value and isinstance(period, int | float):
             found[str(camera.get("id"))] = float(period)
     return found

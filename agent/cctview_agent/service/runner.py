@@ -184,15 +184,15 @@ class Agent:
         assert self._group is not None
         poller = CameraPoller(camera, self)
         if restarted:
-            previous = previous_frames(
-                DataLayout(Path(self.store.current_root)), camera.id, self.learnt.get(camera.id)
-            )
-            poller.restart = RestartGap(previous) if previous else None
-            newest = previous_frame_body(
-                self.store.current_root, camera.id, previous, self.config.max_frame_bytes
-            )
-            if newest is not None:
-                poller.continue_from(newest)
+            layout = DataLayout(Path(self.store.current_root))
+            previous = previous_frames(layout, camera.id, self.learnt.get(camera.id))
+            if previous is not None:
+                poller.restart = RestartGap(previous)
+                newest = previous_frame_body(
+                    layout, camera.id, previous, self.config.max_frame_bytes
+                )
+                if newest is not None:
+                    poller.continue_from(newest)
         self.pollers[camera.id] = poller
         poller.task = self._group.create_task(poller.run(), name=f"camera-{camera.id}")
         poller.task.add_done_callback(lambda _task: self._ended(camera.id, poller))

@@ -20,6 +20,7 @@ from cctview_fleet.defaults import DEFAULT_HEALTH_TIMEOUT
 from cctview_fleet.errors import HostKeyError, InventoryError, NodeError
 from cctview_fleet.nodes import trust as trusting
 from cctview_fleet.nodes.status import NodeStatus, node_status
+from cctview_fleet.nodes.waiting import look_until
 from cctview_fleet.remote.ssh import Connections
 
 DEFAULT_HEALTH_INTERVAL = 10.0  # a replaced node (roll) boots and installs for minutes
@@ -106,9 +107,7 @@ def wait_healthy(
     clock: Callable[[], float] = time.monotonic,
 ) -> Health:
     """Look until healthy or ``timeout`` seconds passed; the last look either way."""
-    deadline = clock() + timeout
-    while True:
-        health = check()
-        if health.healthy or clock() >= deadline:
-            return health
-        sleep(min(interval, max(0.0, deadline - clock())))
+    return look_until(
+        check, lambda health: health.healthy, timeout=timeout, interval=interval, sleep=sleep,
+        clock=clock,
+    )  # fmt: skip

@@ -20,6 +20,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cctview_fleet.nodes.waiting import look_until
+
 TARGET_FRAMES_LOST = 1  # issue 12: at most one poll interval per camera
 WAIT_STEP_S = 2.0  # the agent rewrites its status every ~2 s
 
@@ -121,12 +123,10 @@ def wait_for_loss(
     clock: Callable[[], float] = time.monotonic,
 ) -> SwitchLoss:
     """Look until every ``expected`` camera has its count, or ``timeout`` seconds passed."""
-    deadline = clock() + timeout
-    while True:
-        loss = summarize(look(), expected)
-        if not loss.waiting or clock() >= deadline:
-            return loss
-        sleep(min(step, max(0.0, deadline - clock())))
+    return look_until(
+        lambda: summarize(look(), expected), lambda loss: not loss.waiting, timeout=timeout,
+        interval=step, sleep=sleep, clock=clock,
+    )  # fmt: skip
 
 
 class CameraLook(Protocol):
